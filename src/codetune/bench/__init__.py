@@ -1,0 +1,1 @@
+"""LiveCodeBench evaluation: problems, prompts, generation, extraction, sandboxed grading, metrics."""

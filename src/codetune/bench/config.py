@@ -1,0 +1,46 @@
+"""Benchmark configuration: which problems, which prompt, how to generate, how to grade."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from codetune.configio import StrictModel
+from codetune.data.config import STUDY_SYSTEM_PROMPT
+
+
+class ProblemFilter(StrictModel):
+    """Which LiveCodeBench problems to keep."""
+
+    platform: list[str] | None = Field(None, description="e.g. [atcoder]")
+    difficulty: list[str] | None = Field(None, description="easy, medium, hard")
+    start: str | None = Field(None, description="First contest month, YYYY-MM (inclusive).")
+    end: str | None = Field(None, description="Last contest month, YYYY-MM (inclusive).")
+    ids: list[str] | None = Field(None, description="Explicit question ids.")
+    limit: int | None = Field(None, ge=1, description="Keep the first N after filtering (quick runs).")
+
+
+class BenchConfig(StrictModel):
+    """How a model is evaluated on LiveCodeBench-style problems."""
+
+    problems: str = Field(
+        "builtin:quickstart",
+        description="LiveCodeBench JSONL path, 'builtin:quickstart', or 'livecodebench/code_generation_lite'.",
+    )
+    release: str = Field("release_v5", description="LiveCodeBench release tag when loading from the hub.")
+    filter: ProblemFilter = Field(default_factory=ProblemFilter)
+    prompt_style: Literal["lcb", "study"] = "lcb"
+    system_prompt: str = Field(STUDY_SYSTEM_PROMPT, description="System turn of the `study` prompt style.")
+    extract: Literal["lcb", "study"] = "lcb"
+    n: int = Field(1, ge=1, description="Samples per problem (1 with temperature 0 = greedy Pass@1).")
+    temperature: float = Field(0.0, ge=0)
+    top_p: float = Field(0.95, gt=0, le=1)
+    max_new_tokens: int = Field(1024, ge=1)
+    batch_size: int = Field(8, ge=1)
+    backend: Literal["auto", "hf", "vllm"] = "auto"
+    compare: Literal["lcb", "exact"] = Field("lcb", description="Output comparison: LiveCodeBench's or exact tokens.")
+    timeout: float = Field(6.0, gt=0, description="Seconds per test (LiveCodeBench: 6).")
+    memory_mb: int = Field(1024, ge=64, description="Address-space limit per program.")
+    workers: int | None = Field(None, ge=1, description="Parallel graders (default: CPU count).")
+    k: list[int] = Field(default_factory=lambda: [1], description="pass@k values to report.")

@@ -1,0 +1,73 @@
+"""The `codetune` command: a thin Typer app. Each stage registers its commands from its own module."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+import typer
+from rich.console import Console
+
+from codetune import __version__
+from codetune.errors import CodetuneError
+
+app = typer.Typer(
+    name="codetune",
+    help="Which instruction data makes a better small code model? Fine-tune with LoRA, track losses, "
+    "grade every checkpoint on LiveCodeBench, and compare.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+err_console = Console(stderr=True)
+
+COMMAND_MODULES = ("model_cmd", "data_cmd", "train_cmd", "bench_cmd", "report_cmd", "run_cmd")
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"codetune {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks for errors."),
+) -> None:
+    if debug:
+        os.environ["CODETUNE_DEBUG"] = "1"
+
+
+for _name in COMMAND_MODULES:
+    try:
+        importlib.import_module(f"codetune.cli.{_name}").register(app)
+    except ModuleNotFoundError as _e:
+        if _e.name != f"codetune.cli.{_name}":
+            raise
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except CodetuneError as e:
+        if os.environ.get("CODETUNE_DEBUG") == "1":
+            raise
+        err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err_console.print("[yellow]interrupted[/]: finished work is saved; run the same command again to resume")
+        sys.exit(130)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except typer.Abort:
+        sys.exit(1)
+    except Exception as e:  # click's usage errors
+        import click
+
+        if isinstance(e, click.ClickException):
+            e.show()
+            sys.exit(e.exit_code)
+        raise

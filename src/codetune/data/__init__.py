@@ -1,0 +1,1 @@
+"""Instruction data: loading, column mapping, chat formatting, grouped splits, inspection, contamination."""

@@ -1,0 +1,113 @@
+"""Atomic writes, append-safe logs, JSON/JSONL reading with clear errors, and inter-process locks."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock, Timeout
+
+from codetune.errors import CodetuneError
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write to a temp file beside `path`, fsync, then rename: readers never see a partial file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | Path, obj: Any, indent: int | None = 2) -> Path:
+    return atomic_write_text(path, json.dumps(obj, indent=indent, ensure_ascii=False) + "\n")
+
+
+def append_jsonl(path: str | Path, record: dict) -> None:
+    """Append one record as one line with a single write + fsync, so a kill leaves at most one torn last line."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.write(fd, line)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_json(path: str | Path) -> Any:
+    path = Path(path)
+    if not path.is_file():
+        raise CodetuneError(f"{path}: file not found")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise CodetuneError(f"{path}: not valid UTF-8 (byte {e.start})") from None
+    except json.JSONDecodeError as e:
+        raise CodetuneError(f"{path}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+
+
+def iter_jsonl(path: str | Path, *, tolerate_torn_tail: bool = False) -> Iterator[dict]:
+    """Yield one dict per non-blank line. Errors name the file and line.
+
+    With `tolerate_torn_tail`, an unparsable *last* line (a write cut by a kill) is skipped: this is how
+    append-only logs written by `append_jsonl` are read back.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CodetuneError(f"{path}: file not found")
+    with open(path, "rb") as f:
+        lines = f.read().split(b"\n")
+    last = max((i for i, ln in enumerate(lines) if ln.strip()), default=-1)
+    for i, raw in enumerate(lines):
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            if tolerate_torn_tail and i == last:
+                return
+            kind = "not valid UTF-8" if isinstance(e, UnicodeDecodeError) else f"invalid JSON ({e.msg})"
+            raise CodetuneError(f"{path}:{i + 1}: {kind}") from None
+        if not isinstance(obj, dict):
+            raise CodetuneError(f"{path}:{i + 1}: expected a JSON object, got {type(obj).__name__}")
+        yield obj
+
+
+def read_jsonl(path: str | Path, **kw: Any) -> list[dict]:
+    return list(iter_jsonl(path, **kw))
+
+
+def write_jsonl(path: str | Path, records: Iterable[dict]) -> Path:
+    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    return atomic_write_text(path, text)
+
+
+@contextmanager
+def file_lock(path: str | Path, timeout: float = -1) -> Iterator[None]:
+    """Hold an inter-process lock on `<path>.lock` (blocking by default)."""
+    lock_path = Path(str(path) + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with FileLock(str(lock_path), timeout=timeout):
+            yield
+    except Timeout:
+        raise CodetuneError(f"{path}: locked by another codetune process (lock file {lock_path})") from None

@@ -1,0 +1,134 @@
+"""One loader for every stage: model and tokenizer from a catalog name, GGUF file, local folder or hub id.
+
+GGUF files are dequantized by transformers (`gguf_file=`). Because that is slow, the first load caches the
+converted tokenizer and a dequantized safetensors copy under the codetune cache; later loads read that copy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from codetune import paths
+from codetune.errors import CodetuneError
+from codetune.files import atomic_write_json, file_lock, read_json
+from codetune.models.assemble import gguf_path, pull
+from codetune.models.catalog import get_entry
+from codetune.models.source import ModelSource, resolve
+
+READY = "codetune-ready.json"
+
+
+def default_dtype(device: str | None = None) -> Any:
+    import torch
+
+    dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if dev.startswith("cuda") and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float32
+
+
+def gguf_file_for(src: ModelSource, *, quiet: bool = False) -> Path | None:
+    if src.kind == "catalog":
+        return pull(get_entry(src.name or src.spec), quiet=quiet)
+    if src.kind == "gguf":
+        return src.path
+    return None
+
+
+def converted_dir(gguf: Path) -> Path:
+    """Cache folder of one GGUF's converted copy, keyed by its path, size and mtime."""
+    st = gguf.stat()
+    key = hashlib.sha256(f"{gguf.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:16]
+    return paths.models_dir() / "converted" / f"{gguf.stem}-{key}"
+
+
+def _check_gguf(gguf: Path) -> None:
+    from gguf import GGUFReader
+
+    try:
+        GGUFReader(str(gguf), "r")
+    except Exception as e:  # the gguf package raises bare ValueError/struct errors on truncated files
+        raise CodetuneError(f"{gguf}: not a readable GGUF file ({type(e).__name__}: {e})") from None
+
+
+def _convert(gguf: Path, out: Path, save_weights: bool) -> None:
+    """Dequantize once and save a standard HF folder (fp32 safetensors + tokenizer)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    _check_gguf(gguf)
+    tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    tok.save_pretrained(out / "tokenizer")
+    if save_weights:
+        model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+        # The GGUF "quantizer" only dequantized: the weights are plain fp32 tensors now, so save them as such.
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        model.save_pretrained(out / "model", safe_serialization=True)
+        tok.save_pretrained(out / "model")
+        del model
+    atomic_write_json(out / READY, {"gguf": str(gguf), "weights": save_weights, "time": time.time()})
+
+
+def hf_location(spec: str, *, quiet: bool = False, cache_weights: bool | None = None) -> tuple[str, dict]:
+    """Where from_pretrained should read: (path or hub id, extra kwargs)."""
+    src = resolve(spec)
+    gguf = gguf_file_for(src, quiet=quiet)
+    if gguf is None:
+        return str(src.path or src.name), {}
+    if cache_weights is None:
+        cache_weights = os.environ.get("CODETUNE_CACHE_DEQUANTIZED", "1") != "0"
+    out = converted_dir(gguf)
+    with file_lock(out):
+        ready = out / READY
+        if ready.is_file() and (read_json(ready).get("weights") or not cache_weights):
+            pass
+        else:
+            _convert(gguf, out, cache_weights)
+    if (out / "model" / "config.json").is_file():
+        return str(out / "model"), {}
+    return str(gguf.parent), {"gguf_file": gguf.name, "tokenizer_dir": str(out / "tokenizer")}
+
+
+def load_tokenizer(spec: str, *, quiet: bool = False) -> Any:
+    from transformers import AutoTokenizer
+
+    where, extra = hf_location(spec, quiet=quiet, cache_weights=False)
+    tok_dir = extra.get("tokenizer_dir", where)
+    try:
+        tok = AutoTokenizer.from_pretrained(tok_dir)
+    except OSError as e:
+        raise CodetuneError(f"{spec}: could not load the tokenizer ({e.__class__.__name__}: {str(e)[:200]})") from None
+    return _fix_padding(tok)
+
+
+def _fix_padding(tok: Any) -> Any:
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def load_model(spec: str, *, dtype: Any = None, device: str | None = None, quiet: bool = False) -> tuple[Any, Any]:
+    """Return (model, tokenizer), the model in eval mode on `device` (default: CUDA when present, else CPU)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = dtype or default_dtype(device)
+    where, extra = hf_location(spec, quiet=quiet)
+    tokenizer = load_tokenizer(spec, quiet=quiet)
+    kwargs = {k: v for k, v in extra.items() if k == "gguf_file"}
+    try:
+        model = AutoModelForCausalLM.from_pretrained(where, dtype=dtype, **kwargs)
+    except OSError as e:
+        raise CodetuneError(f"{spec}: could not load the model ({e.__class__.__name__}: {str(e)[:200]})") from None
+    model.to(device)
+    model.eval()
+    if model.generation_config is not None and model.generation_config.pad_token_id is None:
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return model, tokenizer

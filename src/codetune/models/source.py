@@ -1,0 +1,45 @@
+"""Resolve a model spec (catalog name | .gguf file | local HF folder | hub id) into a typed source."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from codetune.errors import CodetuneError
+from codetune.models.catalog import CATALOG
+
+Kind = Literal["catalog", "gguf", "folder", "hub"]
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    spec: str
+    kind: Kind
+    path: Path | None = None  # gguf file or folder
+    name: str | None = None  # catalog name or hub id
+
+
+def resolve(spec: str) -> ModelSource:
+    s = str(spec).strip()
+    if s.lower() in CATALOG:
+        return ModelSource(s, "catalog", name=s.lower())
+    p = Path(s).expanduser()
+    if s.lower().endswith(".gguf"):
+        if not p.is_file():
+            raise CodetuneError(f"{p}: GGUF file not found")
+        return ModelSource(s, "gguf", path=p.resolve())
+    if p.is_dir():
+        if not (p / "config.json").is_file():
+            raise CodetuneError(f"{p}: not a model folder (no config.json)")
+        return ModelSource(s, "folder", path=p.resolve())
+    if p.exists():
+        raise CodetuneError(f"{p}: not a model folder or a .gguf file")
+    if HUB_ID.match(s) and not s.startswith((".", "/")):
+        return ModelSource(s, "hub", name=s)
+    known = ", ".join(sorted(CATALOG))
+    raise CodetuneError(
+        f"unknown model {s!r}: not a catalog name ({known}), an existing folder or .gguf file, or a hub id"
+    )

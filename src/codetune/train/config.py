@@ -1,0 +1,56 @@
+"""Training configuration: the reference study's LoRA recipe as defaults, plus codetune's speed options."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from codetune.configio import StrictModel
+
+STUDY_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+class LoraConfig(StrictModel):
+    """PEFT LoRA settings (the study: r=16, alpha=32, dropout 0.05 on all attention and MLP projections)."""
+
+    r: int = Field(16, ge=1)
+    alpha: int = Field(32, ge=1)
+    dropout: float = Field(0.05, ge=0, lt=1)
+    target_modules: list[str] = Field(default_factory=lambda: list(STUDY_TARGETS))
+
+
+class TrainConfig(StrictModel):
+    """How one arm is fine-tuned. Every key can be overridden with `--override key=value`."""
+
+    epochs: float = Field(3, gt=0)
+    max_steps: int = Field(-1, description="Stop after this many optimizer steps (-1: run all epochs).")
+    micro_batch_size: int = Field(8, ge=1, description="Sequences per device per forward pass.")
+    effective_batch_size: int = Field(16, ge=1, description="Sequences per optimizer step (sets grad accumulation).")
+    learning_rate: float = Field(1e-4, gt=0)
+    lr_scheduler: str = "cosine"
+    warmup_ratio: float = Field(0.03, ge=0, lt=1)
+    weight_decay: float = Field(0.1, ge=0)
+    max_grad_norm: float = 1.0
+    max_length: int = Field(1024, ge=16, description="Longer examples are truncated.")
+    logging_steps: int = Field(20, ge=1)
+    eval_steps: int = Field(20, ge=1, description="Validation and test loss every this many steps.")
+    save_steps: int = Field(20, ge=1, description="Adapter checkpoint every this many steps.")
+    save_total_limit: int | None = Field(None, description="None keeps every checkpoint (the sweep needs them).")
+    eval_max_examples: int | None = Field(None, ge=1, description="Cap the valid/test sets used for loss.")
+    early_stopping_patience: int | None = Field(
+        None, ge=1, description="Stop after this many evaluations without validation-loss improvement."
+    )
+    seed: int = 42
+    lora: LoraConfig = Field(default_factory=LoraConfig)
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="auto: float32 on CPU, bfloat16 on CUDA."
+    )
+    gradient_checkpointing: Literal["auto", "on", "off"] = Field(
+        "auto", description="auto: off unless memory needs it."
+    )
+    padding_free: Literal["auto", "on", "off"] = Field(
+        "auto", description="Pack examples without padding, attention kept inside each example (auto: on CUDA)."
+    )
+    liger_kernel: Literal["auto", "on", "off"] = Field("auto", description="Fused kernels when liger-kernel is installed.")
+    report_to: list[str] = Field(default_factory=list, description="tensorboard, wandb, mlflow ... (installed ones).")
