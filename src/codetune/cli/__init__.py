@@ -23,7 +23,7 @@ app = typer.Typer(
 )
 err_console = Console(stderr=True)
 
-COMMAND_MODULES = ("model_cmd", "data_cmd", "train_cmd", "bench_cmd", "report_cmd", "run_cmd")
+COMMAND_MODULES = ("model_cmd", "data_cmd", "train_cmd", "grade_cmd", "bench_cmd", "report_cmd", "run_cmd")
 
 
 def _version(value: bool) -> None:
