@@ -39,7 +39,9 @@ class BenchConfig(StrictModel):
     max_new_tokens: int = Field(1024, ge=1)
     batch_size: int = Field(8, ge=1)
     backend: Literal["auto", "hf", "vllm"] = "auto"
-    compare: Literal["lcb", "exact"] = Field("lcb", description="Output comparison: LiveCodeBench's or exact tokens.")
+    compare: Literal["lcb", "exact"] = Field(
+        "lcb", description="Output comparison: LiveCodeBench's or exact tokens."
+    )
     timeout: float = Field(6.0, gt=0, description="Seconds per test (LiveCodeBench: 6).")
     memory_mb: int = Field(1024, ge=64, description="Address-space limit per program.")
     workers: int | None = Field(None, ge=1, description="Parallel graders (default: CPU count).")

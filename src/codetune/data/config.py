@@ -21,7 +21,9 @@ class Columns(StrictModel):
     output: str = Field("output", description="Reasoning + code answer.")
     split: str | None = Field("split", description="Split column (train/valid/test); None to make a split.")
     problem_id: str | None = Field(
-        None, description="Groups solutions of one problem; None groups by the normalized statement."
+        None,
+        description="Groups solutions of one problem; None uses a `problem_id` column when the data has one, "
+        "else the normalized statement. Rows sharing a statement are always grouped together.",
     )
 
 

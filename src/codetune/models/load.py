@@ -47,12 +47,21 @@ def converted_dir(gguf: Path) -> Path:
 
 
 def _check_gguf(gguf: Path) -> None:
+    """Fail clearly on a file that is not a complete GGUF model (truncated downloads included)."""
     from gguf import GGUFReader
 
     try:
-        GGUFReader(str(gguf), "r")
+        reader = GGUFReader(str(gguf), "r")
+        tensors = list(reader.tensors)
+        arch = reader.fields.get("general.architecture")
     except Exception as e:  # the gguf package raises bare ValueError/struct errors on truncated files
         raise CodetuneError(f"{gguf}: not a readable GGUF file ({type(e).__name__}: {e})") from None
+    if arch is None or not tensors:
+        raise CodetuneError(f"{gguf}: not a readable GGUF file (no architecture or no tensors in its metadata)")
+    size = gguf.stat().st_size
+    end = max(int(t.data_offset) + int(t.n_bytes) for t in tensors)
+    if end > size:
+        raise CodetuneError(f"{gguf}: truncated GGUF file ({size:,} bytes, tensors need {end:,})")
 
 
 def _convert(gguf: Path, out: Path, save_weights: bool) -> None:

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from codetune.configio import StrictModel
+from codetune.data.config import DataConfig
 
 STUDY_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
@@ -54,3 +55,12 @@ class TrainConfig(StrictModel):
     )
     liger_kernel: Literal["auto", "on", "off"] = Field("auto", description="Fused kernels when liger-kernel is installed.")
     report_to: list[str] = Field(default_factory=list, description="tensorboard, wandb, mlflow ... (installed ones).")
+
+
+class TrainRunConfig(StrictModel):
+    """The YAML read by `codetune train`: the base model, the run folder, the data and the training recipe."""
+
+    model: str = Field(..., description="Base model: catalog name, .gguf file, HF folder or hub id.")
+    out: str | None = Field(None, description="Run folder (checkpoints, logs, final adapter); --out overrides.")
+    data: DataConfig
+    train: TrainConfig = Field(default_factory=TrainConfig)

@@ -1,0 +1,251 @@
+"""Evaluate one model (+ optional LoRA adapter) on a problem set: prompt, generate (resumable), extract, grade, summarize.
+
+The eval folder (see docs/ARCHITECTURE.md) holds `generations.jsonl` (append-only), `generations.json`,
+`eval_all.json`, `summary.json`, and `settings.json` (the generation settings the jsonl was made with, so a resume
+never mixes generations from two different setups).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from codetune.bench.config import BenchConfig
+from codetune.bench.extract import extract_code
+from codetune.bench.generate import Decoding, Generator, Job, make_generator
+from codetune.bench.prompts import build_messages, render_prompt
+from codetune.errors import CodetuneError
+from codetune.files import append_jsonl, atomic_write_json, file_lock, iter_jsonl, read_json
+
+GENERATIONS = "generations.jsonl"
+SEED = 0
+
+
+def adapter_digest(adapter: str | Path | None) -> str | None:
+    """sha256 of the adapter weights (or config): identifies an adapter even if its folder moves or is retrained."""
+    if adapter is None:
+        return None
+    adapter = Path(adapter)
+    for name in ("adapter_model.safetensors", "adapter_model.bin", "adapter_config.json"):
+        f = adapter / name
+        if f.is_file():
+            h = hashlib.sha256()
+            with open(f, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(block)
+            return h.hexdigest()
+    raise CodetuneError(f"{adapter}: not a PEFT adapter folder (adapter_config.json is missing)")
+
+
+def generation_settings(model_spec: str, cfg: BenchConfig, adapter: str | Path | None) -> dict[str, Any]:
+    """What determines a generation. `n` is left out: more samples extend, fewer reuse, the same jsonl."""
+    sampled = cfg.temperature > 0
+    return {
+        "model": model_spec,
+        "adapter_sha256": adapter_digest(adapter),
+        "prompt_style": cfg.prompt_style,
+        "system_prompt": cfg.system_prompt if cfg.prompt_style == "study" else None,
+        "temperature": cfg.temperature,
+        "top_p": cfg.top_p if sampled else None,
+        "max_new_tokens": cfg.max_new_tokens,
+        "seed": SEED if sampled else None,
+    }
+
+
+def _problems_block(problems: list[Any], cfg: BenchConfig) -> dict[str, Any]:
+    from codetune.bench.problems import problems_fingerprint
+
+    return {"source": cfg.problems, "count": len(problems), "sha256": problems_fingerprint(problems)}
+
+
+def _settings(
+    model_spec: str, problems: list[Any], cfg: BenchConfig, adapter: str | Path | None
+) -> dict[str, Any]:
+    grading = {
+        "extract": cfg.extract,
+        "compare": cfg.compare,
+        "timeout": cfg.timeout,
+        "memory_mb": cfg.memory_mb,
+    }
+    settings = {
+        "generation": generation_settings(model_spec, cfg, adapter),
+        "n": cfg.n,
+        "grading": grading,
+        "k": sorted(set(cfg.k)),
+        "problems": _problems_block(problems, cfg),
+    }
+    return json.loads(
+        json.dumps(settings)
+    )  # JSON-normalized, so it compares equal to what summary.json holds
+
+
+def _check_generation_settings(out_dir: Path, gen: dict[str, Any]) -> None:
+    path = out_dir / "settings.json"
+    if path.is_file():
+        old = read_json(path)
+        for key, value in gen.items():
+            if old.get(key) != value:
+                raise CodetuneError(
+                    f"{path}: the generations in {out_dir} were made with {key}={old.get(key)!r}, not {value!r}; "
+                    f"use another output folder or delete this one"
+                )
+    else:
+        atomic_write_json(path, gen)
+
+
+def _repair_torn_tail(path: Path) -> None:
+    """Cut a partial last line (a kill during a write) so that the next append starts on a fresh line."""
+    if not path.is_file():
+        return
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        with open(path, "r+b") as f:
+            f.truncate(data.rfind(b"\n") + 1)
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def load_generations(path: Path, ids: set[str], n: int) -> dict[tuple[str, int], dict]:
+    """(question_id, sample) -> record, for the problems and sample indices asked for; first record wins."""
+    records: dict[tuple[str, int], dict] = {}
+    if not path.is_file():
+        return records
+    for rec in iter_jsonl(path, tolerate_torn_tail=True):
+        key = (str(rec.get("question_id")), rec.get("sample"))
+        if key[0] in ids and isinstance(key[1], int) and 0 <= key[1] < n and "output" in rec:
+            records.setdefault(key, rec)
+    return records
+
+
+def is_complete(
+    out_dir: str | Path,
+    model_spec: str,
+    problems: list[Any],
+    cfg: BenchConfig,
+    adapter: str | Path | None = None,
+) -> bool:
+    """True when `out_dir/summary.json` was written with exactly these settings (evaluate would return it as is)."""
+    path = Path(out_dir) / "summary.json"
+    return path.is_file() and read_json(path).get("settings") == _settings(model_spec, problems, cfg, adapter)
+
+
+def evaluate(
+    model_spec: str,
+    problems: list[Any],
+    cfg: BenchConfig,
+    out_dir: str | Path,
+    *,
+    adapter: str | Path | None = None,
+    label: str | None = None,
+    step: int | None = None,
+    model: Any = None,
+    tokenizer: Any = None,
+    engine: Generator | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Generate (resuming), grade and summarize; return the summary. A complete summary with the same settings
+    is returned as is, without loading the model."""
+    from codetune.bench.grade import grade_all
+    from codetune.bench.metrics import summarize
+
+    out_dir = Path(out_dir)
+    if not problems:
+        raise CodetuneError(f"{cfg.problems}: no problems left after filtering; loosen the filter")
+    settings = _settings(model_spec, problems, cfg, adapter)
+    summary_path = out_dir / "summary.json"
+    if summary_path.is_file() and read_json(summary_path).get("settings") == settings:
+        return read_json(summary_path)
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    gen_path = out_dir / GENERATIONS
+    with file_lock(gen_path, timeout=5):
+        _check_generation_settings(out_dir, settings["generation"])
+        _repair_torn_tail(gen_path)
+        ids = {p.question_id for p in problems}
+        records = load_generations(gen_path, ids, cfg.n)
+        missing = {
+            p.question_id: tuple(s for s in range(cfg.n) if (p.question_id, s) not in records)
+            for p in problems
+        }
+        gen_stats: dict[str, Any] = {"sequences": 0, "new_tokens": 0, "seconds": 0.0, "tokens_per_s": 0.0}
+        if any(missing.values()):
+            engine = engine or make_generator(model_spec, cfg, model=model, tokenizer=tokenizer)
+            by_id = {p.question_id: p for p in problems}
+            jobs = [
+                Job(
+                    qid,
+                    render_prompt(
+                        build_messages(by_id[qid], cfg.prompt_style, cfg.system_prompt), engine.tokenizer
+                    ),
+                    s,
+                )
+                for qid, s in missing.items()
+                if s
+            ]
+
+            def save(qid: str, sample: int, text: str) -> None:
+                rec = {
+                    "question_id": qid,
+                    "sample": sample,
+                    "output": text,
+                    "code": extract_code(text, cfg.extract),
+                }
+                append_jsonl(gen_path, rec)
+                records[(qid, sample)] = rec
+
+            stats = engine.run(
+                jobs, Decoding.from_config(cfg, seed=SEED), adapter=adapter, on_result=save, progress=progress
+            )
+            gen_stats = {
+                "backend": engine.backend,
+                "sequences": stats.sequences,
+                "new_tokens": stats.new_tokens,
+                "seconds": round(stats.seconds, 3),
+                "tokens_per_s": round(stats.tokens_per_s, 2),
+            }
+
+        outputs = {
+            p.question_id: [records[(p.question_id, s)]["output"] for s in range(cfg.n)] for p in problems
+        }
+        # Code is re-extracted from the raw output, so changing the extraction rule never needs new generations.
+        codes = {qid: [extract_code(o, cfg.extract) for o in outs] for qid, outs in outputs.items()}
+        atomic_write_json(
+            out_dir / "generations.json",
+            [{"question_id": qid, "code_list": codes[qid], "output_list": outputs[qid]} for qid in codes],
+        )
+        rows = grade_all(
+            problems,
+            codes,
+            compare=cfg.compare,
+            timeout=cfg.timeout,
+            memory_mb=cfg.memory_mb,
+            workers=cfg.workers,
+            progress=progress,
+        )
+        for row in rows:
+            row["output_list"] = outputs[row["question_id"]]
+        atomic_write_json(out_dir / "eval_all.json", rows)
+
+        summary = {
+            "label": label or ("base" if adapter is None else Path(adapter).name),
+            "model": model_spec,
+            "adapter": str(adapter) if adapter is not None else None,
+            "step": step,
+            "prompt_style": cfg.prompt_style,
+            "extract": cfg.extract,
+            "compare": cfg.compare,
+            "n": cfg.n,
+            "temperature": cfg.temperature,
+            "top_p": cfg.top_p if cfg.temperature > 0 else None,
+            "max_new_tokens": cfg.max_new_tokens,
+            "tests": "public+private" if any(p.private_tests for p in problems) else "public only",
+            "problems": settings["problems"],
+            **summarize(rows, cfg.k),
+            "generation": gen_stats,
+            "settings": settings,
+        }
+        atomic_write_json(summary_path, summary)
+    return read_json(summary_path)

@@ -1,0 +1,321 @@
+"""Batched generation for the benchmark: transformers (left padding, optional LoRA adapter) or vLLM when installed.
+
+Both backends take a list of `Job`s (one prompt and the sample indices still to produce) and report each finished
+sample through `on_result(key, sample, text)`, so the caller can append it to disk at once.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from codetune.errors import CodetuneError
+
+OnResult = Callable[[str, int, str], None]
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """How to decode: greedy when temperature is 0, else nucleus sampling."""
+
+    n: int = 1
+    temperature: float = 0.0
+    top_p: float = 0.95
+    max_new_tokens: int = 1024
+    stop: tuple[str, ...] = ()
+    seed: int = 0
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0
+
+    @classmethod
+    def from_config(cls, cfg: Any, stop: Sequence[str] = (), seed: int = 0) -> Decoding:
+        return cls(cfg.n, cfg.temperature, cfg.top_p, cfg.max_new_tokens, tuple(stop), seed)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One prompt and the sample indices still to generate for it."""
+
+    key: str
+    prompt: str
+    samples: tuple[int, ...]
+
+
+@dataclass
+class GenStats:
+    sequences: int = 0
+    new_tokens: int = 0
+    seconds: float = 0.0
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.new_tokens / self.seconds if self.seconds > 0 else 0.0
+
+
+class Generator(Protocol):
+    backend: str
+    tokenizer: Any
+
+    def run(
+        self,
+        jobs: Sequence[Job],
+        decoding: Decoding,
+        *,
+        adapter: Path | None,
+        on_result: OnResult,
+        progress: bool,
+    ) -> GenStats: ...
+
+
+def truncate_at_stop(text: str, stop: Sequence[str]) -> str:
+    """Cut `text` at the first occurrence of any stop string (the stop string is dropped)."""
+    cut = min((i for s in stop if s and (i := text.find(s)) >= 0), default=-1)
+    return text if cut < 0 else text[:cut]
+
+
+def stop_token_ids(model: Any, tokenizer: Any) -> list[int]:
+    """End-of-turn ids: the model's generation eos, the tokenizer's eos and `<|im_end|>` when the vocabulary has it."""
+    ids: list[int] = []
+    gen_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    for x in [*(gen_eos if isinstance(gen_eos, list) else [gen_eos]), tokenizer.eos_token_id]:
+        if isinstance(x, int) and x not in ids:
+            ids.append(x)
+    im_end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    if isinstance(im_end, int) and im_end != tokenizer.unk_token_id and im_end not in ids:
+        ids.append(im_end)
+    return ids
+
+
+@contextmanager
+def adapter_applied(model: Any, adapter: str | Path | None) -> Iterator[Any]:
+    """Wrap `model` with a PEFT adapter folder for the duration; the base model is restored (unmerged) after."""
+    if adapter is None:
+        yield model
+        return
+    from peft import PeftModel
+
+    adapter = Path(adapter)
+    if not (adapter / "adapter_config.json").is_file():
+        raise CodetuneError(f"{adapter}: not a PEFT adapter folder (adapter_config.json is missing)")
+    peft_model = PeftModel.from_pretrained(model, str(adapter))
+    peft_model.eval()
+    try:
+        yield peft_model
+    finally:
+        peft_model.unload()
+
+
+class HFGenerator:
+    """transformers `generate` over length-sorted, left-padded batches."""
+
+    backend = "hf"
+
+    def __init__(self, model: Any, tokenizer: Any, batch_size: int = 8) -> None:
+        self.model, self.tokenizer, self.batch_size = model, tokenizer, batch_size
+
+    def generate(
+        self, prompts: Sequence[str], decoding: Decoding, *, adapter: Path | None = None
+    ) -> list[list[str]]:
+        """Convenience: `decoding.n` outputs per prompt, in prompt order."""
+        out: list[list[str]] = [[""] * decoding.n for _ in prompts]
+        jobs = [Job(str(i), p, tuple(range(decoding.n))) for i, p in enumerate(prompts)]
+
+        def keep(key: str, sample: int, text: str) -> None:
+            out[int(key)][sample] = text
+
+        self.run(jobs, decoding, adapter=adapter, on_result=keep, progress=False)
+        return out
+
+    def run(
+        self,
+        jobs: Sequence[Job],
+        decoding: Decoding,
+        *,
+        adapter: Path | None = None,
+        on_result: OnResult,
+        progress: bool = True,
+    ) -> GenStats:
+        import torch
+
+        tok = self.tokenizer
+        # Greedy samples are identical: one row per prompt fills all its samples. Sampling: one row per sample.
+        if decoding.greedy:
+            rows = [(j, j.samples) for j in jobs]
+        else:
+            rows = [(j, (s,)) for j in jobs for s in j.samples]
+        lengths = {j.key: len(tok(j.prompt, add_special_tokens=False)["input_ids"]) for j in jobs}
+        rows.sort(key=lambda r: -lengths[r[0].key])  # longest first: an out-of-memory shows up at once
+        stats = GenStats()
+        with adapter_applied(self.model, adapter) as model, _progress(progress, len(rows)) as bar:
+            gen_config = self._generation_config(model, decoding)
+            device = next(model.parameters()).device
+            for b in range(0, len(rows), self.batch_size):
+                batch = rows[b : b + self.batch_size]
+                enc = tok(
+                    [r[0].prompt for r in batch],
+                    return_tensors="pt",
+                    padding=True,
+                    padding_side="left",
+                    add_special_tokens=False,
+                ).to(device)
+                if not decoding.greedy:
+                    torch.manual_seed(decoding.seed + b)
+                t0 = time.perf_counter()
+                with torch.inference_mode():
+                    out = model.generate(
+                        **enc, generation_config=gen_config, tokenizer=tok if decoding.stop else None
+                    )
+                stats.seconds += time.perf_counter() - t0
+                new = out[:, enc["input_ids"].shape[1] :].tolist()
+                for (job, samples), ids in zip(batch, new, strict=True):
+                    ids = _until_stop(ids, set(gen_config.eos_token_id) | {gen_config.pad_token_id})
+                    stats.new_tokens += len(ids)
+                    text = truncate_at_stop(tok.decode(ids, skip_special_tokens=True), decoding.stop)
+                    for s in samples:
+                        on_result(job.key, s, text)
+                stats.sequences += len(batch)
+                if bar is not None:
+                    bar[0].update(bar[1], advance=len(batch), tps=f"{stats.tokens_per_s:.1f} tok/s")
+        return stats
+
+    def _generation_config(self, model: Any, decoding: Decoding) -> Any:
+        from transformers import GenerationConfig
+
+        # A fresh config: the checkpoint's own defaults (repetition penalty, top_k...) must not leak into the benchmark.
+        kw: dict[str, Any] = {"do_sample": False}
+        if not decoding.greedy:
+            kw = {"do_sample": True, "temperature": decoding.temperature, "top_p": decoding.top_p, "top_k": 0}
+        pad = self.tokenizer.pad_token_id
+        return GenerationConfig(
+            max_new_tokens=decoding.max_new_tokens,
+            eos_token_id=stop_token_ids(model, self.tokenizer),
+            pad_token_id=pad if pad is not None else self.tokenizer.eos_token_id,
+            stop_strings=list(decoding.stop) or None,
+            **kw,
+        )
+
+
+def _until_stop(ids: list[int], stop_ids: set[int]) -> list[int]:
+    """Generated ids up to and including the first end-of-turn id (later positions are padding)."""
+    for i, t in enumerate(ids):
+        if t in stop_ids:
+            return ids[: i + 1]
+    return ids
+
+
+@contextmanager
+def _progress(enabled: bool, total: int) -> Iterator[tuple[Any, Any] | None]:
+    if not enabled:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (
+        TextColumn("generating"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[tps]}"),
+    )
+    with Progress(*columns, transient=False) as p:
+        yield p, p.add_task("generate", total=total, tps="")
+
+
+def pick_backend(requested: str) -> str:
+    """`auto` = vLLM on CUDA when it is installed, else transformers."""
+    has_vllm = importlib.util.find_spec("vllm") is not None
+    if requested == "vllm" and not has_vllm:
+        raise CodetuneError("backend: vllm is not installed; pip install 'codetune[vllm]' or set backend: hf")
+    if requested == "auto":
+        import torch
+
+        return "vllm" if has_vllm and torch.cuda.is_available() else "hf"
+    return requested
+
+
+def make_generator(model_spec: str, cfg: Any, *, model: Any = None, tokenizer: Any = None) -> Generator:
+    """A generator for `cfg.backend`; an already-loaded transformers model always uses the hf backend."""
+    if model is not None:
+        if tokenizer is None:
+            from codetune.models import load_tokenizer
+
+            tokenizer = load_tokenizer(model_spec)
+        return HFGenerator(model, tokenizer, cfg.batch_size)
+    if pick_backend(cfg.backend) == "vllm":
+        return VLLMGenerator(model_spec)
+    from codetune.models import load_model
+
+    model, tokenizer = load_model(model_spec)
+    return HFGenerator(model, tokenizer, cfg.batch_size)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# vLLM backend (GPU only; not exercised by the CPU test suite).
+
+
+class VLLMGenerator:
+    """vLLM `LLM` with LoRA enabled; adapters are attached per call through `LoRARequest`."""
+
+    backend = "vllm"
+    chunk = 512  # prompts per vLLM call: finished samples reach disk at least this often
+
+    def __init__(self, model_spec: str, max_lora_rank: int = 64) -> None:
+        from vllm import LLM
+
+        from codetune.models.load import hf_location
+
+        where, extra = hf_location(model_spec)
+        if "gguf_file" in extra:
+            raise CodetuneError(
+                f"{model_spec}: vLLM needs a dequantized folder; set CODETUNE_CACHE_DEQUANTIZED=1"
+            )
+        self.llm = LLM(model=where, enable_lora=True, max_lora_rank=max_lora_rank, seed=0)
+        self.tokenizer = self.llm.get_tokenizer()
+        self._lora_ids: dict[str, int] = {}
+
+    def run(
+        self,
+        jobs: Sequence[Job],
+        decoding: Decoding,
+        *,
+        adapter: Path | None = None,
+        on_result: OnResult,
+        progress: bool = True,
+    ) -> GenStats:
+        from vllm import SamplingParams
+        from vllm.lora.request import LoRARequest
+
+        lora = None
+        if adapter is not None:
+            lora_id = self._lora_ids.setdefault(str(adapter), len(self._lora_ids) + 1)
+            lora = LoRARequest(Path(adapter).name, lora_id, str(adapter))
+        stats = GenStats()
+        for c in range(0, len(jobs), self.chunk):
+            chunk = jobs[c : c + self.chunk]
+            params = [
+                SamplingParams(
+                    n=1 if decoding.greedy else len(j.samples),
+                    temperature=decoding.temperature,
+                    top_p=1.0 if decoding.greedy else decoding.top_p,
+                    max_tokens=decoding.max_new_tokens,
+                    stop=list(decoding.stop) or None,
+                    seed=None if decoding.greedy else decoding.seed + c + i,
+                )
+                for i, j in enumerate(chunk)
+            ]
+            t0 = time.perf_counter()
+            outs = self.llm.generate([j.prompt for j in chunk], params, lora_request=lora, use_tqdm=progress)
+            stats.seconds += time.perf_counter() - t0
+            for job, out in zip(chunk, outs, strict=True):
+                for i, s in enumerate(job.samples):
+                    on_result(job.key, s, out.outputs[0 if decoding.greedy else i].text)
+                stats.new_tokens += sum(len(o.token_ids) for o in out.outputs)
+                stats.sequences += len(out.outputs)
+        return stats

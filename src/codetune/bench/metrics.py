@@ -1,0 +1,53 @@
+"""Pass@k (the unbiased estimator of Chen et al. 2021) and per-difficulty / per-platform summaries of graded rows."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from math import comb
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Probability that at least one of k samples drawn from n (c of them correct) is correct."""
+    if not 0 <= c <= n or k < 1 or k > n:
+        raise ValueError(f"pass_at_k needs 0 <= c <= n and 1 <= k <= n, got n={n} c={c} k={k}")
+    if n - c < k:
+        return 1.0
+    return 1.0 - comb(n - c, k) / comb(n, k)
+
+
+def _group(rows: list[dict]) -> dict:
+    n_correct = [(len(r["graded_list"]), sum(bool(g) for g in r["graded_list"])) for r in rows]
+    total = len(rows)
+    p1 = sum(c / n for n, c in n_correct if n) / total if total else 0.0
+    return {"pass@1": p1, "solved": sum(1 for _, c in n_correct if c > 0), "total": total}
+
+
+def summarize(rows: list[dict], ks: list[int]) -> dict:
+    """Summarize `grade_all` rows.
+
+    `pass@1` is the mean over problems of (accepted samples / samples); `pass@k` maps each k to the mean unbiased
+    estimate over problems (a k larger than some problem's sample count is left out); `solved` counts problems with
+    at least one accepted sample. `by_difficulty` and `by_platform` give {pass@1, solved, total} per group.
+    """
+    rows = [r for r in rows if r.get("graded_list")]
+    out = _group(rows)
+    min_n = min((len(r["graded_list"]) for r in rows), default=0)
+    out["pass@k"] = {
+        k: sum(pass_at_k(len(r["graded_list"]), sum(map(bool, r["graded_list"])), k) for r in rows)
+        / len(rows)
+        for k in sorted(set(ks))
+        if rows and 1 <= k <= min_n
+    }
+    for key, field in (("by_difficulty", "difficulty"), ("by_platform", "platform")):
+        groups: dict[str, list[dict]] = defaultdict(list)
+        for r in rows:
+            groups[str(r.get(field, ""))].append(r)
+        out[key] = {name: _group(g) for name, g in sorted(groups.items())}
+    return {
+        "pass@1": out["pass@1"],
+        "pass@k": out["pass@k"],
+        "solved": out["solved"],
+        "total": out["total"],
+        "by_difficulty": out["by_difficulty"],
+        "by_platform": out["by_platform"],
+    }

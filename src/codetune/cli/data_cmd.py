@@ -1,0 +1,147 @@
+"""`codetune data inspect|check`: statistics of an arm's data and contamination against a benchmark."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+data_app = typer.Typer(help="Inspect instruction data and check it against benchmark problems.", no_args_is_help=True)
+console = Console()
+
+
+def data_config(dataset: str, config: Path | None, **overrides: Any) -> Any:
+    """A DataConfig from an arm YAML (its `data:` section, or the whole file) with `dataset` and overrides set."""
+    from codetune.configio import read_yaml, validate
+    from codetune.data.config import DataConfig
+
+    raw: dict[str, Any] = read_yaml(config) if config else {}
+    if isinstance(raw.get("data"), dict):
+        raw = raw["data"]
+    raw["dataset"] = dataset
+    for key, value in overrides.items():
+        if value is not None:
+            node = raw
+            *parents, last = key.split(".")
+            for p in parents:
+                node = node.setdefault(p, {})
+            node[last] = value
+    return validate(DataConfig, raw, str(config) if config else "data config")
+
+
+def default_tokenizer() -> Any:
+    """The real Qwen2.5-Coder tokenizer shipped with codetune, unpacked once into the cache."""
+    from transformers import AutoTokenizer
+
+    from codetune import paths
+    from codetune.files import file_lock
+    from codetune.models.tiny import copy_qwen_tokenizer
+
+    dest = paths.home() / "tokenizers" / "qwen2.5-coder"
+    with file_lock(dest):
+        if not (dest / "chat_template.jinja").is_file():
+            copy_qwen_tokenizer(dest)
+    return AutoTokenizer.from_pretrained(dest)
+
+
+@data_app.command("inspect")
+def inspect_cmd(
+    dataset: str = typer.Argument(..., help="Hub id, local .jsonl/.json/.parquet, or builtin:deep / builtin:diverse."),
+    config: Path | None = typer.Option(None, "--config", help="Arm YAML whose data section (or whole file) to use."),
+    model: str | None = typer.Option(None, "--model", help="Tokenizer of this model (default: shipped Qwen2.5)."),
+    max_length: int | None = typer.Option(None, "--max-length", help="Token budget for the truncation share."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Rows, problems, solutions per problem and token lengths per split; split leaks and contamination."""
+    from codetune.data import inspect
+    from codetune.models import load_tokenizer
+
+    cfg = data_config(dataset, config, max_length=max_length)
+    tokenizer = load_tokenizer(model, quiet=True) if model else default_tokenizer()
+    result = inspect(cfg, tokenizer)
+    if as_json:
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+        return
+    title = f"{cfg.dataset}  format={cfg.format} response={cfg.response} split={result['split_source']}"
+    table = Table("split", "rows", "problems", "sol/problem", "p50", "p90", "p99", "max", "truncated", title=title)
+    for name, s in result["splits"].items():
+        t = s["tokens"]
+        spp = s["solutions_per_problem"]
+        table.add_row(
+            name,
+            str(s["rows"]),
+            str(s["problems"]),
+            f"{spp['mean']:.2f} (max {spp['max']})",
+            *(str(t[k]) for k in ("p50", "p90", "p99", "max")),
+            f"{s['truncated_share']:.1%} > {cfg.max_length}",
+        )
+    console.print(table)
+    for leak in result["leaks"]:
+        console.print(
+            f"[yellow]leak[/]: problem {leak['problem_id']} is in {' and '.join(leak['splits'])} "
+            f"(rows {leak['rows']}): {leak['statement']!r}",
+            highlight=False,
+        )
+    if not result["leaks"]:
+        console.print("no problem appears in more than one split")
+    _print_matches(result["contamination"]["matches"])
+
+
+def _print_matches(matches: list[dict]) -> None:
+    if not matches:
+        return
+    table = Table("row", "problem_id", "split", "benchmark question", "overlap", title="contamination")
+    for m in matches:
+        table.add_row(str(m["row"]), str(m["problem_id"]), m["split"], m["question_id"], f"{m['overlap']:.0%}")
+    console.print(table)
+
+
+@data_app.command("check")
+def check_cmd(
+    dataset: str = typer.Argument(..., help="Hub id, local .jsonl/.json/.parquet, or builtin:NAME."),
+    problems: str = typer.Option(..., "--problems", help="LiveCodeBench JSONL, or builtin:quickstart."),
+    config: Path | None = typer.Option(None, "--config", help="Arm YAML whose data section (or whole file) to use."),
+    ngram: int | None = typer.Option(None, "--ngram", help="Word n-gram size (default from config: 13)."),
+    threshold: float | None = typer.Option(None, "--threshold", help="Overlap share that marks a match."),
+    drop_out: Path | None = typer.Option(None, "--drop-out", help="Write the rows without matches to this JSONL."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Find training statements that overlap benchmark problems (word n-grams of normalized text)."""
+    from codetune.data import find_matches, load_rows, read_problems
+    from codetune.files import write_jsonl
+
+    cfg = data_config(
+        dataset,
+        config,
+        **{"contamination.problems": problems, "contamination.ngram": ngram, "contamination.threshold": threshold},
+    )
+    rows = load_rows(cfg)
+    c = cfg.contamination
+    statements = [str(r.get(cfg.columns.prompt) or "") for r in rows]
+    matches = find_matches(statements, read_problems(problems), n=c.ngram, threshold=c.threshold)
+    pid_col = cfg.columns.problem_id or "problem_id"
+    for m in matches:
+        m["problem_id"] = rows[m["row"]].get(pid_col)
+        m["split"] = str(rows[m["row"]].get(cfg.columns.split or "", "-"))
+    kept = None
+    if drop_out:
+        bad = {m["row"] for m in matches}
+        kept = [r for i, r in enumerate(rows) if i not in bad]
+        write_jsonl(drop_out, kept)
+    if as_json:
+        out = {"dataset": dataset, "problems": problems, "ngram": c.ngram, "threshold": c.threshold}
+        out |= {"rows": len(rows), "matches": matches, "kept": None if kept is None else len(kept)}
+        print(json.dumps(out, indent=2, ensure_ascii=False, default=str))
+        return
+    _print_matches(matches)
+    console.print(f"{len({m['row'] for m in matches})} of {len(rows)} rows match a benchmark problem")
+    if drop_out:
+        console.print(f"wrote {len(kept or [])} rows to {drop_out}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(data_app, name="data")

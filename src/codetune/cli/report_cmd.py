@@ -1,0 +1,74 @@
+"""`codetune report|compare|plot`: report folders, side-by-side answers and single loss plots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def report(
+    runs: list[Path] = typer.Argument(None, help="Run folders (log.json, eval/sweep.json, eval/<label>/)."),
+    evals: list[Path] = typer.Option([], "--eval", help="Extra eval folders to compare (summary.json + eval_all.json)."),
+    base: Path | None = typer.Option(None, "--base", help="Eval folder of the base model (default: a run's eval/base)."),
+    study_logs: list[Path] = typer.Option([], "--study-log", help="Reference loss logs, drawn dashed."),
+    study_summaries: list[Path] = typer.Option([], "--study-summary", help="Reference LiveCodeBench summaries (study format)."),
+    out: Path = typer.Option(..., "--out", help="Report folder to write."),
+    title: str = typer.Option("codetune report", "--title", help="Report title."),
+) -> None:
+    """Loss and Pass@1 graphs, results table, paired significance tests and answers, in one HTML file."""
+    from codetune.report.build import build_report
+
+    rep = build_report(
+        list(runs or []),
+        out,
+        eval_dirs=list(evals),
+        base_dir=base,
+        study_logs=list(study_logs),
+        study_summaries=list(study_summaries),
+        title=title,
+    )
+    for m in rep.models:
+        print(f"{m.name:<24} {m.checkpoint:<18} Pass@1 {100 * m.result.pass_at_1:5.1f}%  {m.result.solved}/{m.result.total}")
+    for p in rep.pairs:
+        print(f"{p['a']} vs {p['b']}: {p['verdict']}")
+    print(f"wrote {out / 'report.html'}")
+
+
+def compare(
+    model: str = typer.Option(..., "--model", help="Base model: catalog name, .gguf file, folder or hub id."),
+    adapters: list[Path] = typer.Option([], "--adapter", help="PEFT adapter folder (repeat for several)."),
+    labels: list[str] = typer.Option([], "--label", help="Display name per --adapter, in the same order."),
+    prompts: Path | None = typer.Option(None, "--prompts", help="Prompt YAML (default: the shipped set)."),
+    max_new_tokens: int = typer.Option(512, "--max-new-tokens", min=1, help="Generation length limit."),
+    out: Path = typer.Option(..., "--out", help="Folder for compare.md, compare.html and PNGs."),
+    title: str = typer.Option("Side-by-side answers", "--title"),
+) -> None:
+    """Answer the same prompts with the base model and each adapter (greedy) and show them side by side."""
+    from codetune.report.compare import adapter_labels, generate_answers, load_prompts, render_compare
+
+    prompt_set = load_prompts(prompts)
+    names = adapter_labels(list(adapters), list(labels) or None)
+    result = generate_answers(model, prompt_set, list(adapters), names, max_new_tokens=max_new_tokens)
+    render_compare(result, out, title)
+    print(f"wrote {out / 'compare.html'} ({len(result['prompts'])} prompts, {1 + len(names)} models)")
+
+
+def plot(
+    log: Path = typer.Argument(..., help="log.json (codetune) or *_train_val_test_log.json (study)."),
+    out: Path = typer.Option(..., "--out", help="PNG file to write."),
+    title: str | None = typer.Option(None, "--title"),
+) -> None:
+    """Plot train/validation/test loss against step."""
+    from codetune.report.inputs import read_log
+    from codetune.report.plots import plot_losses
+
+    rows = read_log(log)
+    plot_losses(rows, out, title or f"{log.stem}: loss")
+    print(f"wrote {out} ({len(rows)} steps)")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("report")(report)
+    app.command("compare")(compare)
+    app.command("plot")(plot)

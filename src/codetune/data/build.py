@@ -1,0 +1,185 @@
+"""The data stage's public entry points: `build_splits` (SFT datasets + report) and `inspect` (statistics)."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from codetune.data.config import DataConfig
+from codetune.data.contamination import find_matches, read_problems
+from codetune.data.format import format_row, text_field, token_lengths
+from codetune.data.load import check_columns, open_source
+from codetune.data.splits import SPLITS, find_leaks, group_rows, seeded_split, statement_key
+from codetune.errors import CodetuneError
+
+
+@dataclass
+class SplitSet:
+    """SFT datasets keyed `train`/`valid`/`test`, a report (stats, leaks, contamination) and the source fingerprint."""
+
+    datasets: dict[str, Any]
+    report: dict[str, Any] = field(default_factory=dict)
+    fingerprint: str = ""
+
+
+def _problem_ids(rows: list[dict], cfg: DataConfig) -> list[str | None]:
+    col = cfg.columns.problem_id or ("problem_id" if "problem_id" in rows[0] else None)
+    if col is None:
+        return [None] * len(rows)
+    return [None if r.get(col) is None else str(r[col]) for r in rows]
+
+
+def _given_splits(rows: list[dict], cfg: DataConfig, source: str) -> list[str]:
+    col = cfg.columns.split
+    names = cfg.split_names.model_dump()
+    to_split = {value: split for split, value in names.items()}
+    out = []
+    for i, row in enumerate(rows):
+        value = row.get(col)
+        if value not in to_split:
+            known = ", ".join(f"{k}={v!r}" for k, v in names.items())
+            raise CodetuneError(
+                f"{source}: row {i + 1}: column '{col}' has value {value!r}, not one of the split names ({known}); "
+                "set data.split_names or data.columns.split=null for a seeded split"
+            )
+        out.append(to_split[value])
+    return out
+
+
+def _contamination(statements: list[str], cfg: DataConfig) -> list[dict[str, Any]]:
+    c = cfg.contamination
+    if not c.problems:
+        return []
+    return find_matches(statements, read_problems(c.problems), n=c.ngram, threshold=c.threshold)
+
+
+def build_splits(cfg: DataConfig, tokenizer: Any) -> SplitSet:
+    """Load `cfg.dataset`, split it by problem, format every row for TRL and report what was found.
+
+    Row numbers in the report (`leaks`, `contamination.matches`) are 0-based indices into `load_rows(cfg)`.
+    """
+    import datasets
+
+    src = open_source(cfg)
+    check_columns(src, cfg)
+    rows = src.rows
+    statements = [text_field(r, cfg.columns.prompt, src.name, i) for i, r in enumerate(rows)]
+    pids = _problem_ids(rows, cfg)
+    given = cfg.columns.split is not None and cfg.columns.split in rows[0]
+    if given:
+        splits = _given_splits(rows, cfg, src.name)
+    else:
+        groups = group_rows(pids, statements)
+        splits = seeded_split(groups, cfg.valid_fraction, cfg.test_fraction, cfg.seed)
+    problem_ids = [p if p is not None else f"s-{statement_key(s)}" for p, s in zip(pids, statements, strict=True)]
+    leaks = find_leaks(statements, splits, problem_ids)
+
+    matches = _contamination(statements, cfg)
+    for m in matches:
+        m.update(problem_id=problem_ids[m["row"]], split=splits[m["row"]])
+    dropped = {m["row"] for m in matches} if cfg.contamination.drop else set()
+
+    eos = getattr(tokenizer, "eos_token", None) or ""
+    if cfg.format == "study" and not eos:
+        raise CodetuneError("data.format=study: the tokenizer has no EOS token to end each text with")
+    examples: dict[str, list[dict]] = {s: [] for s in SPLITS}
+    members: dict[str, list[int]] = {s: [] for s in SPLITS}
+    for i, row in enumerate(rows):
+        split = splits[i]
+        if i in dropped or (cfg.max_rows is not None and len(examples[split]) >= cfg.max_rows):
+            continue
+        examples[split].append(format_row(row, cfg, statements[i], problem_ids[i], eos, src.name, i))
+        members[split].append(i)
+    _check_not_empty(examples, cfg, src.name, given)
+
+    stats = {}
+    for s in SPLITS:
+        per_problem = Counter(problem_ids[i] for i in members[s])
+        stats[s] = {
+            "rows": len(members[s]),
+            "problems": len(per_problem),
+            "solutions_per_problem": {
+                "mean": round(len(members[s]) / len(per_problem), 3) if per_problem else 0.0,
+                "max": max(per_problem.values(), default=0),
+            },
+        }
+    report = {
+        "source": src.name,
+        "fingerprint": src.fingerprint,
+        "format": cfg.format,
+        "response": cfg.response,
+        "split_source": "column" if given else "seeded",
+        "total_rows": len(rows),
+        "splits": stats,
+        "leaks": leaks,
+        "contamination": {
+            "problems": cfg.contamination.problems,
+            "ngram": cfg.contamination.ngram,
+            "threshold": cfg.contamination.threshold,
+            "matches": matches,
+            "dropped": len(dropped),
+        },
+    }
+    dsets = {s: datasets.Dataset.from_list(examples[s]) for s in SPLITS}
+    return SplitSet(datasets=dsets, report=report, fingerprint=src.fingerprint)
+
+
+def _check_not_empty(examples: dict[str, list], cfg: DataConfig, source: str, given: bool) -> None:
+    fractions = {"valid": cfg.valid_fraction, "test": cfg.test_fraction}
+    for s in SPLITS:
+        if examples[s]:
+            continue
+        if given:
+            value = getattr(cfg.split_names, s)
+            raise CodetuneError(
+                f"{source}: split '{s}' is empty (no rows with {cfg.columns.split}={value!r}); "
+                f"set data.split_names.{s} to the value your data uses"
+            )
+        if s == "train" or fractions[s] > 0:
+            raise CodetuneError(
+                f"{source}: split '{s}' is empty after a seeded split by problem; "
+                "the data needs at least 3 distinct problems (or set data.valid_fraction/test_fraction to 0)"
+            )
+
+
+def percentile(values: list[int], p: float) -> int:
+    """Nearest-rank percentile (0 for no values)."""
+    if not values:
+        return 0
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+def inspect(cfg: DataConfig, tokenizer: Any) -> dict[str, Any]:
+    """Rows, problems, solutions per problem and token lengths per split, plus leaks and contamination."""
+    built = build_splits(cfg, tokenizer)
+    report = built.report
+    splits = {}
+    for s in SPLITS:
+        lengths = token_lengths(built.datasets[s].to_list(), tokenizer)
+        over = sum(n > cfg.max_length for n in lengths)
+        splits[s] = {
+            **report["splits"][s],
+            "tokens": {
+                "p50": percentile(lengths, 50),
+                "p90": percentile(lengths, 90),
+                "p99": percentile(lengths, 99),
+                "max": max(lengths, default=0),
+            },
+            "truncated": over,
+            "truncated_share": round(over / len(lengths), 4) if lengths else 0.0,
+        }
+    return {
+        "dataset": cfg.dataset,
+        "fingerprint": built.fingerprint,
+        "format": cfg.format,
+        "response": cfg.response,
+        "split_source": report["split_source"],
+        "max_length": cfg.max_length,
+        "total_rows": report["total_rows"],
+        "splits": splits,
+        "leaks": report["leaks"],
+        "contamination": report["contamination"],
+    }

@@ -1,0 +1,81 @@
+"""Turn one raw row into an SFT example: the chosen response, then the `chat` or `study` format."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from codetune.data.config import DataConfig
+from codetune.errors import CodetuneError
+
+
+def text_field(row: dict[str, Any], column: str, source: str, row_no: int) -> str:
+    value = row.get(column)
+    if not isinstance(value, str):
+        got = "null" if value is None else type(value).__name__
+        raise CodetuneError(f"{source}: row {row_no + 1}: column '{column}' must be a string, got {got}")
+    if not value.strip():
+        raise CodetuneError(f"{source}: row {row_no + 1}: column '{column}' is empty")
+    return value
+
+
+def response_text(row: dict[str, Any], cfg: DataConfig, source: str, row_no: int) -> str:
+    """The assistant answer: `solution` (code only), `output` (reasoning + code) or `template` over columns."""
+    if cfg.response == "solution":
+        return text_field(row, cfg.columns.solution, source, row_no)
+    if cfg.response == "output":
+        return text_field(row, cfg.columns.output, source, row_no)
+    if not cfg.template:
+        raise CodetuneError("data.template: required when data.response is 'template' (e.g. '{output}')")
+    try:
+        text = cfg.template.format(**row)
+    except KeyError as e:
+        cols = ", ".join(row)
+        raise CodetuneError(f"{source}: column '{e.args[0]}' not found (data.template; columns: {cols})") from None
+    except (IndexError, ValueError) as e:
+        raise CodetuneError(f"data.template: invalid format string {cfg.template!r} ({e})") from None
+    if not text.strip():
+        raise CodetuneError(f"{source}: row {row_no + 1}: data.template gives an empty answer")
+    return text
+
+
+def chat_example(statement: str, answer: str, system_prompt: str | None, problem_id: str) -> dict[str, Any]:
+    """TRL conversational prompt-completion row: the loss falls on the completion only."""
+    prompt = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    prompt.append({"role": "user", "content": statement})
+    return {
+        "prompt": prompt,
+        "completion": [{"role": "assistant", "content": answer}],
+        "problem_id": problem_id,
+    }
+
+
+def study_example(solution: str, system_prompt: str | None, eos_token: str, problem_id: str) -> dict[str, Any]:
+    """The reference study's language-modeling text: system prompt, the code, EOS. No problem statement."""
+    head = f"{system_prompt}\n" if system_prompt else ""
+    return {"text": head + solution + eos_token, "problem_id": problem_id}
+
+
+def format_row(
+    row: dict[str, Any], cfg: DataConfig, statement: str, problem_id: str, eos_token: str, source: str, row_no: int
+) -> dict[str, Any]:
+    if cfg.format == "study":
+        solution = text_field(row, cfg.columns.solution, source, row_no)
+        return study_example(solution, cfg.system_prompt, eos_token, problem_id)
+    answer = response_text(row, cfg, source, row_no)
+    return chat_example(statement, answer, cfg.system_prompt, problem_id)
+
+
+def token_lengths(examples: list[dict[str, Any]], tokenizer: Any) -> list[int]:
+    """Token count of each formatted example as the trainer will see it (chat template for `chat` rows)."""
+    if not examples:
+        return []
+    if "text" in examples[0]:
+        enc = tokenizer([e["text"] for e in examples], add_special_tokens=False)["input_ids"]
+        return [len(ids) for ids in enc]
+    lengths = []
+    for e in examples:
+        ids = tokenizer.apply_chat_template(e["prompt"] + e["completion"], tokenize=True)
+        if isinstance(ids, dict) or hasattr(ids, "input_ids"):
+            ids = ids["input_ids"]
+        lengths.append(len(ids))
+    return lengths

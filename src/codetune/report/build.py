@@ -1,0 +1,193 @@
+"""Build a report folder from run folders and eval folders: PNGs, results.md, stats.json, report.html."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+from codetune.errors import CodetuneError
+from codetune.files import atomic_write_json, atomic_write_text
+from codetune.report import plots
+from codetune.report.document import write_documents
+from codetune.report.inputs import (
+    EvalResult,
+    Run,
+    normalize_pass,
+    read_eval,
+    read_log,
+    read_run,
+    read_study_summary,
+    tests_graded,
+)
+from codetune.report.stats import compare_pair
+
+COMPARE_MODES = {"lcb": "LiveCodeBench output comparison", "exact": "exact token comparison"}
+
+
+@dataclass
+class Model:
+    """One column of the comparison: the base model, a run's best checkpoint, or an extra eval folder."""
+
+    name: str
+    result: EvalResult
+    checkpoint: str = "-"
+    val_loss: float | None = None
+
+
+@dataclass
+class Report:
+    out: Path
+    models: list[Model]
+    pairs: list[dict[str, Any]]
+    images: dict[str, Path] = field(default_factory=dict)
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "run"
+
+
+def pct(p: float | None) -> str:
+    return "-" if p is None else f"{100 * p:.1f}%"
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    out, i = name, 2
+    while out in taken:
+        out, i = f"{name} ({i})", i + 1
+    taken.add(out)
+    return out
+
+
+def collect_models(runs: list[Run], evals: list[EvalResult], base: EvalResult | None) -> list[Model]:
+    taken: set[str] = set()
+    models = []
+    if base is not None:
+        models.append(Model(_unique("base", taken), base))
+    for run in runs:
+        if run.best is not None:
+            step = run.best_row.get("step") if run.best_row else None
+            models.append(Model(_unique(run.name, taken), run.best, str(run.best_label), run.val_loss_at(step)))
+    for ev in evals:
+        models.append(Model(_unique(ev.name, taken), ev, str(ev.summary.get("adapter") or "-")))
+    return models
+
+
+def problem_ids(models: list[Model]) -> list[str]:
+    seen: dict[str, None] = {}
+    for m in models:
+        seen.update(dict.fromkeys(m.result.rows))
+    return list(seen)
+
+
+def matrix(models: list[Model]) -> dict[str, dict[str, bool | None]]:
+    """problem -> model -> solved (None when the model was not graded on it)."""
+    outcomes = {m.name: m.result.outcomes() for m in models}
+    return {q: {m.name: outcomes[m.name].get(q) for m in models} for q in problem_ids(models)}
+
+
+def paired_tests(models: list[Model], mat: dict[str, dict[str, bool | None]]) -> list[dict[str, Any]]:
+    pairs = []
+    for a, b in combinations(models, 2):
+        common = [q for q, row in mat.items() if row[a.name] is not None and row[b.name] is not None]
+        pairs.append(
+            compare_pair(a.name, [bool(mat[q][a.name]) for q in common], b.name, [bool(mat[q][b.name]) for q in common])
+        )
+    return pairs
+
+
+def _setup_notes(models: list[Model]) -> list[str]:
+    summaries = [m.result.summary for m in models]
+    modes = sorted({str(s.get("compare")) for s in summaries if s.get("compare")})
+    notes = [f"Tests graded: {tests_graded(summaries)}."]
+    if modes:
+        notes.append("Comparison mode: " + ", ".join(f"{m} ({COMPARE_MODES.get(m, m)})" for m in modes) + ".")
+    else:
+        notes.append("Comparison mode: not stated in the eval summaries.")
+    samples = sorted({int(s["n"]) for s in summaries if isinstance(s.get("n"), int)})
+    if samples and samples != [1]:
+        notes.append("Per-problem outcomes (matrix, paired tests) use each model's first sample.")
+    counts = sorted({m.result.total for m in models})
+    if len(counts) > 1:
+        notes.append(f"Models were graded on different numbers of problems ({counts}); pairs use shared problems.")
+    return notes
+
+
+def build_report(
+    run_dirs: list[Path],
+    out: Path,
+    *,
+    eval_dirs: list[Path] | None = None,
+    base_dir: Path | None = None,
+    study_logs: list[Path] | None = None,
+    study_summaries: list[Path] | None = None,
+    title: str = "codetune report",
+) -> Report:
+    """Read the inputs, write every figure and table into `out`, and return what was compared."""
+    runs = [read_run(p) for p in run_dirs]
+    evals = [read_eval(p) for p in eval_dirs or []]
+    base = read_eval(base_dir, name="base") if base_dir else next((r.base for r in runs if r.base), None)
+    if not runs and not evals:
+        raise CodetuneError("report: give at least one RUN_DIR or --eval folder")
+    refs = [(f"study {Path(p).stem.replace('_train_val_test_log', '')}", read_log(p)) for p in study_logs or []]
+    ref_pass = []
+    for p in study_summaries or []:
+        rows = [r for r in read_study_summary(p) if r["step"] is not None and r["pass@1"] is not None]
+        label = rows[0]["type"] if rows and rows[0]["type"] else Path(p).stem
+        ref_pass.append((f"study {label}", [(r["step"], r["pass@1"]) for r in rows]))
+    out.mkdir(parents=True, exist_ok=True)
+
+    images: dict[str, Path] = {}
+    for run in runs:
+        if run.log:
+            images[f"Loss: {run.name}"] = plots.plot_losses(run.log, out / f"loss_{slug(run.name)}.png", f"{run.name}: loss")
+    if any(r.log for r in runs) or refs:
+        images["Validation loss, all runs"] = plots.plot_val_overlay([(r.name, r.log) for r in runs], out / "val_loss_overlay.png", refs)
+    base_p = base.pass_at_1 if base else None
+    curves = []
+    for run in runs:
+        pts = [
+            (int(r["step"]), normalize_pass(r.get("pass@1")))
+            for r in run.sweep_rows
+            if r.get("label") != "base" and isinstance(r.get("step"), int) and normalize_pass(r.get("pass@1")) is not None
+        ]
+        if pts:
+            best_step = run.best_row.get("step") if run.best_row else None
+            curves.append((run.name, pts, best_step))
+            images[f"Pass@1: {run.name}"] = plots.plot_pass_at_1(
+                [(run.name, pts, best_step)], out / f"pass1_{slug(run.name)}.png", f"{run.name}: Pass@1 by checkpoint", base_p
+            )
+    if len(curves) > 1 or (curves and ref_pass):
+        images["Pass@1, all runs"] = plots.plot_pass_at_1(curves, out / "pass1_all.png", "Pass@1 by checkpoint, all runs", base_p, ref_pass)
+
+    models = collect_models(runs, evals, base)
+    mat = matrix(models)
+    pairs = paired_tests(models, mat)
+    notes = _setup_notes(models) if models else []
+    report = Report(out=out, models=models, pairs=pairs, images=images)
+    stats = {
+        "title": title,
+        "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "notes": notes,
+        "models": [
+            {
+                "name": m.name,
+                "eval_dir": str(m.result.path),
+                "checkpoint": m.checkpoint,
+                "pass@1": m.result.pass_at_1,
+                "solved": m.result.solved,
+                "total": m.result.total,
+                "val_loss": m.val_loss,
+            }
+            for m in models
+        ],
+        "pairs": pairs,
+        "matrix": mat,
+        "reference_pass@1": {name: pts for name, pts in ref_pass},
+    }
+    atomic_write_json(out / "stats.json", stats)
+    write_documents(report, title, notes, mat, ref_pass)
+    return report

@@ -1,0 +1,166 @@
+"""Write the report's documents: results.md, answers.md and the self-contained report.html."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from codetune.files import atomic_write_text
+from codetune.report import render
+
+if TYPE_CHECKING:
+    from codetune.report.build import Model, Report
+
+RESULT_HEADERS = ["Model", "Best checkpoint", "Pass@1", "Solved", "val loss at best"]
+PAIR_HEADERS = ["Model A", "Model B", "A only", "B only", "McNemar p", "Pass@1 A - B", "95% CI (bootstrap)", "Verdict"]
+
+
+def _pct(p: float) -> str:
+    return f"{100 * p:.1f}%"
+
+
+def _points(x: float) -> str:
+    return f"{100 * x:+.1f} pts"
+
+
+def result_rows(models: list[Model]) -> list[list[str]]:
+    return [
+        [
+            m.name,
+            m.checkpoint,
+            _pct(m.result.pass_at_1),
+            f"{m.result.solved}/{m.result.total}",
+            "-" if m.val_loss is None else f"{m.val_loss:.4f}",
+        ]
+        for m in models
+    ]
+
+
+def pair_rows(pairs: list[dict[str, Any]]) -> list[list[str]]:
+    return [
+        [
+            p["a"],
+            p["b"],
+            str(p["only_a"]),
+            str(p["only_b"]),
+            f"{p['mcnemar_p']:.4g}",
+            _points(p["diff"]),
+            f"[{_points(p['ci95'][0])}, {_points(p['ci95'][1])}]",
+            "significant" if p["significant"] else "not significant",
+        ]
+        for p in pairs
+    ]
+
+
+def pair_sentence(p: dict[str, Any]) -> str:
+    lo, hi = p["ci95"]
+    return (
+        f"{p['a']} vs {p['b']}: Pass@1 difference {_points(p['diff'])} (95% CI {_points(lo)} to {_points(hi)}), "
+        f"{p['only_a']} problems solved only by {p['a']} and {p['only_b']} only by {p['b']}, "
+        f"exact McNemar p = {p['mcnemar_p']:.4g}. The difference is {p['verdict']}."
+    )
+
+
+def _titles(models: list[Model]) -> dict[str, str]:
+    titles: dict[str, str] = {}
+    for m in models:
+        for q, r in m.result.rows.items():
+            titles.setdefault(q, str(r.get("question_title") or ""))
+    return titles
+
+
+def _mark(v: bool | None) -> str:
+    return "-" if v is None else ("✓" if v else "✗")
+
+
+def matrix_rows(models: list[Model], mat: dict[str, dict[str, bool | None]]) -> list[list[str]]:
+    titles = _titles(models)
+    rows = [[q, titles.get(q, ""), *(_mark(mat[q][m.name]) for m in models)] for q in mat]
+    rows.append(["solved", "", *(str(sum(1 for q in mat if mat[q][m.name])) for m in models)])
+    return rows
+
+
+def disagreements(models: list[Model], mat: dict[str, dict[str, bool | None]]) -> list[str]:
+    return [q for q, row in mat.items() if len({v for v in row.values() if v is not None}) > 1]
+
+
+def _answer_panels(models: list[Model], q: str) -> list[tuple[str, str]]:
+    panels = []
+    for m in models:
+        if q not in m.result.rows:
+            continue
+        code, output = m.result.answer(q)
+        verdict = "solved" if m.result.outcomes()[q] else "failed"
+        panels.append((f"{m.name} ({verdict})", code or output))
+    return panels
+
+
+def _results_markdown(report: Report, title: str, notes: list[str], mat: dict, ref_pass: list) -> str:
+    models, pairs = report.models, report.pairs
+    md = [f"# {title}\n", *(f"- {n}" for n in notes), ""]
+    md += ["## Results\n", render.md_table(RESULT_HEADERS, result_rows(models))]
+    if pairs:
+        md += ["## Paired significance tests\n", render.md_table(PAIR_HEADERS, pair_rows(pairs))]
+        md += [f"- {pair_sentence(p)}" for p in pairs]
+        md.append("")
+    if ref_pass:
+        rows = [[name, step, _pct(p)] for name, pts in ref_pass for step, p in pts]
+        md += ["## Reference study\n", render.md_table(["Study model", "Step", "Pass@1"], rows)]
+    if mat:
+        md += ["## Per-problem results\n", render.md_table(["Problem", "Title", *(m.name for m in models)], matrix_rows(models, mat))]
+    if report.images:
+        md += ["## Figures\n", *(f"- [{name}]({path.name})" for name, path in report.images.items()), ""]
+    return "\n".join(md)
+
+
+def _answers_markdown(models: list[Model], mat: dict, title: str) -> str:
+    md = [f"# {title}: answers where the models disagree\n"]
+    for q in disagreements(models, mat):
+        md.append(f"## {q}\n")
+        for heading, text in _answer_panels(models, q):
+            md += [f"### {heading}\n", "````", text, "````", ""]
+    return "\n".join(md)
+
+
+def _html(report: Report, title: str, notes: list[str], mat: dict, ref_pass: list) -> str:
+    models, pairs = report.models, report.pairs
+    h = [f'<p class="muted">Generated {render.esc(time.strftime("%Y-%m-%d %H:%M"))} by codetune.</p>']
+    if notes:
+        h.append('<div class="note"><ul>' + "".join(f"<li>{render.esc(n)}</li>" for n in notes) + "</ul></div>")
+    h += ["<h2>Results</h2>", render.html_table(RESULT_HEADERS, result_rows(models))]
+    if pairs:
+        h += ["<h2>Paired significance tests</h2>", render.html_table(PAIR_HEADERS, pair_rows(pairs))]
+        for p in pairs:
+            cls = "sig" if p["significant"] else "nosig"
+            word = "Significant" if p["significant"] else "Not significant"
+            h.append(f'<p><span class="{cls}">{word}.</span> {render.esc(pair_sentence(p))}</p>')
+        h.append(
+            '<p class="muted">Exact McNemar: two-sided binomial test on the discordant problems. Interval: paired '
+            "bootstrap over problems, 10,000 resamples, seed 0. Significant means p &lt; 0.05 and the interval excludes 0.</p>"
+        )
+    if ref_pass:
+        rows = [[name, step, _pct(p)] for name, pts in ref_pass for step, p in pts]
+        h += ["<h2>Reference study</h2>", render.html_table(["Study model", "Step", "Pass@1"], rows)]
+    if report.images:
+        h.append('<h2>Figures</h2><div class="figs">')
+        h += [f"<div>{render.img_tag(path, name)}</div>" for name, path in report.images.items()]
+        h.append("</div>")
+    if mat:
+        rows = matrix_rows(models, mat)
+        classes = [["", "", *({"✓": "yes", "✗": "no", "-": "na"}.get(c, "") for c in r[2:])] for r in rows]
+        h += ["<h2>Per-problem results</h2>", render.html_table(["Problem", "Title", *(m.name for m in models)], rows, classes)]
+    diff = disagreements(models, mat)
+    if diff:
+        h.append(f"<h2>Answers where the models disagree ({len(diff)} problems)</h2>")
+        titles = _titles(models)
+        for q in diff:
+            solvers = [m for m, v in mat[q].items() if v]
+            label = f"{q} {titles.get(q, '')}: solved by {', '.join(solvers) or 'none'}"
+            h.append(render.details(label, render.side_by_side(_answer_panels(models, q))))
+    return render.page(title, "\n".join(h))
+
+
+def write_documents(report: Report, title: str, notes: list[str], mat: dict, ref_pass: list) -> None:
+    atomic_write_text(report.out / "results.md", _results_markdown(report, title, notes, mat, ref_pass))
+    atomic_write_text(report.out / "answers.md", _answers_markdown(report.models, mat, title))
+    atomic_write_text(report.out / "report.html", _html(report, title, notes, mat, ref_pass))

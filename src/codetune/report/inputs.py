@@ -1,0 +1,207 @@
+"""Read what the report needs: loss logs (codetune or study format), run folders, sweeps and eval folders."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from codetune.errors import CodetuneError
+from codetune.files import read_json
+
+LOSS_KEYS = ("train_loss", "val_loss", "test_loss")
+
+
+def _number(x: Any) -> float | None:
+    if isinstance(x, bool) or not isinstance(x, int | float):
+        return None
+    return float(x)
+
+
+def read_log(path: str | Path) -> list[dict[str, Any]]:
+    """Loss log rows `{step, train_loss, val_loss, test_loss}` sorted by step; missing losses are None.
+
+    Accepts codetune's log.json, the study's `*_train_val_test_log.json` and a Trainer `trainer_state.json`.
+    """
+    path = Path(path)
+    data = read_json(path)
+    if isinstance(data, dict) and isinstance(data.get("log_history"), list):
+        data = [{**r, "val_loss": r.get("val_loss", r.get("eval_loss")), "train_loss": r.get("loss")} for r in data["log_history"]]
+    if not isinstance(data, list):
+        raise CodetuneError(f"{path}: expected a list of {{step, train_loss, val_loss, test_loss}} objects")
+    rows: dict[int, dict[str, Any]] = {}
+    for i, r in enumerate(data):
+        if not isinstance(r, dict) or _number(r.get("step")) is None:
+            raise CodetuneError(f"{path}: entry {i}: expected an object with a numeric 'step'")
+        row = rows.setdefault(int(r["step"]), {"step": int(r["step"]), **dict.fromkeys(LOSS_KEYS)})
+        for k in LOSS_KEYS:
+            if _number(r.get(k)) is not None:
+                row[k] = float(r[k])
+    return [rows[s] for s in sorted(rows)]
+
+
+def normalize_pass(x: Any) -> float | None:
+    """Pass@1 as a fraction; LiveCodeBench sometimes writes percentages."""
+    v = _number(x)
+    if v is None:
+        return None
+    return v / 100 if v > 1 else v
+
+
+@dataclass
+class EvalResult:
+    """One eval folder: summary.json plus the per-problem rows of eval_all.json."""
+
+    name: str
+    path: Path
+    summary: dict[str, Any]
+    rows: dict[str, dict[str, Any]]
+
+    @property
+    def pass_at_1(self) -> float:
+        p = normalize_pass(self.summary.get("pass@1"))
+        if p is None:
+            scores = [normalize_pass(r.get("pass@1")) or 0.0 for r in self.rows.values()]
+            p = sum(scores) / len(scores) if scores else 0.0
+        return p
+
+    @property
+    def solved(self) -> int:
+        s = self.summary.get("solved")
+        return int(s) if _number(s) is not None else sum(self.outcomes().values())
+
+    @property
+    def total(self) -> int:
+        t = self.summary.get("total")
+        return int(t) if _number(t) is not None else len(self.rows)
+
+    def outcomes(self) -> dict[str, bool]:
+        """Per problem: did the first (greedy) sample pass?"""
+        out = {}
+        for qid, r in self.rows.items():
+            graded = r.get("graded_list") or []
+            out[qid] = bool(graded[0]) if graded else (normalize_pass(r.get("pass@1")) or 0) > 0
+        return out
+
+    def answer(self, qid: str) -> tuple[str, str]:
+        """(extracted code, raw output) of the first sample of one problem."""
+        r = self.rows.get(qid, {})
+        codes, outputs = r.get("code_list") or [""], r.get("output_list") or [""]
+        return str(codes[0] or ""), str(outputs[0] or "")
+
+
+def read_eval(path: str | Path, name: str | None = None) -> EvalResult:
+    path = Path(path)
+    if not path.is_dir():
+        raise CodetuneError(f"{path}: eval folder not found (expected summary.json and eval_all.json inside)")
+    summary_path, all_path = path / "summary.json", path / "eval_all.json"
+    summary = read_json(summary_path) if summary_path.is_file() else {}
+    if not isinstance(summary, dict):
+        raise CodetuneError(f"{summary_path}: expected a JSON object")
+    if not all_path.is_file():
+        raise CodetuneError(f"{all_path}: file not found; run `codetune bench` on this folder first")
+    data = read_json(all_path)
+    if not isinstance(data, list):
+        raise CodetuneError(f"{all_path}: expected a list of per-problem results")
+    rows = {}
+    for i, r in enumerate(data):
+        if not isinstance(r, dict) or "question_id" not in r:
+            raise CodetuneError(f"{all_path}: entry {i}: missing question_id")
+        rows[str(r["question_id"])] = r
+    return EvalResult(name=name or str(summary.get("label") or path.name), path=path, summary=summary, rows=rows)
+
+
+@dataclass
+class Run:
+    """A training run folder and its checkpoint sweep."""
+
+    name: str
+    path: Path
+    log: list[dict[str, Any]]
+    sweep_rows: list[dict[str, Any]] = field(default_factory=list)
+    best_label: str | None = None
+    best: EvalResult | None = None
+    base: EvalResult | None = None
+
+    @property
+    def best_row(self) -> dict[str, Any] | None:
+        return next((r for r in self.sweep_rows if r.get("label") == self.best_label), None)
+
+    def val_loss_at(self, step: int | None) -> float | None:
+        row = self.best_row
+        if row and _number(row.get("val_loss")) is not None:
+            return float(row["val_loss"])
+        return next((r["val_loss"] for r in self.log if r["step"] == step), None)
+
+
+def read_run(path: str | Path) -> Run:
+    path = Path(path)
+    if not path.is_dir():
+        raise CodetuneError(f"{path}: run folder not found")
+    meta = read_json(path / "run.json") if (path / "run.json").is_file() else {}
+    name = str(meta.get("arm") or meta.get("name") or path.name) if isinstance(meta, dict) else path.name
+    log = read_log(path / "log.json") if (path / "log.json").is_file() else []
+    run = Run(name=name, path=path, log=log)
+    sweep_path = path / "eval" / "sweep.json"
+    if sweep_path.is_file():
+        sweep = read_json(sweep_path)
+        if not isinstance(sweep, dict) or not isinstance(sweep.get("rows"), list):
+            raise CodetuneError(f"{sweep_path}: rows: expected a list of {{label, step, pass@1, ...}}")
+        run.sweep_rows = [r for r in sweep["rows"] if isinstance(r, dict)]
+        run.best_label = sweep.get("best")
+        if run.best_label:
+            best_dir = path / "eval" / str(run.best_label)
+            if not best_dir.is_dir():
+                raise CodetuneError(f"{sweep_path}: best: eval folder {best_dir} is missing")
+            run.best = read_eval(best_dir, name=run.name)
+    if (path / "eval" / "base" / "eval_all.json").is_file():
+        run.base = read_eval(path / "eval" / "base", name="base")
+    if not log and run.best is None:
+        raise CodetuneError(f"{path}: neither log.json nor eval/sweep.json found; is this a codetune run folder?")
+    return run
+
+
+STEP_RE = re.compile(r"step-?(\d+)")
+
+
+def read_study_summary(path: str | Path) -> list[dict[str, Any]]:
+    """The study's LiveCodeBench summary: one row per checkpoint {name, step, pass@1, solved, total}."""
+    path = Path(path)
+    data = read_json(path)
+    results = data.get("results") if isinstance(data, dict) else None
+    if not isinstance(results, list):
+        raise CodetuneError(f"{path}: results: expected a list of checkpoint results")
+    rows = []
+    for i, r in enumerate(results):
+        name = str(r.get("model_name", f"result {i}"))
+        m = STEP_RE.search(name) or STEP_RE.search(str(r.get("checkpoint_path", "")))
+        stats = r.get("stats") or {}
+        rows.append(
+            {
+                "name": name,
+                "type": r.get("model_type"),
+                "step": int(m.group(1)) if m else None,
+                "pass@1": normalize_pass(r.get("pass_at_1", stats.get("pass_at_1"))),
+                "solved": stats.get("passed"),
+                "total": stats.get("total", r.get("num_problems")),
+            }
+        )
+    return rows
+
+
+def tests_graded(summaries: list[dict[str, Any]]) -> str:
+    """What the pass/fail verdicts were graded on, as the eval summaries state it."""
+    notes = set()
+    for s in summaries:
+        probs = s.get("problems") if isinstance(s.get("problems"), dict) else {}
+        value = s.get("tests", probs.get("tests"))
+        public_only = s.get("public_tests_only", probs.get("public_tests_only"))
+        text = value.strip().lower() if isinstance(value, str) else ""
+        if public_only is True or ("public" in text and "private" not in text):
+            notes.add("public tests only")
+        elif isinstance(value, str) and value.strip():
+            notes.add(value.strip())
+    if not notes:
+        return "not stated in the eval summaries"
+    return "; ".join(sorted(notes))

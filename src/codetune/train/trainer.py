@@ -1,0 +1,341 @@
+"""LoRA SFT of one arm on TRL's SFTTrainer: run folder, loss log, checkpoints and resume."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from codetune.errors import CodetuneError
+from codetune.files import append_jsonl, atomic_write_json, atomic_write_text, read_json
+from codetune.train.checkpoints import checkpoint_step, latest_complete, list_checkpoints, remove_incomplete
+from codetune.train.config import TrainConfig
+
+SPLITS = {"train": "train", "val": "valid", "test": "test"}  # eval-set name -> splits key
+VERSIONED = ("torch", "transformers", "trl", "peft", "accelerate", "datasets", "codetune")
+
+
+@dataclass
+class TrainResult:
+    out_dir: Path
+    final_step: int
+    log: list[dict] = field(default_factory=list)
+    best_val_step: int | None = None
+
+
+def world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def is_main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def grad_accumulation(cfg: TrainConfig, world: int | None = None, source: str = "config") -> int:
+    """Optimizer-step batch = micro batch x processes x accumulation; it must divide exactly."""
+    world = world or world_size()
+    per_pass = cfg.micro_batch_size * world
+    if cfg.effective_batch_size % per_pass:
+        raise CodetuneError(
+            f"{source}: train.effective_batch_size: {cfg.effective_batch_size} is not a multiple of "
+            f"micro_batch_size ({cfg.micro_batch_size}) x processes ({world}); change one of them"
+        )
+    return cfg.effective_batch_size // per_pass
+
+
+def check_config(cfg: TrainConfig, source: str = "config") -> None:
+    """Raise CodetuneError for settings that pydantic cannot judge alone (run before any heavy work)."""
+    from transformers.trainer_utils import SchedulerType
+
+    grad_accumulation(cfg, source=source)
+    valid = [s.value for s in SchedulerType]
+    if cfg.lr_scheduler not in valid:
+        raise CodetuneError(
+            f"{source}: train.lr_scheduler: unknown scheduler {cfg.lr_scheduler!r}; one of {', '.join(valid)}"
+        )
+    if cfg.liger_kernel == "on" and not _installed("liger_kernel"):
+        raise CodetuneError(f"{source}: train.liger_kernel: 'on' needs the liger-kernel package (codetune[gpu])")
+
+
+def _installed(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+def _report_to(cfg: TrainConfig) -> list[str] | str:
+    from transformers.integrations import get_available_reporting_integrations
+
+    available = set(get_available_reporting_integrations())
+    wanted = [r for r in cfg.report_to if r != "none"]
+    missing = [r for r in wanted if r not in available and r != "all"]
+    if missing and is_main_process():
+        print(f"warning: train.report_to: {', '.join(missing)} not installed; not reporting there", file=sys.stderr)
+    kept = [r for r in wanted if r not in missing]
+    return kept or "none"
+
+
+def _eval_sets(splits: dict[str, Any], cfg: TrainConfig) -> tuple[Any, dict[str, Any]]:
+    for name in ("train", "valid"):
+        if name not in splits or len(splits[name]) == 0:
+            raise CodetuneError(f"data: the {name!r} split is missing or empty; training needs train and valid rows")
+    sets = {}
+    for name in ("val", "test"):
+        ds = splits.get(SPLITS[name])
+        if ds is None or len(ds) == 0:
+            continue
+        if cfg.eval_max_examples is not None and len(ds) > cfg.eval_max_examples:
+            ds = ds.select(range(cfg.eval_max_examples))
+        sets[name] = ds
+    return splits["train"], sets
+
+
+def _dtype(cfg: TrainConfig, device: str) -> Any:
+    import torch
+
+    from codetune.models.load import default_dtype
+
+    if cfg.dtype == "auto":
+        return default_dtype(device)
+    return getattr(torch, cfg.dtype)
+
+
+def _needs_checkpointing(model: Any, cfg: TrainConfig) -> bool:
+    """auto: on only when CUDA memory looks short (weights + ~34 bytes/token/hidden/layer of activations)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return False
+    c = model.config.get_text_config()
+    weights = sum(p.numel() * p.element_size() for p in model.parameters())
+    acts = cfg.micro_batch_size * cfg.max_length * c.hidden_size * c.num_hidden_layers * 34
+    return weights + acts > 0.6 * torch.cuda.mem_get_info()[0]
+
+
+def _switch(value: str, auto: bool) -> bool:
+    return {"on": True, "off": False}.get(value, auto)
+
+
+def _device_name() -> str:
+    import platform
+
+    import torch
+
+    if torch.cuda.is_available():
+        return f"cuda: {torch.cuda.get_device_name(0)} x{torch.cuda.device_count()}"
+    return f"cpu: {platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for name in VERSIONED:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def run_config(model_spec: str, cfg: TrainConfig, extra_config: dict | None) -> dict:
+    """What config.yaml holds: enough to re-create the run with `codetune train config.yaml`."""
+    return {"model": model_spec, **(extra_config or {}), "train": cfg.model_dump(mode="json")}
+
+
+def _check_resumable(out_dir: Path, wanted: dict) -> None:
+    path = out_dir / "config.yaml"
+    if not path.is_file():
+        return
+    saved = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    for section in ("model", "train"):
+        old, new = saved.get(section), wanted.get(section)
+        if isinstance(old, dict) and isinstance(new, dict):
+            diff = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+            if diff:
+                k = diff[0]
+                raise CodetuneError(
+                    f"{path}: {section}.{k} was {old.get(k)!r}, now {new.get(k)!r}; resume with the saved config "
+                    "or start a new run folder"
+                )
+        elif old != new:
+            raise CodetuneError(f"{path}: {section} was {old!r}, now {new!r}; resume with the saved config")
+
+
+def _has_run(out_dir: Path) -> bool:
+    return (out_dir / "run.json").is_file() or bool(list_checkpoints(out_dir, complete_only=False))
+
+
+def load_log(out_dir: Path) -> list[dict]:
+    path = Path(out_dir) / "log.json"
+    return read_json(path) if path.is_file() else []
+
+
+def _finished(out_dir: Path) -> TrainResult:
+    info = read_json(out_dir / "run.json")
+    return TrainResult(out_dir, info.get("final_step", 0), load_log(out_dir), info.get("best_val_step"))
+
+
+def _best_step(state: Any, records: list[dict]) -> int | None:
+    if state.best_global_step:
+        return state.best_global_step
+    scored = [r for r in records if r.get("val_loss") is not None]
+    return min(scored, key=lambda r: r["val_loss"])["step"] if scored else None
+
+
+def train(
+    model_spec: str,
+    splits: dict[str, Any],
+    cfg: TrainConfig,
+    out_dir: Path,
+    *,
+    resume: bool = False,
+    extra_config: dict | None = None,
+    data_fingerprints: dict | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """LoRA-fine-tune `model_spec` on splits["train"], logging val/test loss; see docs/ARCHITECTURE.md (train)."""
+    out_dir = Path(out_dir)
+    main = is_main_process()
+    check_config(cfg)
+    accumulation = grad_accumulation(cfg)
+    train_ds, eval_sets = _eval_sets(splits, cfg)
+    wanted = run_config(model_spec, cfg, extra_config)
+
+    checkpoint, records, info = None, [], {}
+    if resume and (out_dir / "run.json").is_file():
+        info = read_json(out_dir / "run.json")
+        if info.get("status") == "complete":
+            return _finished(out_dir)
+    if resume:
+        _check_resumable(out_dir, wanted)
+        checkpoint = latest_complete(out_dir)
+        if main:
+            remove_incomplete(out_dir)
+        done = checkpoint_step(checkpoint) if checkpoint else 0
+        records = [r for r in load_log(out_dir) if r["step"] <= done] if main else []
+    elif main and _has_run(out_dir):
+        raise CodetuneError(f"{out_dir}: already holds a training run; pass --resume to continue it or choose another --out")
+
+    import torch
+    from peft import LoraConfig
+    from transformers import PrinterCallback, ProgressCallback
+    from trl import SFTConfig, SFTTrainer
+
+    from codetune.models import load_model
+    from codetune.train.callbacks import LossLogCallback, RichProgressCallback, ValEarlyStopping
+
+    cuda = torch.cuda.is_available()
+    dtype = _dtype(cfg, "cuda" if cuda else "cpu")
+    # Loaded on the CPU: the Trainer moves it to this process's device (cuda:LOCAL_RANK under DDP).
+    model, tokenizer = load_model(model_spec, dtype=dtype, device="cpu", quiet=not main)
+    packing = _switch(cfg.padding_free, cuda)
+    if main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out_dir / "config.yaml", yaml.safe_dump(wanted, sort_keys=False, allow_unicode=True))
+        info = {
+            **info,
+            "status": "running",
+            "base_model": model_spec,
+            "seed": cfg.seed,
+            "versions": _versions(),
+            "data_fingerprints": data_fingerprints or {},
+            "dataset_sizes": {SPLITS.get(k, k): len(d) for k, d in {"train": train_ds, **eval_sets}.items()},
+            "device": _device_name(),
+            "world_size": world_size(),
+            "dtype": str(dtype).removeprefix("torch."),
+            "packing": packing,
+            "started": info.get("started", time.time()),
+            "final_step": None,
+        }
+        if resume:
+            info["resumed_from"] = [*info.get("resumed_from", []), checkpoint_step(checkpoint) if checkpoint else 0]
+            append_jsonl(out_dir / "metrics.jsonl", {"event": "resume", "from_step": info["resumed_from"][-1]})
+            atomic_write_json(out_dir / "log.json", records)
+        atomic_write_json(out_dir / "run.json", info)
+
+    args = SFTConfig(
+        output_dir=str(out_dir),
+        num_train_epochs=cfg.epochs,
+        max_steps=cfg.max_steps,
+        per_device_train_batch_size=cfg.micro_batch_size,
+        per_device_eval_batch_size=cfg.micro_batch_size,
+        gradient_accumulation_steps=accumulation,
+        learning_rate=cfg.learning_rate,
+        lr_scheduler_type=cfg.lr_scheduler,
+        warmup_steps=cfg.warmup_ratio,  # transformers 5: a float below 1 is a ratio of the total steps
+        weight_decay=cfg.weight_decay,
+        max_grad_norm=cfg.max_grad_norm,
+        max_length=cfg.max_length,
+        packing=packing,
+        padding_free=packing,
+        logging_strategy="steps",
+        logging_steps=cfg.logging_steps,
+        eval_strategy="steps",
+        eval_steps=cfg.eval_steps,
+        save_strategy="steps",
+        save_steps=cfg.save_steps,
+        save_total_limit=cfg.save_total_limit,
+        save_only_model=False,
+        metric_for_best_model="eval_val_loss",
+        greater_is_better=False,
+        restore_callback_states_from_checkpoint=cfg.early_stopping_patience is not None,
+        seed=cfg.seed,
+        bf16=dtype == torch.bfloat16,
+        fp16=dtype == torch.float16,
+        activation_checkpointing=_switch(cfg.gradient_checkpointing, _needs_checkpointing(model, cfg)),
+        use_liger_kernel=_switch(cfg.liger_kernel, cuda and _installed("liger_kernel")),
+        include_num_input_tokens_seen="non_padding",
+        report_to=_report_to(cfg),
+        disable_tqdm=True,
+    )
+    lora = LoraConfig(
+        r=cfg.lora.r,
+        lora_alpha=cfg.lora.alpha,
+        lora_dropout=cfg.lora.dropout,
+        target_modules=list(cfg.lora.target_modules),
+        task_type="CAUSAL_LM",
+    )
+    log_cb = LossLogCallback(out_dir, list(eval_sets), records)
+    callbacks: list[Any] = [log_cb]
+    if progress:
+        callbacks.append(RichProgressCallback())
+    if cfg.early_stopping_patience is not None:
+        callbacks.append(ValEarlyStopping(early_stopping_patience=cfg.early_stopping_patience))
+
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=train_ds,
+        eval_dataset=eval_sets,
+        processing_class=tokenizer,
+        peft_config=lora,
+        callbacks=callbacks,
+    )
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+    output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    trainer.save_model(str(out_dir / "adapter"))
+
+    state = trainer.state
+    best = _best_step(state, log_cb.records)
+    if main:
+        from codetune.train.plot import plot_losses
+
+        plot_losses(log_cb.records, out_dir / "loss.png", title=f"{model_spec} LoRA")
+        info.update(
+            status="complete",
+            final_step=state.global_step,
+            best_val_step=best,
+            tokens_seen=state.num_input_tokens_seen,
+            finished=time.time(),
+            train_runtime=output.metrics.get("train_runtime"),
+            train_tokens_per_second=output.metrics.get("train_tokens_per_second"),
+            early_stopped=state.global_step < state.max_steps,
+        )
+        atomic_write_json(out_dir / "run.json", info)
+    return TrainResult(out_dir, state.global_step, list(log_cb.records), best)

@@ -1,0 +1,119 @@
+"""Generation with the tiny model: left-padded batches, LoRA adapters, sampling, stop strings, backend choice."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from codetune.bench.generate import Decoding, HFGenerator, Job, pick_backend, truncate_at_stop
+from codetune.errors import CodetuneError
+
+# Raw prompts of different lengths: the tiny random model continues each one differently.
+PROMPTS = [
+    "def add(a, b):",
+    "The quick brown fox jumps over the lazy dog " * 5,
+    "import numpy as np\nx =",
+    "Once upon a time, in a land far away, there lived a",
+]
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_model_dir: Path):
+    from codetune.models import load_model
+
+    return load_model(str(tiny_model_dir), device="cpu")
+
+
+def test_batched_greedy_equals_unbatched(tiny) -> None:
+    model, tok = tiny
+    dec = Decoding(max_new_tokens=10)
+    batched = HFGenerator(model, tok, batch_size=4).generate(PROMPTS, dec)
+    single = [HFGenerator(model, tok, batch_size=1).generate([p], dec)[0] for p in PROMPTS]
+    assert batched == single
+    assert len({o[0] for o in batched}) == len(PROMPTS)  # distinct continuations: padding mistakes would show
+
+
+def test_greedy_samples_are_filled_and_counted(tiny) -> None:
+    model, tok = tiny
+    seen: dict[tuple[str, int], str] = {}
+    jobs = [Job("a", PROMPTS[0], (0, 2)), Job("b", PROMPTS[2], (1,))]
+    stats = HFGenerator(model, tok, 8).run(
+        jobs, Decoding(n=3, max_new_tokens=6), on_result=lambda k, s, t: seen.__setitem__((k, s), t), progress=False
+    )
+    assert set(seen) == {("a", 0), ("a", 2), ("b", 1)}
+    assert seen[("a", 0)] == seen[("a", 2)]
+    assert stats.sequences == 2  # greedy: one row per prompt
+    assert 0 < stats.new_tokens <= 2 * 6
+
+
+def test_sampling_is_seeded_and_varies(tiny) -> None:
+    model, tok = tiny
+    dec = Decoding(n=3, temperature=1.0, top_p=0.95, max_new_tokens=8, seed=3)
+    gen = HFGenerator(model, tok, 8)
+    first, again = gen.generate(PROMPTS[:2], dec), gen.generate(PROMPTS[:2], dec)
+    assert first == again
+    assert len(set(first[0])) > 1
+
+
+def test_stop_strings_truncate(tiny) -> None:
+    model, tok = tiny
+    gen = HFGenerator(model, tok, 4)
+    full = gen.generate(PROMPTS, Decoding(max_new_tokens=10))
+    stop = full[0][0][2:6]  # a piece from inside the first continuation
+    assert stop
+    stopped = gen.generate(PROMPTS[:1], Decoding(max_new_tokens=10, stop=(stop,)))
+    assert stopped[0][0] == truncate_at_stop(full[0][0], [stop])
+    assert stop not in stopped[0][0]
+
+
+def test_truncate_at_stop() -> None:
+    assert truncate_at_stop("abc```def", ["```", "c"]) == "ab"
+    assert truncate_at_stop("abc", []) == "abc"
+    assert truncate_at_stop("abc", ["", "zz"]) == "abc"
+
+
+def _make_adapter(tiny_model_dir: Path, dest: Path, nonzero_b: bool) -> Path:
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir), dtype=torch.float32)
+    peft_model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"]))
+    if nonzero_b:
+        torch.manual_seed(1)
+        with torch.no_grad():
+            for name, p in peft_model.named_parameters():
+                if "lora_B" in name:
+                    p.normal_(0, 2.0)
+    peft_model.save_pretrained(str(dest))
+    return dest
+
+
+def test_adapter_changes_outputs_and_is_removed_after(tiny, tiny_model_dir: Path, tmp_path: Path) -> None:
+    model, tok = tiny
+    gen = HFGenerator(model, tok, 4)
+    dec = Decoding(max_new_tokens=8)
+    base = gen.generate(PROMPTS, dec)
+    trained = gen.generate(PROMPTS, dec, adapter=_make_adapter(tiny_model_dir, tmp_path / "b", True))
+    fresh = gen.generate(PROMPTS, dec, adapter=_make_adapter(tiny_model_dir, tmp_path / "zero", False))
+    assert trained != base
+    assert fresh == base  # LoRA's B starts at zero: a fresh adapter is the identity
+    assert gen.generate(PROMPTS, dec) == base  # the base model is restored after each adapter
+    assert not hasattr(model, "peft_config") or not model.peft_config
+
+
+def test_missing_adapter_folder_is_a_user_error(tiny, tmp_path: Path) -> None:
+    model, tok = tiny
+    with pytest.raises(CodetuneError, match="adapter_config.json"):
+        HFGenerator(model, tok).generate(PROMPTS[:1], Decoding(max_new_tokens=2), adapter=tmp_path)
+
+
+def test_pick_backend() -> None:
+    import importlib.util
+
+    assert pick_backend("hf") == "hf"
+    if importlib.util.find_spec("vllm") is None:
+        assert pick_backend("auto") == "hf"
+        with pytest.raises(CodetuneError, match="vllm is not installed"):
+            pick_backend("vllm")

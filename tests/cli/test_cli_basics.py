@@ -1,0 +1,38 @@
+"""The CLI shell: version, help, one-line errors without tracebacks."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from codetune import __version__
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "codetune.cli", *args], capture_output=True, text=True)
+
+
+def test_version_and_help() -> None:
+    r = run("--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"codetune {__version__}"
+    r = run("--help")
+    assert r.returncode == 0 and "model" in r.stdout
+
+
+def test_unknown_model_is_one_line_error() -> None:
+    r = run("model", "info", "./nope-not-a-model")
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and "nope-not-a-model" in lines[0]
+
+
+def test_pull_unknown_catalog_name() -> None:
+    r = run("model", "pull", "llama-99b")
+    assert r.returncode == 2 and "unknown catalog model 'llama-99b'" in r.stderr
+
+
+def test_info_of_folder(tiny_model_dir) -> None:
+    r = run("model", "info", str(tiny_model_dir), "--json")
+    assert r.returncode == 0, r.stderr
+    assert '"architecture": "qwen2"' in r.stdout and '"chat_template": true' in r.stdout

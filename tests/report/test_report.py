@@ -1,0 +1,150 @@
+"""`codetune report` and `codetune plot` on fixture runs and the study's own logs."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from codetune.report.stats import compare_pair
+
+from report_fixtures import ARMS, BASE, PROBLEMS, SHARED
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "codetune.cli", *map(str, args)], capture_output=True, text=True)
+
+
+def assert_png(path: Path) -> None:
+    data = path.read_bytes()
+    assert data[:8] == PNG, path
+    assert len(data) > 5_000, (path, len(data))
+
+
+@pytest.fixture
+def report_dir(fixture_runs: dict[str, Path], tmp_path: Path) -> Path:
+    out = tmp_path / "report"
+    r = cli("report", fixture_runs["deep"], fixture_runs["diverse"], "--base", fixture_runs["base"], "--out", out, "--title", "Deep vs Diverse")
+    assert r.returncode == 0, r.stderr
+    assert "wrote" in r.stdout
+    return out
+
+
+def test_report_writes_real_images(report_dir: Path) -> None:
+    names = {p.name for p in report_dir.glob("*.png")}
+    expected = {"loss_deep.png", "loss_diverse.png", "val_loss_overlay.png", "pass1_deep.png", "pass1_diverse.png", "pass1_all.png"}
+    assert expected <= names
+    for name in expected:
+        assert_png(report_dir / name)
+
+
+def md_section(text: str, heading: str) -> list[list[str]]:
+    """Rows of the first markdown table under `## heading`."""
+    part = text.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    lines = [ln for ln in part.splitlines() if ln.startswith("|")]
+    return [[c.strip() for c in ln.strip("|").split("|")] for ln in lines[2:]]
+
+
+def test_results_table_matches_eval_files(report_dir: Path, fixture_runs: dict[str, Path]) -> None:
+    text = (report_dir / "results.md").read_text()
+    rows = {r[0]: r for r in md_section(text, "Results")}
+    assert set(rows) == {"base", "deep", "diverse"}
+    for name in ("base", "deep", "diverse"):
+        folder = fixture_runs["base"] if name == "base" else fixture_runs[name] / "eval" / "checkpoint-20"
+        summary = json.loads((folder / "summary.json").read_text())
+        solved = sum(r["graded_list"][0] for r in json.loads((folder / "eval_all.json").read_text()))
+        assert rows[name][2] == f"{100 * summary['pass@1']:.1f}%"
+        assert rows[name][3] == f"{solved}/{len(PROBLEMS)}" == f"{summary['solved']}/{summary['total']}"
+    assert rows["deep"][1] == "checkpoint-20" and rows["deep"][4] == "0.8200"
+    assert rows["diverse"][4] == "0.8800" and rows["base"][1] == "-"
+    assert "Tests graded: public tests only." in text
+    assert "Comparison mode: lcb" in text
+
+
+def test_matrix_and_paired_tests(report_dir: Path) -> None:
+    stats = json.loads((report_dir / "stats.json").read_text())
+    outcomes = {"base": BASE, "deep": ARMS["deep"][20], "diverse": ARMS["diverse"][20]}
+    for q, row in stats["matrix"].items():
+        i = PROBLEMS.index(q)
+        assert row == {m: bool(v[i]) for m, v in outcomes.items()}
+    pairs = {(p["a"], p["b"]): p for p in stats["pairs"]}
+    assert set(pairs) == {("base", "deep"), ("base", "diverse"), ("deep", "diverse")}
+    # base vs deep: deep alone solves abc91_a and abc94_a, base alone nothing -> b=0, c=2, p=0.5.
+    p = pairs[("base", "deep")]
+    assert (p["only_a"], p["only_b"], p["mcnemar_p"]) == (0, 2, 0.5)
+    assert p["diff"] == pytest.approx(-2 / 6) and not p["significant"]
+    for (a, b), p in pairs.items():
+        ref = compare_pair(a, [bool(x) for x in outcomes[a]], b, [bool(x) for x in outcomes[b]])
+        assert p["mcnemar_p"] == ref["mcnemar_p"] and p["ci95"] == ref["ci95"]
+    text = (report_dir / "results.md").read_text()
+    assert text.count("not significant") >= 3
+    matrix = {r[0]: r for r in md_section(text, "Per-problem results")}
+    assert matrix["abc91_a"][2:] == ["✗", "✓", "✗"] and matrix["solved"][2:] == ["2", "4", "3"]
+
+
+def test_html_is_self_contained_and_escaped(report_dir: Path) -> None:
+    html = (report_dir / "report.html").read_text()
+    assert "<script" not in html and "&lt;script&gt;" in html
+    srcs = re.findall(r'<img src="([^"]+)"', html)
+    assert len(srcs) == 6 and all(s.startswith("data:image/png;base64,") for s in srcs)
+    assert not re.search(r'(?:src|href)="(?:https?:|//)', html)
+    assert "<details>" in html and "Not significant" in html
+    # The side-by-side answers cover exactly the problems where the three models disagree.
+    disagree = [q for i, q in enumerate(PROBLEMS) if len({BASE[i], ARMS["deep"][20][i], ARMS["diverse"][20][i]}) > 1]
+    assert html.count("<details>") == len(disagree)
+
+
+def test_report_with_study_references(fixture_runs: dict[str, Path], tmp_path: Path) -> None:
+    logs = [SHARED / "data" / "study" / f"{arm}_train_val_test_log.json" for arm in ("deep", "diverse")]
+    summaries = [SHARED / "data" / "study" / f"{arm}_summary.json" for arm in ("deep", "diverse")]
+    if not all(p.is_file() for p in logs + summaries):
+        pytest.skip("../shared/data/study is not present")
+    out = tmp_path / "r"
+    args = ["report", fixture_runs["deep"], "--out", out]
+    for p in logs:
+        args += ["--study-log", p]
+    for p in summaries:
+        args += ["--study-summary", p]
+    r = cli(*args)
+    assert r.returncode == 0, r.stderr
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["reference_pass@1"]["study deep_instruction"][0] == [220, pytest.approx(14 / 41)]
+    assert [m["name"] for m in stats["models"]] == ["base", "deep"]  # base found in the run's eval/base
+    rows = md_section((out / "results.md").read_text(), "Reference study")
+    assert ["study diverse_instruction", "540", "29.3%"] in rows
+    assert_png(out / "pass1_all.png")
+
+
+def test_plot_study_log(tmp_path: Path) -> None:
+    log = SHARED / "data" / "study" / "deep_train_val_test_log.json"
+    if not log.is_file():
+        pytest.skip("../shared/data/study is not present")
+    out = tmp_path / "deep.png"
+    r = cli("plot", log, "--out", out, "--title", "Deep (study)")
+    assert r.returncode == 0, r.stderr
+    assert "15 steps" in r.stdout
+    assert_png(out)
+
+
+def test_plot_codetune_log(fixture_runs: dict[str, Path], tmp_path: Path) -> None:
+    r = cli("plot", fixture_runs["deep"] / "log.json", "--out", tmp_path / "x.png")
+    assert r.returncode == 0, r.stderr
+    assert_png(tmp_path / "x.png")
+
+
+def test_user_errors_are_one_line(fixture_runs: dict[str, Path], tmp_path: Path) -> None:
+    r = cli("report", fixture_runs["deep"], "--base", tmp_path / "missing", "--out", tmp_path / "o")
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "missing" in r.stderr
+    bad = tmp_path / "bad.json"
+    bad.write_text('[{"train_loss": 1.0}]')
+    r = cli("plot", bad, "--out", tmp_path / "o.png")
+    assert r.returncode == 2 and "entry 0" in r.stderr and "step" in r.stderr
+    (fixture_runs["diverse"] / "eval" / "checkpoint-20" / "eval_all.json").unlink()
+    r = cli("report", fixture_runs["diverse"], "--out", tmp_path / "o")
+    assert r.returncode == 2 and "eval_all.json" in r.stderr

@@ -1,0 +1,107 @@
+"""A run killed after its first checkpoint resumes to the same end as an uninterrupted run; 2-process DDP."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from codetune.train.checkpoints import is_complete, latest_complete
+from tests.train.conftest import fast_config, make_splits
+
+ROOT = Path(__file__).resolve().parents[2]
+
+KILLABLE = """
+import sys, time
+from pathlib import Path
+sys.path.insert(0, {root!r})
+import codetune.train.callbacks as cb
+from codetune.train import train
+from tests.train.conftest import fast_config, make_splits
+
+def stall(self, args, state, control, **kw):
+    time.sleep(120)  # the test kills the process while it waits here, after the first checkpoint
+
+cb.LossLogCallback.on_save = stall
+train({model!r}, make_splits(), fast_config(), Path({out!r}), progress=False)
+"""
+
+
+def _env() -> dict:
+    return {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+
+
+def test_killed_run_resumes_to_the_same_end(trained_run, tiny_model_dir, tmp_path):
+    from codetune.train import train
+
+    out = tmp_path / "run"
+    script = tmp_path / "killable.py"
+    script.write_text(KILLABLE.format(root=str(ROOT), model=str(tiny_model_dir), out=str(out)))
+    proc = subprocess.Popen([sys.executable, str(script)], env=_env(), stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 240
+    while not is_complete(out / "checkpoint-2"):
+        assert proc.poll() is None, proc.stderr.read().decode()[-3000:]
+        assert time.monotonic() < deadline, "no checkpoint appeared"
+        time.sleep(0.1)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    proc.stderr.close()
+    assert json.loads((out / "run.json").read_text())["status"] == "running"
+    # A save cut short by the kill: weights config written, no trainer state.
+    shutil.copytree(out / "checkpoint-2", out / "checkpoint-4")
+    (out / "checkpoint-4" / "trainer_state.json").unlink()
+    assert latest_complete(out).name == "checkpoint-2"
+
+    result = train(str(tiny_model_dir), make_splits(), fast_config(), out, resume=True, progress=False)
+
+    assert result.final_step == trained_run.final_step == 6
+    steps = [r["step"] for r in json.loads((out / "log.json").read_text())]
+    assert steps == [r["step"] for r in trained_run.log] == [2, 4, 6]
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-4", "checkpoint-6"]
+    assert all(is_complete(p) for p in out.glob("checkpoint-*"))
+    info = json.loads((out / "run.json").read_text())
+    assert info["status"] == "complete" and info["resumed_from"] == [2]
+    for got, want in zip(result.log, trained_run.log, strict=True):
+        assert got["val_loss"] == pytest.approx(want["val_loss"], rel=1e-3)
+        assert got["tokens_seen"] == want["tokens_seen"]
+
+
+DDP = """
+import sys
+from pathlib import Path
+sys.path.insert(0, {root!r})
+from codetune.train import train
+from tests.train.conftest import fast_config, make_splits
+
+cfg = fast_config(epochs=1, micro_batch_size=2, effective_batch_size=8, eval_steps=1, save_steps=1)
+train({model!r}, make_splits(), cfg, Path({out!r}), progress=False)
+"""
+
+
+def test_two_process_ddp_run_finishes(tiny_model_dir, tmp_path):
+    out = tmp_path / "run"
+    script = tmp_path / "ddp.py"
+    script.write_text(DDP.format(root=str(ROOT), model=str(tiny_model_dir), out=str(out)))
+    torchrun = Path(sys.executable).parent / "torchrun"
+    cmd = [str(torchrun), "--nproc_per_node", "2", "--master_port", "29517", str(script)]
+    proc = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+
+    info = json.loads((out / "run.json").read_text())
+    assert info["status"] == "complete" and info["world_size"] == 2
+    # 16 rows / (2 per process x 2 processes x 2 accumulation) = 2 steps
+    assert info["final_step"] == 2
+    log = json.loads((out / "log.json").read_text())
+    assert [r["step"] for r in log] == [1, 2]
+    events = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in events if "loss" in r] == [1, 2]  # written by rank 0 only
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-1", "checkpoint-2"]
+    assert (out / "adapter" / "adapter_model.safetensors").is_file()
