@@ -39,7 +39,10 @@ def test_greedy_samples_are_filled_and_counted(tiny) -> None:
     seen: dict[tuple[str, int], str] = {}
     jobs = [Job("a", PROMPTS[0], (0, 2)), Job("b", PROMPTS[2], (1,))]
     stats = HFGenerator(model, tok, 8).run(
-        jobs, Decoding(n=3, max_new_tokens=6), on_result=lambda k, s, t: seen.__setitem__((k, s), t), progress=False
+        jobs,
+        Decoding(n=3, max_new_tokens=6),
+        on_result=lambda k, s, t: seen.__setitem__((k, s), t),
+        progress=False,
     )
     assert set(seen) == {("a", 0), ("a", 2), ("b", 1)}
     assert seen[("a", 0)] == seen[("a", 2)]
@@ -79,7 +82,9 @@ def _make_adapter(tiny_model_dir: Path, dest: Path, nonzero_b: bool) -> Path:
     from transformers import AutoModelForCausalLM
 
     base = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir), dtype=torch.float32)
-    peft_model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"]))
+    peft_model = get_peft_model(
+        base, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"])
+    )
     if nonzero_b:
         torch.manual_seed(1)
         with torch.no_grad():

@@ -8,24 +8,23 @@ import shutil
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
+from sft_fixtures import fast_config, make_splits
 
 from codetune.train.checkpoints import is_complete, latest_complete
-from tests.train.conftest import fast_config, make_splits
 
-ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
 
 KILLABLE = """
 import sys, time
 from pathlib import Path
-sys.path.insert(0, {root!r})
+sys.path.insert(0, {here!r})
 import codetune.train.callbacks as cb
 from codetune.train import train
-from tests.train.conftest import fast_config, make_splits
+from sft_fixtures import fast_config, make_splits
 
 def stall(self, args, state, control, **kw):
     time.sleep(120)  # the test kills the process while it waits here, after the first checkpoint
@@ -36,7 +35,7 @@ train({model!r}, make_splits(), fast_config(), Path({out!r}), progress=False)
 
 
 def _env() -> dict:
-    return {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    return {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}
 
 
 def test_killed_run_resumes_to_the_same_end(trained_run, tiny_model_dir, tmp_path):
@@ -44,7 +43,7 @@ def test_killed_run_resumes_to_the_same_end(trained_run, tiny_model_dir, tmp_pat
 
     out = tmp_path / "run"
     script = tmp_path / "killable.py"
-    script.write_text(KILLABLE.format(root=str(ROOT), model=str(tiny_model_dir), out=str(out)))
+    script.write_text(KILLABLE.format(here=str(HERE), model=str(tiny_model_dir), out=str(out)))
     proc = subprocess.Popen([sys.executable, str(script)], env=_env(), stderr=subprocess.PIPE)
     deadline = time.monotonic() + 240
     while not is_complete(out / "checkpoint-2"):
@@ -65,7 +64,11 @@ def test_killed_run_resumes_to_the_same_end(trained_run, tiny_model_dir, tmp_pat
     assert result.final_step == trained_run.final_step == 6
     steps = [r["step"] for r in json.loads((out / "log.json").read_text())]
     assert steps == [r["step"] for r in trained_run.log] == [2, 4, 6]
-    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-4", "checkpoint-6"]
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == [
+        "checkpoint-2",
+        "checkpoint-4",
+        "checkpoint-6",
+    ]
     assert all(is_complete(p) for p in out.glob("checkpoint-*"))
     info = json.loads((out / "run.json").read_text())
     assert info["status"] == "complete" and info["resumed_from"] == [2]
@@ -77,9 +80,9 @@ def test_killed_run_resumes_to_the_same_end(trained_run, tiny_model_dir, tmp_pat
 DDP = """
 import sys
 from pathlib import Path
-sys.path.insert(0, {root!r})
+sys.path.insert(0, {here!r})
 from codetune.train import train
-from tests.train.conftest import fast_config, make_splits
+from sft_fixtures import fast_config, make_splits
 
 cfg = fast_config(epochs=1, micro_batch_size=2, effective_batch_size=8, eval_steps=1, save_steps=1)
 train({model!r}, make_splits(), cfg, Path({out!r}), progress=False)
@@ -89,7 +92,7 @@ train({model!r}, make_splits(), cfg, Path({out!r}), progress=False)
 def test_two_process_ddp_run_finishes(tiny_model_dir, tmp_path):
     out = tmp_path / "run"
     script = tmp_path / "ddp.py"
-    script.write_text(DDP.format(root=str(ROOT), model=str(tiny_model_dir), out=str(out)))
+    script.write_text(DDP.format(here=str(HERE), model=str(tiny_model_dir), out=str(out)))
     torchrun = Path(sys.executable).parent / "torchrun"
     cmd = [str(torchrun), "--nproc_per_node", "2", "--master_port", "29517", str(script)]
     proc = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=300)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from sft_fixtures import fast_config, make_splits
 
 from codetune.errors import CodetuneError
-from tests.train.conftest import fast_config, make_splits
 
 
 def test_loss_decreases_on_repeated_data(trained_run):
@@ -23,7 +23,15 @@ def test_log_has_val_and_test_loss_at_every_eval_step(trained_run):
     assert [r["step"] for r in log] == [2, 4, 6]
     assert log == trained_run.log
     for r in log:
-        assert set(r) >= {"step", "epoch", "train_loss", "val_loss", "test_loss", "learning_rate", "tokens_seen"}
+        assert set(r) >= {
+            "step",
+            "epoch",
+            "train_loss",
+            "val_loss",
+            "test_loss",
+            "learning_rate",
+            "tokens_seen",
+        }
         assert all(isinstance(r[k], float) and r[k] > 0 for k in ("train_loss", "val_loss", "test_loss"))
     assert log[0]["tokens_seen"] < log[1]["tokens_seen"] < log[2]["tokens_seen"]
     assert log[0]["learning_rate"] > log[-1]["learning_rate"]  # cosine decay
@@ -76,7 +84,11 @@ def test_checkpoints_and_final_adapter_load_with_peft(trained_run, tiny_model_di
     from transformers import AutoModelForCausalLM
 
     out = trained_run.out_dir
-    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-4", "checkpoint-6"]
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == [
+        "checkpoint-2",
+        "checkpoint-4",
+        "checkpoint-6",
+    ]
     for name in ("checkpoint-2", "adapter"):
         assert (out / name / "adapter_config.json").is_file()
         assert (out / name / "adapter_model.safetensors").is_file()
@@ -97,7 +109,9 @@ def test_language_modeling_rows_train(tiny_model_dir, tmp_path):
     rows = [{"text": f"print({i % 3})\n", "problem_id": f"p{i}"} for i in range(8)]
     ds = Dataset.from_list(rows)
     cfg = fast_config(epochs=1, eval_steps=1, save_steps=1, max_steps=1)
-    result = train(str(tiny_model_dir), {"train": ds, "valid": ds.select(range(2))}, cfg, tmp_path, progress=False)
+    result = train(
+        str(tiny_model_dir), {"train": ds, "valid": ds.select(range(2))}, cfg, tmp_path, progress=False
+    )
     assert result.final_step == 1
     assert result.log[0]["val_loss"] > 0 and result.log[0]["test_loss"] is None
 
@@ -133,7 +147,9 @@ def test_batch_sizes_must_divide(tiny_model_dir, tmp_path):
     from codetune.train import train
 
     with pytest.raises(CodetuneError, match="effective_batch_size"):
-        train(str(tiny_model_dir), make_splits(), fast_config(effective_batch_size=6), tmp_path, progress=False)
+        train(
+            str(tiny_model_dir), make_splits(), fast_config(effective_batch_size=6), tmp_path, progress=False
+        )
     assert not (tmp_path / "run.json").exists()
 
 

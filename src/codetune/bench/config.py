@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+import re
+
+from pydantic import Field, field_validator
 
 from codetune.configio import StrictModel
 from codetune.data.config import STUDY_SYSTEM_PROMPT
@@ -19,6 +21,18 @@ class ProblemFilter(StrictModel):
     end: str | None = Field(None, description="Last contest month, YYYY-MM (inclusive).")
     ids: list[str] | None = Field(None, description="Explicit question ids.")
     limit: int | None = Field(None, ge=1, description="Keep the first N after filtering (quick runs).")
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _month(cls, v: object) -> object:
+        if v is None:
+            return v
+        s = str(v).strip()
+        m = re.fullmatch(r"(\d{4})-(\d{2})", s) or re.fullmatch(r"(\d{2})(\d{2})", s)  # 2024-08 or LCB's 2408
+        if not m or not 1 <= int(m.group(2)) <= 12:
+            raise ValueError(f"expected a month as YYYY-MM (e.g. 2024-08), got {v!r}")
+        year = m.group(1) if len(m.group(1)) == 4 else f"20{m.group(1)}"
+        return f"{year}-{m.group(2)}"
 
 
 class BenchConfig(StrictModel):

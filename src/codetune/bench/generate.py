@@ -168,10 +168,9 @@ class HFGenerator:
                 if not decoding.greedy:
                     torch.manual_seed(decoding.seed + b)
                 t0 = time.perf_counter()
+                stopping = _stop_on_text(tok, decoding.stop, enc["input_ids"].shape[1])
                 with torch.inference_mode():
-                    out = model.generate(
-                        **enc, generation_config=gen_config, tokenizer=tok if decoding.stop else None
-                    )
+                    out = model.generate(**enc, generation_config=gen_config, stopping_criteria=stopping)
                 stats.seconds += time.perf_counter() - t0
                 new = out[:, enc["input_ids"].shape[1] :].tolist()
                 for (job, samples), ids in zip(batch, new, strict=True):
@@ -197,9 +196,27 @@ class HFGenerator:
             max_new_tokens=decoding.max_new_tokens,
             eos_token_id=stop_token_ids(model, self.tokenizer),
             pad_token_id=pad if pad is not None else self.tokenizer.eos_token_id,
-            stop_strings=list(decoding.stop) or None,
             **kw,
         )
+
+
+def _stop_on_text(tokenizer: Any, stops: Sequence[str], prompt_len: int) -> Any:
+    """Stop a row once a stop string appears in its *generated* text (transformers' `stop_strings` also match
+    across the prompt's end, which would stop a continuation that merely repeats the prompt's last characters)."""
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    stops = [s for s in stops if s]
+    if not stops:
+        return None
+    window = max(map(len, stops)) + 2  # tokens: each decodes to at least one character
+
+    class StopOnText(StoppingCriteria):
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            tails = tokenizer.batch_decode(input_ids[:, prompt_len:][:, -window:], skip_special_tokens=True)
+            return torch.tensor([any(s in t for s in stops) for t in tails], device=input_ids.device)
+
+    return StoppingCriteriaList([StopOnText()])
 
 
 def _until_stop(ids: list[int], stop_ids: set[int]) -> list[int]:

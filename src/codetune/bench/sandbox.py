@@ -45,7 +45,8 @@ PRIVATE_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/var/lock")
 UID_BASE = 100_000
 
 _CLONE_NEWNS, _CLONE_NEWIPC, _CLONE_NEWUSER, _CLONE_NEWNET = 0x20000, 0x8000000, 0x10000000, 0x40000000
-_MS_NOSUID, _MS_NODEV, _MS_REC, _MS_PRIVATE = 2, 4, 1 << 14, 1 << 18
+_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_REMOUNT, _MS_BIND, _MS_MOVE = 1, 2, 4, 32, 4096, 8192
+_MS_REC, _MS_PRIVATE = 1 << 14, 1 << 18
 _PR_SET_PDEATHSIG, _PR_SET_CHILD_SUBREAPER, _PR_SET_NO_NEW_PRIVS = 1, 36, 38
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -144,6 +145,7 @@ class _Worker:
                     if os.path.isdir(d) and not os.path.islink(d):
                         _mount("tmpfs", d, "tmpfs", _MS_NOSUID | _MS_NODEV, "size=1g,mode=1777")
                         self.report["private_tmp"].append(d)
+                self.report["python_exposed"] = _expose_python(os.path.join("/tmp", ".codetune-stash"))
             except OSError:
                 pass
         if "/tmp" in self.report["private_tmp"]:
@@ -172,7 +174,10 @@ class _Worker:
 
     @staticmethod
     def report_modules() -> tuple[str, ...]:
-        return tuple(line.split()[1] for line in HEADER.splitlines() if line.startswith("import ")) + PRELOAD
+        return (
+            tuple(line.split()[1] for line in HEADER.splitlines() if line.startswith(("import ", "from ")))
+            + PRELOAD
+        )
 
     def _probe_uid(self) -> int | None:
         uid = UID_BASE + os.getpid()
@@ -194,7 +199,9 @@ class _Worker:
         paths = {k: os.path.join(self.io_dir, k) for k in ("in", "out", "err", "res")}
         with open(paths["in"], "wb") as f:
             f.write(stdin)
-        fds = {k: os.open(p, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600) for k, p in paths.items() if k != "in"}
+        fds = {
+            k: os.open(p, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600) for k, p in paths.items() if k != "in"
+        }
         start = time.monotonic()
         pid = os.fork()
         if pid == 0:
@@ -342,6 +349,47 @@ class _Worker:
         shutil.rmtree(self.base, ignore_errors=True)
 
 
+def _blocked_ancestor(path: str) -> tuple[str, str] | None:
+    """The first directory above `path` that others cannot enter, and the name below it on the way to `path`."""
+    parts = Path(path).parts
+    for i in range(1, len(parts) - 1):
+        anc = os.path.join(*parts[: i + 1])
+        if not os.stat(anc).st_mode & 0o001:
+            return anc, parts[i + 1]
+    return None
+
+
+def _expose_python(stash: str) -> list[str]:
+    """Inside our mount namespace, make the interpreter's directories readable by the sandbox uid.
+
+    A private directory on the way (e.g. /root, mode 700, holding a pyenv) is covered by a tmpfs that shows only
+    the entries Python needs, bind-mounted read-only; everything else in it stays hidden from programs.
+    """
+    keep: dict[str, set[str]] = {}
+    for p in {*sys.path, sys.prefix, sys.base_prefix, os.path.dirname(sys.executable)}:
+        if p and os.path.isdir(p) and (hit := _blocked_ancestor(os.path.realpath(p))):
+            keep.setdefault(hit[0], set()).add(hit[1])
+    exposed = []
+    for anc, names in sorted(keep.items()):
+        os.makedirs(stash, exist_ok=True)
+        moved = []
+        for i, name in enumerate(sorted(names)):
+            tmp = os.path.join(stash, f"{len(exposed)}-{i}")
+            os.mkdir(tmp)
+            _mount(os.path.join(anc, name), tmp, None, _MS_BIND | _MS_REC, None)
+            moved.append((tmp, name))
+        _mount("tmpfs", anc, "tmpfs", _MS_NOSUID | _MS_NODEV, "size=1m,mode=755")
+        for tmp, name in moved:
+            target = os.path.join(anc, name)
+            os.mkdir(target)
+            _mount(tmp, target, None, _MS_MOVE, None)
+            _mount("none", target, None, _MS_REMOUNT | _MS_BIND | _MS_RDONLY, None)
+            exposed.append(target)
+        _mount("none", anc, None, _MS_REMOUNT | _MS_RDONLY, None)
+    shutil.rmtree(stash, ignore_errors=True)
+    return exposed
+
+
 def _remove(path: str) -> None:
     if os.path.isdir(path) and not os.path.islink(path):
         shutil.rmtree(path, ignore_errors=True)
@@ -369,7 +417,9 @@ def _exec_program(header, code, fn: str | None, compile_error: str) -> int:
     import types
 
     sys.stdin = sys.__stdin__ = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)), "utf-8")
-    sys.stdout = sys.__stdout__ = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False)), "utf-8")
+    sys.stdout = sys.__stdout__ = io.TextIOWrapper(
+        io.BufferedWriter(io.FileIO(1, "w", closefd=False)), "utf-8"
+    )
     sys.stderr = sys.__stderr__ = io.TextIOWrapper(
         io.FileIO(2, "w", closefd=False), "utf-8", errors="backslashreplace", write_through=True
     )

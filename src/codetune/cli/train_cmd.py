@@ -16,7 +16,9 @@ def _qualify(item: str) -> str:
     return item if key.split(".")[0] in TOP_LEVEL or "=" not in item else f"train.{item.strip()}"
 
 
-def load_run_config(config: Path, overrides: list[str], *, model: str | None = None, out: Path | None = None) -> Any:
+def load_run_config(
+    config: Path, overrides: list[str], *, model: str | None = None, out: Path | None = None
+) -> Any:
     """Read, override and validate the whole train YAML; every mistake is a one-line CodetuneError."""
     from codetune.configio import apply_overrides, read_yaml, validate
     from codetune.errors import CodetuneError

@@ -62,6 +62,13 @@ def build_splits(cfg: DataConfig, tokenizer: Any) -> SplitSet:
     """
     import datasets
 
+    examples, report = build_examples(cfg, tokenizer)
+    dsets = {s: datasets.Dataset.from_list(examples[s]) for s in SPLITS}
+    return SplitSet(datasets=dsets, report=report, fingerprint=report["fingerprint"])
+
+
+def build_examples(cfg: DataConfig, tokenizer: Any) -> tuple[dict[str, list[dict]], dict[str, Any]]:
+    """`build_splits` without the `datasets` wrapping: formatted examples per split, and the report."""
     src = open_source(cfg)
     check_columns(src, cfg)
     rows = src.rows
@@ -122,8 +129,7 @@ def build_splits(cfg: DataConfig, tokenizer: Any) -> SplitSet:
             "dropped": len(dropped),
         },
     }
-    dsets = {s: datasets.Dataset.from_list(examples[s]) for s in SPLITS}
-    return SplitSet(datasets=dsets, report=report, fingerprint=src.fingerprint)
+    return examples, report
 
 
 def _check_not_empty(examples: dict[str, list], cfg: DataConfig, source: str, given: bool) -> None:
@@ -154,11 +160,10 @@ def percentile(values: list[int], p: float) -> int:
 
 def inspect(cfg: DataConfig, tokenizer: Any) -> dict[str, Any]:
     """Rows, problems, solutions per problem and token lengths per split, plus leaks and contamination."""
-    built = build_splits(cfg, tokenizer)
-    report = built.report
+    examples, report = build_examples(cfg, tokenizer)
     splits = {}
     for s in SPLITS:
-        lengths = token_lengths(built.datasets[s].to_list(), tokenizer)
+        lengths = token_lengths(examples[s], tokenizer)
         over = sum(n > cfg.max_length for n in lengths)
         splits[s] = {
             **report["splits"][s],
@@ -173,7 +178,7 @@ def inspect(cfg: DataConfig, tokenizer: Any) -> dict[str, Any]:
         }
     return {
         "dataset": cfg.dataset,
-        "fingerprint": built.fingerprint,
+        "fingerprint": report["fingerprint"],
         "format": cfg.format,
         "response": cfg.response,
         "split_source": report["split_source"],

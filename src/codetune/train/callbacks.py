@@ -49,7 +49,9 @@ class LossLogCallback(TrainerCallback):
             self._last_train_step = state.global_step
             self._lr = logs.get("learning_rate", self._lr)
 
-    def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict | None = None, **kw: Any) -> None:
+    def on_evaluate(
+        self, args: Any, state: Any, control: Any, metrics: dict | None = None, **kw: Any
+    ) -> None:
         if not state.is_world_process_zero:
             return
         self._eval.update(metrics or {})
@@ -75,7 +77,9 @@ class LossLogCallback(TrainerCallback):
 class ValEarlyStopping(EarlyStoppingCallback):
     """Early stopping on the validation loss only; the test-set evaluation passes by without a warning."""
 
-    def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict | None = None, **kw: Any) -> None:
+    def on_evaluate(
+        self, args: Any, state: Any, control: Any, metrics: dict | None = None, **kw: Any
+    ) -> None:
         if metrics and args.metric_for_best_model in metrics:
             super().on_evaluate(args, state, control, metrics, **kw)
 
@@ -104,7 +108,9 @@ class RichProgressCallback(TrainerCallback):
             TimeRemainingColumn(),
         )
         self.progress.start()
-        self.task = self.progress.add_task("train", total=state.max_steps, completed=state.global_step, **self._fields)
+        self.task = self.progress.add_task(
+            "train", total=state.max_steps, completed=state.global_step, **self._fields
+        )
         self._t0, self._tokens0 = time.monotonic(), state.num_input_tokens_seen
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:

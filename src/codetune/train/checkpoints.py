@@ -9,7 +9,13 @@ from pathlib import Path
 
 CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 # The Trainer writes trainer_state.json last, after the adapter, optimizer, scheduler and RNG state.
-REQUIRED = ("adapter_config.json", "adapter_model.safetensors", "optimizer.pt", "scheduler.pt", "trainer_state.json")
+REQUIRED = (
+    "adapter_config.json",
+    "adapter_model.safetensors",
+    "optimizer.pt",
+    "scheduler.pt",
+    "trainer_state.json",
+)
 
 
 def checkpoint_step(path: Path) -> int | None:

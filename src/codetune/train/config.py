@@ -27,7 +27,9 @@ class TrainConfig(StrictModel):
     epochs: float = Field(3, gt=0)
     max_steps: int = Field(-1, description="Stop after this many optimizer steps (-1: run all epochs).")
     micro_batch_size: int = Field(8, ge=1, description="Sequences per device per forward pass.")
-    effective_batch_size: int = Field(16, ge=1, description="Sequences per optimizer step (sets grad accumulation).")
+    effective_batch_size: int = Field(
+        16, ge=1, description="Sequences per optimizer step (sets grad accumulation)."
+    )
     learning_rate: float = Field(1e-4, gt=0)
     lr_scheduler: str = "cosine"
     warmup_ratio: float = Field(0.03, ge=0, lt=1)
@@ -37,7 +39,9 @@ class TrainConfig(StrictModel):
     logging_steps: int = Field(20, ge=1)
     eval_steps: int = Field(20, ge=1, description="Validation and test loss every this many steps.")
     save_steps: int = Field(20, ge=1, description="Adapter checkpoint every this many steps.")
-    save_total_limit: int | None = Field(None, description="None keeps every checkpoint (the sweep needs them).")
+    save_total_limit: int | None = Field(
+        None, description="None keeps every checkpoint (the sweep needs them)."
+    )
     eval_max_examples: int | None = Field(None, ge=1, description="Cap the valid/test sets used for loss.")
     early_stopping_patience: int | None = Field(
         None, ge=1, description="Stop after this many evaluations without validation-loss improvement."
@@ -51,16 +55,23 @@ class TrainConfig(StrictModel):
         "auto", description="auto: off unless memory needs it."
     )
     padding_free: Literal["auto", "on", "off"] = Field(
-        "auto", description="Pack examples without padding, attention kept inside each example (auto: on CUDA)."
+        "auto",
+        description="Pack examples without padding, attention kept inside each example (auto: on CUDA).",
     )
-    liger_kernel: Literal["auto", "on", "off"] = Field("auto", description="Fused kernels when liger-kernel is installed.")
-    report_to: list[str] = Field(default_factory=list, description="tensorboard, wandb, mlflow ... (installed ones).")
+    liger_kernel: Literal["auto", "on", "off"] = Field(
+        "auto", description="Fused kernels when liger-kernel is installed."
+    )
+    report_to: list[str] = Field(
+        default_factory=list, description="tensorboard, wandb, mlflow ... (installed ones)."
+    )
 
 
 class TrainRunConfig(StrictModel):
     """The YAML read by `codetune train`: the base model, the run folder, the data and the training recipe."""
 
     model: str = Field(..., description="Base model: catalog name, .gguf file, HF folder or hub id.")
-    out: str | None = Field(None, description="Run folder (checkpoints, logs, final adapter); --out overrides.")
+    out: str | None = Field(
+        None, description="Run folder (checkpoints, logs, final adapter); --out overrides."
+    )
     data: DataConfig
     train: TrainConfig = Field(default_factory=TrainConfig)

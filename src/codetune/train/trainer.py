@@ -60,7 +60,9 @@ def check_config(cfg: TrainConfig, source: str = "config") -> None:
             f"{source}: train.lr_scheduler: unknown scheduler {cfg.lr_scheduler!r}; one of {', '.join(valid)}"
         )
     if cfg.liger_kernel == "on" and not _installed("liger_kernel"):
-        raise CodetuneError(f"{source}: train.liger_kernel: 'on' needs the liger-kernel package (codetune[gpu])")
+        raise CodetuneError(
+            f"{source}: train.liger_kernel: 'on' needs the liger-kernel package (codetune[gpu])"
+        )
 
 
 def _installed(module: str) -> bool:
@@ -76,7 +78,10 @@ def _report_to(cfg: TrainConfig) -> list[str] | str:
     wanted = [r for r in cfg.report_to if r != "none"]
     missing = [r for r in wanted if r not in available and r != "all"]
     if missing and is_main_process():
-        print(f"warning: train.report_to: {', '.join(missing)} not installed; not reporting there", file=sys.stderr)
+        print(
+            f"warning: train.report_to: {', '.join(missing)} not installed; not reporting there",
+            file=sys.stderr,
+        )
     kept = [r for r in wanted if r not in missing]
     return kept or "none"
 
@@ -84,7 +89,9 @@ def _report_to(cfg: TrainConfig) -> list[str] | str:
 def _eval_sets(splits: dict[str, Any], cfg: TrainConfig) -> tuple[Any, dict[str, Any]]:
     for name in ("train", "valid"):
         if name not in splits or len(splits[name]) == 0:
-            raise CodetuneError(f"data: the {name!r} split is missing or empty; training needs train and valid rows")
+            raise CodetuneError(
+                f"data: the {name!r} split is missing or empty; training needs train and valid rows"
+            )
     sets = {}
     for name in ("val", "test"):
         ds = splits.get(SPLITS[name])
@@ -219,7 +226,9 @@ def train(
         done = checkpoint_step(checkpoint) if checkpoint else 0
         records = [r for r in load_log(out_dir) if r["step"] <= done] if main else []
     elif main and _has_run(out_dir):
-        raise CodetuneError(f"{out_dir}: already holds a training run; pass --resume to continue it or choose another --out")
+        raise CodetuneError(
+            f"{out_dir}: already holds a training run; pass --resume to continue it or choose another --out"
+        )
 
     import torch
     from peft import LoraConfig
@@ -236,7 +245,9 @@ def train(
     packing = _switch(cfg.padding_free, cuda)
     if main:
         out_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(out_dir / "config.yaml", yaml.safe_dump(wanted, sort_keys=False, allow_unicode=True))
+        atomic_write_text(
+            out_dir / "config.yaml", yaml.safe_dump(wanted, sort_keys=False, allow_unicode=True)
+        )
         info = {
             **info,
             "status": "running",
@@ -253,8 +264,13 @@ def train(
             "final_step": None,
         }
         if resume:
-            info["resumed_from"] = [*info.get("resumed_from", []), checkpoint_step(checkpoint) if checkpoint else 0]
-            append_jsonl(out_dir / "metrics.jsonl", {"event": "resume", "from_step": info["resumed_from"][-1]})
+            info["resumed_from"] = [
+                *info.get("resumed_from", []),
+                checkpoint_step(checkpoint) if checkpoint else 0,
+            ]
+            append_jsonl(
+                out_dir / "metrics.jsonl", {"event": "resume", "from_step": info["resumed_from"][-1]}
+            )
             atomic_write_json(out_dir / "log.json", records)
         atomic_write_json(out_dir / "run.json", info)
 

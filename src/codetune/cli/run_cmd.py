@@ -1,0 +1,56 @@
+"""`codetune run`: a whole study from one experiment file (default: the embedded quickstart)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+
+
+def _fmt_seconds(s: float | None) -> str:
+    if s is None:
+        return "?"
+    return f"{s / 60:.1f} min" if s >= 90 else f"{s:.0f} s"
+
+
+def run(
+    experiment: Path | None = typer.Argument(
+        None, help="Experiment YAML. Default: the embedded quickstart (offline 0.5B model, shipped samples)."
+    ),
+    override: list[str] = typer.Option([], "--override", "-o", help="KEY=VALUE, e.g. train.max_steps=4 (repeatable)."),
+    out: str | None = typer.Option(None, "--out", help="Experiment folder (overrides `out`)."),
+    model: str | None = typer.Option(None, "--model", help="Base model (overrides `model`)."),
+    problems: str | None = typer.Option(None, "--problems", help="LiveCodeBench JSONL (overrides `bench.problems`)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan (stages, sizes, time estimate) and stop."),
+) -> None:
+    """Train every arm, evaluate the base model and the chosen checkpoints, pick the best, write the report.
+
+    Re-running the same command skips finished stages and resumes unfinished ones, even after a kill -9.
+    """
+    from codetune.run.config import load_experiment
+    from codetune.run.runner import ExperimentRunner
+
+    extra = [f"out={out}"] * bool(out) + [f"model={model}"] * bool(model) + [f"bench.problems={problems}"] * bool(problems)
+    exp = load_experiment(experiment, list(override) + extra)
+    runner = ExperimentRunner(exp, console)
+    if dry_run:
+        plan = runner.plan()
+        table = Table("stage", "details", "estimate", title=f"{exp.name}: plan on {plan.device}")
+        for st in plan.stages:
+            details = ", ".join(f"{k}={v}" for k, v in st.detail.items())
+            table.add_row(st.name, details, _fmt_seconds(st.estimate_s))
+        console.print(table)
+        console.print(f"total estimate: {_fmt_seconds(plan.total_estimate_s)}")
+        for note in plan.notes:
+            console.print(f"[yellow]note:[/] {note}")
+        return
+    report = runner.run()
+    console.print(f"[bold green]done.[/] report: {report / 'report.html'}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run)

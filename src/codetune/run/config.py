@@ -1,0 +1,93 @@
+"""The experiment file: one base model, competing arms (datasets), shared training, one benchmark."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from codetune.bench.config import BenchConfig
+from codetune.configio import StrictModel, format_validation_error, load_config
+from codetune.data.config import DataConfig
+from codetune.errors import CodetuneError
+from codetune.train.config import TrainConfig
+
+QUICKSTART = Path(__file__).resolve().parents[1] / "experiments" / "quickstart.yaml"
+
+
+class Arm(StrictModel):
+    """One competitor: a name, its data, and training keys that differ from the shared ones."""
+
+    name: str = Field(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="Folder-safe arm name.")
+    data: DataConfig
+    train: dict[str, Any] = Field(default_factory=dict, description="Overrides of the shared `train` section.")
+
+
+class EvaluateConfig(StrictModel):
+    """Which models the benchmark runs on."""
+
+    base: bool = Field(True, description="Evaluate the base model too (the baseline the study lacked).")
+    checkpoints: Literal["all", "final", "none"] = Field("all", description="Checkpoints of each arm to evaluate.")
+    every: int = Field(1, ge=1, description="With checkpoints=all: every K-th checkpoint (the final one always).")
+
+
+class ReportConfig(StrictModel):
+    title: str | None = None
+    study_logs: list[str] = Field(default_factory=list, description="Reference loss logs drawn dashed.")
+
+
+class Experiment(StrictModel):
+    """A whole study from one file. `codetune run FILE` trains each arm, evaluates, picks the best checkpoints, reports."""
+
+    name: str = "experiment"
+    model: str = Field("qwen2.5-coder-0.5b-instruct", description="Catalog name, .gguf file, HF folder or hub id.")
+    out: str = Field("runs/experiment", description="Experiment folder (relative to the current directory).")
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    arms: list[Arm] = Field(..., min_length=1)
+    bench: BenchConfig = Field(default_factory=BenchConfig)
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)
+
+    @model_validator(mode="after")
+    def _arms_valid(self) -> Experiment:
+        names = [a.name for a in self.arms]
+        if len(set(names)) != len(names):
+            raise ValueError(f"arm names must be unique, got {names}")
+        for arm in self.arms:
+            self.arm_train(arm)
+        return self
+
+    def arm_train(self, arm: Arm) -> TrainConfig:
+        merged = _deep_merge(self.train.model_dump(), arm.train)
+        try:
+            return TrainConfig.model_validate(merged)
+        except Exception as e:  # pydantic ValidationError: re-rooted under the arm
+            from pydantic import ValidationError
+
+            if isinstance(e, ValidationError):
+                raise ValueError(format_validation_error(f"arms.{arm.name}.train", e)) from None
+            raise
+
+
+def _deep_merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def load_experiment(path: str | Path | None, overrides: list[str] | None = None) -> Experiment:
+    """Read and validate an experiment file; with no path, the embedded quickstart."""
+    path = Path(path) if path else QUICKSTART
+    exp = load_config(Experiment, path, overrides)
+    for arm in exp.arms:
+        _check_dataset(arm, path)
+    return exp
+
+
+def _check_dataset(arm: Arm, path: Path) -> None:
+    ds = arm.data.dataset
+    local = ds.lower().endswith((".jsonl", ".json", ".parquet"))
+    if local and not Path(ds).expanduser().is_file():
+        raise CodetuneError(f"{path}: arms.{arm.name}.data.dataset: file not found: {ds}")

@@ -1,0 +1,147 @@
+"""Run an experiment's stages in order. Each stage is skipped when complete and resumed when not."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+from rich.console import Console
+
+from codetune.configio import dump_config
+from codetune.errors import CodetuneError
+from codetune.files import atomic_write_json, atomic_write_text, file_lock
+from codetune.run.config import Experiment
+from codetune.run.plan import Plan, Stage, make_plan
+from codetune.run.state import StageState
+
+
+class ExperimentRunner:
+    def __init__(self, exp: Experiment, console: Console | None = None) -> None:
+        self.exp = exp
+        self.out = Path(exp.out)
+        self.console = console or Console()
+        self._tokenizer: Any = None
+        self._problems: list | None = None
+        self._splits: dict[str, Any] = {}
+
+    # -- inputs shared by stages -------------------------------------------------------------------
+    def device(self) -> str:
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
+    def tokenizer(self) -> Any:
+        if self._tokenizer is None:
+            from codetune.models import load_tokenizer
+
+            self._tokenizer = load_tokenizer(self.exp.model)
+        return self._tokenizer
+
+    def problems(self) -> list:
+        if self._problems is None:
+            from codetune.bench.problems import load_problems
+
+            b = self.exp.bench
+            self._problems = load_problems(b.problems, b.filter, b.release)
+            if not self._problems:
+                raise CodetuneError(f"bench.problems {b.problems!r}: no problems left after the filters")
+        return self._problems
+
+    def splits(self, arm_name: str) -> Any:
+        if arm_name not in self._splits:
+            from codetune.data import build_splits
+
+            arm = next(a for a in self.exp.arms if a.name == arm_name)
+            self._splits[arm_name] = build_splits(arm.data, self.tokenizer())
+        return self._splits[arm_name]
+
+    def plan(self) -> Plan:
+        splits = {a.name: self.splits(a.name).datasets for a in self.exp.arms}
+        return make_plan(self.exp, device=self.device(), tokenizer=self.tokenizer(), problems=self.problems(),
+                         splits=splits)
+
+    # -- the run -----------------------------------------------------------------------------------
+    def run(self) -> Path:
+        self.out.mkdir(parents=True, exist_ok=True)
+        with file_lock(self.out / "experiment", timeout=0):
+            self._pin_config()
+            state = StageState(self.out)
+            plan = self.plan()
+            for stage in plan.stages:
+                if state.is_complete(stage.name):
+                    self.console.print(f"[dim]skip {stage.name}: complete[/]")
+                    continue
+                self.console.rule(f"[bold]{stage.name}")
+                state.mark(stage.name, "running")
+                t0 = time.perf_counter()
+                try:
+                    info = getattr(self, f"_stage_{stage.kind}")(stage)
+                except BaseException as e:
+                    state.mark(stage.name, "failed", error=f"{type(e).__name__}: {e}"[:500])
+                    raise
+                state.mark(stage.name, "complete", seconds=round(time.perf_counter() - t0, 1), **(info or {}))
+        return self.out / "report"
+
+    def _pin_config(self) -> None:
+        """The first run writes experiment.yaml; a rerun with different settings would mix results, so refuse it."""
+        path = self.out / "experiment.yaml"
+        text = dump_config(self.exp)
+        if path.is_file():
+            before = yaml.safe_load(path.read_text())
+            if before != yaml.safe_load(text):
+                raise CodetuneError(
+                    f"{path}: this folder holds an experiment with other settings; use another `out` or delete the folder"
+                )
+        else:
+            atomic_write_text(path, text)
+
+    def _stage_prepare(self, stage: Stage) -> dict:
+        from codetune.models.load import hf_location
+
+        hf_location(self.exp.model)  # assemble + convert a catalog/GGUF model once, before anything is timed
+        for arm in self.exp.arms:
+            s = self.splits(arm.name)
+            atomic_write_json(self.out / "arms" / arm.name / "data_report.json", s.report)
+        return {"problems": len(self.problems())}
+
+    def _stage_train(self, stage: Stage) -> dict:
+        from codetune.train import train
+
+        arm = next(a for a in self.exp.arms if a.name == stage.arm)
+        s = self.splits(arm.name)
+        result = train(
+            self.exp.model,
+            s.datasets,
+            self.exp.arm_train(arm),
+            self.out / "arms" / arm.name,
+            resume=True,
+            extra_config={"model": self.exp.model, "arm": arm.name, "data": arm.data.model_dump(mode="json")},
+            data_fingerprints={arm.name: s.fingerprint},
+        )
+        return {"final_step": result.final_step}
+
+    def _stage_eval(self, stage: Stage) -> dict:
+        from codetune.bench.evaluate import evaluate
+        from codetune.bench.sweep import sweep_run
+
+        b, ev = self.exp.bench, self.exp.evaluate
+        if stage.arm is None:
+            summary = evaluate(self.exp.model, self.problems(), b, self.out / "base" / "eval", label="base")
+            return {"pass@1": summary.get("pass@1")}
+        run_dir = self.out / "arms" / stage.arm
+        base_dir = self.out / "base" / "eval" if ev.base else None
+        every = 10**9 if ev.checkpoints == "final" else ev.every
+        sweep = sweep_run(run_dir, self.exp.model, self.problems(), b, every=every, include_base=False,
+                          base_dir=base_dir)
+        return {"best": sweep.get("best")}
+
+    def _stage_report(self, stage: Stage) -> dict:
+        from codetune.report import build_report
+
+        runs = [self.out / "arms" / a.name for a in self.exp.arms]
+        base = self.out / "base" / "eval" if self.exp.evaluate.base else None
+        html = build_report(runs, out_dir=self.out / "report", base=base,
+                            title=self.exp.report.title or self.exp.name, study_logs=self.exp.report.study_logs)
+        return {"report": str(html)}

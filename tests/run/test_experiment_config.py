@@ -1,0 +1,81 @@
+"""Experiment files are validated whole before any work starts, with file, key and reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from codetune.errors import CodetuneError
+from codetune.run.config import QUICKSTART, load_experiment
+
+
+def write(tmp_path: Path, data: dict) -> Path:
+    p = tmp_path / "exp.yaml"
+    p.write_text(yaml.safe_dump(data))
+    return p
+
+
+def base() -> dict:
+    return yaml.safe_load(QUICKSTART.read_text())
+
+
+def test_quickstart_is_valid_and_is_the_default() -> None:
+    exp = load_experiment(None)
+    assert exp.model == "qwen2.5-coder-0.5b-instruct"
+    assert [a.name for a in exp.arms] == ["deep", "diverse"]
+    assert exp.bench.problems == "builtin:quickstart"
+
+
+def test_shipped_full_study_is_valid() -> None:
+    exp = load_experiment(Path(__file__).parents[2] / "experiments" / "deep_vs_diverse.yaml")
+    assert exp.bench.filter.start == "2024-08" and exp.bench.filter.end == "2025-02"
+    assert exp.train.lora.r == 16 and exp.train.effective_batch_size == 16
+
+
+def test_unknown_key(tmp_path: Path) -> None:
+    data = base()
+    data["train"]["learning_rat"] = 1e-4
+    with pytest.raises(CodetuneError, match=r"exp.yaml: train.learning_rat: unknown key"):
+        load_experiment(write(tmp_path, data))
+
+
+def test_missing_arm_dataset(tmp_path: Path) -> None:
+    data = base()
+    del data["arms"][0]["data"]["dataset"]
+    with pytest.raises(CodetuneError, match=r"exp.yaml: arms.0.data.dataset: Field required"):
+        load_experiment(write(tmp_path, data))
+
+
+def test_missing_local_dataset_file(tmp_path: Path) -> None:
+    data = base()
+    data["arms"][1]["data"]["dataset"] = str(tmp_path / "nope.jsonl")
+    with pytest.raises(CodetuneError, match=r"arms.diverse.data.dataset: file not found"):
+        load_experiment(write(tmp_path, data))
+
+
+def test_bad_filter(tmp_path: Path) -> None:
+    data = base()
+    data["bench"]["filter"] = {"start": "2024-13"}
+    with pytest.raises(CodetuneError, match=r"bench.filter.start: .*YYYY-MM"):
+        load_experiment(write(tmp_path, data))
+
+
+def test_bad_arm_override_is_rooted_at_the_arm(tmp_path: Path) -> None:
+    data = base()
+    data["arms"][0]["train"] = {"micro_batch_size": 0}
+    with pytest.raises(CodetuneError, match=r"arms.deep.train: micro_batch_size"):
+        load_experiment(write(tmp_path, data))
+
+
+def test_cli_overrides(tmp_path: Path) -> None:
+    exp = load_experiment(None, ["train.max_steps=2", f"out={tmp_path}"])
+    assert exp.train.max_steps == 2 and exp.out == str(tmp_path)
+
+
+def test_duplicate_arm_names(tmp_path: Path) -> None:
+    data = base()
+    data["arms"][1]["name"] = "deep"
+    with pytest.raises(CodetuneError, match="arm names must be unique"):
+        load_experiment(write(tmp_path, data))
