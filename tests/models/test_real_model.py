@@ -26,7 +26,7 @@ def test_real_model_generates_sensible_answer(real_model_spec: str) -> None:
     ids = tok.apply_chat_template(msgs, add_generation_prompt=True, return_tensors="pt", return_dict=True)
     with torch.no_grad():
         out = model.generate(**ids, max_new_tokens=8, do_sample=False)
-    answer = tok.decode(out[0][ids["input_ids"].shape[1]:], skip_special_tokens=True)
+    answer = tok.decode(out[0][ids["input_ids"].shape[1] :], skip_special_tokens=True)
     assert "12" in answer
 
 

@@ -50,6 +50,8 @@ def test_tiny_model_loads_with_real_tokenizer(tiny_model_dir: Path) -> None:
     model, tok = load_model(str(tiny_model_dir))
     assert model.config.model_type == "qwen2"
     assert tok.eos_token == "<|im_end|>" and tok.pad_token == "<|endoftext|>"
-    text = tok.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True)
+    text = tok.apply_chat_template(
+        [{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True
+    )
     assert text.endswith("<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n")
     assert tok("def f(x):\n    return x")["input_ids"] == [750, 282, 2075, 982, 262, 470, 856]

@@ -34,7 +34,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks for errors."),
 ) -> None:
     if debug:
@@ -58,7 +60,9 @@ def main() -> None:
         err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
-        err_console.print("[yellow]interrupted[/]: finished work is saved; run the same command again to resume")
+        err_console.print(
+            "[yellow]interrupted[/]: finished work is saved; run the same command again to resume"
+        )
         sys.exit(130)
     except typer.Exit as e:
         sys.exit(e.exit_code)

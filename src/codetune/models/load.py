@@ -15,7 +15,7 @@ from typing import Any
 from codetune import paths
 from codetune.errors import CodetuneError
 from codetune.files import atomic_write_json, file_lock, read_json
-from codetune.models.assemble import gguf_path, pull
+from codetune.models.assemble import pull
 from codetune.models.catalog import get_entry
 from codetune.models.source import ModelSource, resolve
 
@@ -57,7 +57,9 @@ def _check_gguf(gguf: Path) -> None:
     except Exception as e:  # the gguf package raises bare ValueError/struct errors on truncated files
         raise CodetuneError(f"{gguf}: not a readable GGUF file ({type(e).__name__}: {e})") from None
     if arch is None or not tensors:
-        raise CodetuneError(f"{gguf}: not a readable GGUF file (no architecture or no tensors in its metadata)")
+        raise CodetuneError(
+            f"{gguf}: not a readable GGUF file (no architecture or no tensors in its metadata)"
+        )
     size = gguf.stat().st_size
     end = max(int(t.data_offset) + int(t.n_bytes) for t in tensors)
     if end > size:
@@ -73,7 +75,9 @@ def _convert(gguf: Path, out: Path, save_weights: bool) -> None:
     tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     tok.save_pretrained(out / "tokenizer")
     if save_weights:
-        model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+        model = AutoModelForCausalLM.from_pretrained(
+            str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32
+        )
         # The GGUF "quantizer" only dequantized: the weights are plain fp32 tensors now, so save them as such.
         model.hf_quantizer = None
         if hasattr(model.config, "quantization_config"):
@@ -112,7 +116,9 @@ def load_tokenizer(spec: str, *, quiet: bool = False) -> Any:
     try:
         tok = AutoTokenizer.from_pretrained(tok_dir)
     except OSError as e:
-        raise CodetuneError(f"{spec}: could not load the tokenizer ({e.__class__.__name__}: {str(e)[:200]})") from None
+        raise CodetuneError(
+            f"{spec}: could not load the tokenizer ({e.__class__.__name__}: {str(e)[:200]})"
+        ) from None
     return _fix_padding(tok)
 
 
@@ -122,7 +128,9 @@ def _fix_padding(tok: Any) -> Any:
     return tok
 
 
-def load_model(spec: str, *, dtype: Any = None, device: str | None = None, quiet: bool = False) -> tuple[Any, Any]:
+def load_model(
+    spec: str, *, dtype: Any = None, device: str | None = None, quiet: bool = False
+) -> tuple[Any, Any]:
     """Return (model, tokenizer), the model in eval mode on `device` (default: CUDA when present, else CPU)."""
     import torch
     from transformers import AutoModelForCausalLM
@@ -135,7 +143,9 @@ def load_model(spec: str, *, dtype: Any = None, device: str | None = None, quiet
     try:
         model = AutoModelForCausalLM.from_pretrained(where, dtype=dtype, **kwargs)
     except OSError as e:
-        raise CodetuneError(f"{spec}: could not load the model ({e.__class__.__name__}: {str(e)[:200]})") from None
+        raise CodetuneError(
+            f"{spec}: could not load the model ({e.__class__.__name__}: {str(e)[:200]})"
+        ) from None
     model.to(device)
     model.eval()
     if model.generation_config is not None and model.generation_config.pad_token_id is None:

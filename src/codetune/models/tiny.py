@@ -7,6 +7,7 @@ import shutil
 from importlib import resources
 from pathlib import Path
 
+
 def copy_qwen_tokenizer(dest: str | Path) -> Path:
     """Write the real Qwen2.5-Coder tokenizer (with its chat template) into `dest`."""
     dest = Path(dest)

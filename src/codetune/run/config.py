@@ -21,15 +21,21 @@ class Arm(StrictModel):
 
     name: str = Field(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="Folder-safe arm name.")
     data: DataConfig
-    train: dict[str, Any] = Field(default_factory=dict, description="Overrides of the shared `train` section.")
+    train: dict[str, Any] = Field(
+        default_factory=dict, description="Overrides of the shared `train` section."
+    )
 
 
 class EvaluateConfig(StrictModel):
     """Which models the benchmark runs on."""
 
     base: bool = Field(True, description="Evaluate the base model too (the baseline the study lacked).")
-    checkpoints: Literal["all", "final", "none"] = Field("all", description="Checkpoints of each arm to evaluate.")
-    every: int = Field(1, ge=1, description="With checkpoints=all: every K-th checkpoint (the final one always).")
+    checkpoints: Literal["all", "final", "none"] = Field(
+        "all", description="Checkpoints of each arm to evaluate."
+    )
+    every: int = Field(
+        1, ge=1, description="With checkpoints=all: every K-th checkpoint (the final one always)."
+    )
 
 
 class ReportConfig(StrictModel):
@@ -41,7 +47,9 @@ class Experiment(StrictModel):
     """A whole study from one file. `codetune run FILE` trains each arm, evaluates, picks the best checkpoints, reports."""
 
     name: str = "experiment"
-    model: str = Field("qwen2.5-coder-0.5b-instruct", description="Catalog name, .gguf file, HF folder or hub id.")
+    model: str = Field(
+        "qwen2.5-coder-0.5b-instruct", description="Catalog name, .gguf file, HF folder or hub id."
+    )
     out: str = Field("runs/experiment", description="Experiment folder (relative to the current directory).")
     train: TrainConfig = Field(default_factory=TrainConfig)
     arms: list[Arm] = Field(..., min_length=1)

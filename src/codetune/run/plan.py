@@ -63,8 +63,14 @@ def checkpoints_of(steps: int, save_steps: int, checkpoints: str, every: int) ->
     return sorted(set(chosen) | {steps})
 
 
-def make_plan(exp: Experiment, *, device: str, tokenizer: Any = None, problems: list | None = None,
-              splits: dict[str, Any] | None = None) -> Plan:
+def make_plan(
+    exp: Experiment,
+    *,
+    device: str,
+    tokenizer: Any = None,
+    problems: list | None = None,
+    splits: dict[str, Any] | None = None,
+) -> Plan:
     """Fill sizes and estimates where the inputs are known (`splits`: arm -> SplitSet-like datasets dict)."""
     speeds = lookup(device, exp.model)
     plan = Plan(stage_names(exp), device)
@@ -94,15 +100,24 @@ def make_plan(exp: Experiment, *, device: str, tokenizer: Any = None, problems: 
             eval_tokens = int(n_evals * eval_rows * mean_len)
             ckpts = checkpoints_of(steps, tcfg.save_steps, exp.evaluate.checkpoints, exp.evaluate.every)
             arm_ckpts[arm.name] = len(ckpts)
-            st.detail = {"rows": sizes, "steps": steps, "train_tokens": tokens, "loss_evals": n_evals,
-                         "checkpoints_to_eval": ckpts}
+            st.detail = {
+                "rows": sizes,
+                "steps": steps,
+                "train_tokens": tokens,
+                "loss_evals": n_evals,
+                "checkpoints_to_eval": ckpts,
+            }
             if speeds:
                 st.estimate_s = speeds["load_s"] + (tokens + eval_tokens / 3) / speeds["train_tokens_s"]
         elif st.kind == "eval":
             models = 1 if st.arm is None else arm_ckpts.get(st.arm)
             if n_problems is None or models is None:
                 continue
-            st.detail = {"problems": n_problems, "samples": exp.bench.n, "generations": n_problems * exp.bench.n * models}
+            st.detail = {
+                "problems": n_problems,
+                "samples": exp.bench.n,
+                "generations": n_problems * exp.bench.n * models,
+            }
             if speeds and gen_tokens is not None:
                 st.estimate_s = speeds["load_s"] + models * gen_tokens / speeds["generate_tokens_s"]
         elif st.kind == "report":

@@ -59,8 +59,13 @@ class ExperimentRunner:
 
     def plan(self) -> Plan:
         splits = {a.name: self.splits(a.name).datasets for a in self.exp.arms}
-        return make_plan(self.exp, device=self.device(), tokenizer=self.tokenizer(), problems=self.problems(),
-                         splits=splits)
+        return make_plan(
+            self.exp,
+            device=self.device(),
+            tokenizer=self.tokenizer(),
+            problems=self.problems(),
+            splits=splits,
+        )
 
     # -- the run -----------------------------------------------------------------------------------
     def run(self) -> Path:
@@ -133,8 +138,9 @@ class ExperimentRunner:
         run_dir = self.out / "arms" / stage.arm
         base_dir = self.out / "base" / "eval" if ev.base else None
         every = 10**9 if ev.checkpoints == "final" else ev.every
-        sweep = sweep_run(run_dir, self.exp.model, self.problems(), b, every=every, include_base=False,
-                          base_dir=base_dir)
+        sweep = sweep_run(
+            run_dir, self.exp.model, self.problems(), b, every=every, include_base=False, base_dir=base_dir
+        )
         return {"best": sweep.get("best")}
 
     def _stage_report(self, stage: Stage) -> dict:
@@ -142,6 +148,11 @@ class ExperimentRunner:
 
         runs = [self.out / "arms" / a.name for a in self.exp.arms]
         base = self.out / "base" / "eval" if self.exp.evaluate.base else None
-        html = build_report(runs, out_dir=self.out / "report", base=base,
-                            title=self.exp.report.title or self.exp.name, study_logs=self.exp.report.study_logs)
+        html = build_report(
+            runs,
+            out_dir=self.out / "report",
+            base=base,
+            title=self.exp.report.title or self.exp.name,
+            study_logs=self.exp.report.study_logs,
+        )
         return {"report": str(html)}
