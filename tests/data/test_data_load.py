@@ -99,7 +99,10 @@ def test_missing_column_names_file_and_column(tmp_path: Path) -> None:
 
 
 def test_column_mapping_renames(tmp_path: Path) -> None:
-    rows = [{"q": r["input"], "code": r["solution"], "grp": r["problem_id"], "part": r["split"]} for r in small_rows()]
+    rows = [
+        {"q": r["input"], "code": r["solution"], "grp": r["problem_id"], "part": r["split"]}
+        for r in small_rows()
+    ]
     path = write_jsonl(tmp_path / "mapped.jsonl", rows)
     cfg = DataConfig(
         dataset=str(path),
@@ -138,10 +141,14 @@ def test_bad_jsonl_files(tmp_path: Path, content: bytes, expected: str) -> None:
 def test_bad_json_and_parquet_files(tmp_path: Path) -> None:
     js = tmp_path / "bad.json"
     js.write_text('{"rows": 1}', encoding="utf-8")
-    assert one_line_error(DataConfig(dataset=str(js))) == f"{js}: expected a JSON list of objects (one per row)"
+    assert (
+        one_line_error(DataConfig(dataset=str(js))) == f"{js}: expected a JSON list of objects (one per row)"
+    )
     pq_path = tmp_path / "bad.parquet"
     pq_path.write_bytes(b"not parquet at all")
-    assert one_line_error(DataConfig(dataset=str(pq_path))).startswith(f"{pq_path}: not a readable Parquet file")
+    assert one_line_error(DataConfig(dataset=str(pq_path))).startswith(
+        f"{pq_path}: not a readable Parquet file"
+    )
     missing = tmp_path / "none.jsonl"
     assert one_line_error(DataConfig(dataset=str(missing))).startswith(f"{missing}: file not found")
 
@@ -150,7 +157,10 @@ def test_wrong_value_type_names_row_and_column(tmp_path: Path) -> None:
     rows = small_rows()
     rows[2]["output"] = 42
     path = write_jsonl(tmp_path / "types.jsonl", rows)
-    assert one_line_error(DataConfig(dataset=str(path))) == f"{path}: row 3: column 'output' must be a string, got int"
+    assert (
+        one_line_error(DataConfig(dataset=str(path)))
+        == f"{path}: row 3: column 'output' must be a string, got int"
+    )
 
 
 def test_empty_or_unknown_split_values(tmp_path: Path) -> None:

@@ -10,7 +10,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-data_app = typer.Typer(help="Inspect instruction data and check it against benchmark problems.", no_args_is_help=True)
+data_app = typer.Typer(
+    help="Inspect instruction data and check it against benchmark problems.", no_args_is_help=True
+)
 console = Console()
 
 
@@ -50,10 +52,18 @@ def default_tokenizer() -> Any:
 
 @data_app.command("inspect")
 def inspect_cmd(
-    dataset: str = typer.Argument(..., help="Hub id, local .jsonl/.json/.parquet, or builtin:deep / builtin:diverse."),
-    config: Path | None = typer.Option(None, "--config", help="Arm YAML whose data section (or whole file) to use."),
-    model: str | None = typer.Option(None, "--model", help="Tokenizer of this model (default: shipped Qwen2.5)."),
-    max_length: int | None = typer.Option(None, "--max-length", help="Token budget for the truncation share."),
+    dataset: str = typer.Argument(
+        ..., help="Hub id, local .jsonl/.json/.parquet, or builtin:deep / builtin:diverse."
+    ),
+    config: Path | None = typer.Option(
+        None, "--config", help="Arm YAML whose data section (or whole file) to use."
+    ),
+    model: str | None = typer.Option(
+        None, "--model", help="Tokenizer of this model (default: shipped Qwen2.5)."
+    ),
+    max_length: int | None = typer.Option(
+        None, "--max-length", help="Token budget for the truncation share."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Rows, problems, solutions per problem and token lengths per split; split leaks and contamination."""
@@ -67,7 +77,9 @@ def inspect_cmd(
         print(json.dumps(result, indent=2, ensure_ascii=False))
         return
     title = f"{cfg.dataset}  format={cfg.format} response={cfg.response} split={result['split_source']}"
-    table = Table("split", "rows", "problems", "sol/problem", "p50", "p90", "p99", "max", "truncated", title=title)
+    table = Table(
+        "split", "rows", "problems", "sol/problem", "p50", "p90", "p99", "max", "truncated", title=title
+    )
     for name, s in result["splits"].items():
         t = s["tokens"]
         spp = s["solutions_per_problem"]
@@ -96,7 +108,9 @@ def _print_matches(matches: list[dict]) -> None:
         return
     table = Table("row", "problem_id", "split", "benchmark question", "overlap", title="contamination")
     for m in matches:
-        table.add_row(str(m["row"]), str(m["problem_id"]), m["split"], m["question_id"], f"{m['overlap']:.0%}")
+        table.add_row(
+            str(m["row"]), str(m["problem_id"]), m["split"], m["question_id"], f"{m['overlap']:.0%}"
+        )
     console.print(table)
 
 
@@ -104,10 +118,14 @@ def _print_matches(matches: list[dict]) -> None:
 def check_cmd(
     dataset: str = typer.Argument(..., help="Hub id, local .jsonl/.json/.parquet, or builtin:NAME."),
     problems: str = typer.Option(..., "--problems", help="LiveCodeBench JSONL, or builtin:quickstart."),
-    config: Path | None = typer.Option(None, "--config", help="Arm YAML whose data section (or whole file) to use."),
+    config: Path | None = typer.Option(
+        None, "--config", help="Arm YAML whose data section (or whole file) to use."
+    ),
     ngram: int | None = typer.Option(None, "--ngram", help="Word n-gram size (default from config: 13)."),
     threshold: float | None = typer.Option(None, "--threshold", help="Overlap share that marks a match."),
-    drop_out: Path | None = typer.Option(None, "--drop-out", help="Write the rows without matches to this JSONL."),
+    drop_out: Path | None = typer.Option(
+        None, "--drop-out", help="Write the rows without matches to this JSONL."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Find training statements that overlap benchmark problems (word n-grams of normalized text)."""
@@ -117,7 +135,11 @@ def check_cmd(
     cfg = data_config(
         dataset,
         config,
-        **{"contamination.problems": problems, "contamination.ngram": ngram, "contamination.threshold": threshold},
+        **{
+            "contamination.problems": problems,
+            "contamination.ngram": ngram,
+            "contamination.threshold": threshold,
+        },
     )
     rows = load_rows(cfg)
     c = cfg.contamination

@@ -80,7 +80,9 @@ def build_examples(cfg: DataConfig, tokenizer: Any) -> tuple[dict[str, list[dict
     else:
         groups = group_rows(pids, statements)
         splits = seeded_split(groups, cfg.valid_fraction, cfg.test_fraction, cfg.seed)
-    problem_ids = [p if p is not None else f"s-{statement_key(s)}" for p, s in zip(pids, statements, strict=True)]
+    problem_ids = [
+        p if p is not None else f"s-{statement_key(s)}" for p, s in zip(pids, statements, strict=True)
+    ]
     leaks = find_leaks(statements, splits, problem_ids)
 
     matches = _contamination(statements, cfg)

@@ -38,16 +38,22 @@ class SplitNames(StrictModel):
 class ContaminationConfig(StrictModel):
     """n-gram overlap check of training statements against a benchmark problem set."""
 
-    problems: str | None = Field(None, description="LiveCodeBench JSONL (or 'builtin:quickstart') to check against.")
+    problems: str | None = Field(
+        None, description="LiveCodeBench JSONL (or 'builtin:quickstart') to check against."
+    )
     ngram: int = Field(13, ge=3, description="Word n-gram size.")
-    threshold: float = Field(0.5, gt=0, le=1, description="Share of a statement's n-grams that marks a match.")
+    threshold: float = Field(
+        0.5, gt=0, le=1, description="Share of a statement's n-grams that marks a match."
+    )
     drop: bool = Field(False, description="Drop matching training rows instead of only reporting them.")
 
 
 class DataConfig(StrictModel):
     """Where an arm's data comes from and how it becomes SFT examples."""
 
-    dataset: str = Field(..., description="Hub id, local .jsonl/.json/.parquet file, or 'builtin:deep'/'builtin:diverse'.")
+    dataset: str = Field(
+        ..., description="Hub id, local .jsonl/.json/.parquet file, or 'builtin:deep'/'builtin:diverse'."
+    )
     revision: str | None = Field(None, description="Hub revision (branch, tag or commit).")
     columns: Columns = Field(default_factory=Columns)
     split_names: SplitNames = Field(default_factory=SplitNames)
@@ -66,6 +72,8 @@ class DataConfig(StrictModel):
     valid_fraction: float = Field(0.1, ge=0, lt=1, description="Used only when there is no split column.")
     test_fraction: float = Field(0.1, ge=0, lt=1, description="Used only when there is no split column.")
     seed: int = 42
-    max_rows: int | None = Field(None, ge=1, description="Keep at most this many rows per split (quick runs).")
+    max_rows: int | None = Field(
+        None, ge=1, description="Keep at most this many rows per split (quick runs)."
+    )
     max_length: int = Field(2048, ge=16, description="Token budget used for truncation statistics.")
     contamination: ContaminationConfig = Field(default_factory=ContaminationConfig)

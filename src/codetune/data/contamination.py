@@ -29,7 +29,9 @@ def read_problems(spec: str) -> list[dict[str, str]]:
     for i, row in enumerate(iter_jsonl(path)):
         qid, content = row.get("question_id"), row.get("question_content")
         if not isinstance(qid, str) or not isinstance(content, str):
-            raise CodetuneError(f"{path}:{i + 1}: expected string fields 'question_id' and 'question_content'")
+            raise CodetuneError(
+                f"{path}:{i + 1}: expected string fields 'question_id' and 'question_content'"
+            )
         problems.append({"question_id": qid, "question_content": content})
     if not problems:
         raise CodetuneError(f"{path}: no problems (the file is empty)")
@@ -67,6 +69,8 @@ def find_matches(
         for q, k in shared.items():
             overlap = k / min(len(grams), len(bench[q]))
             if overlap >= threshold:
-                hits.append({"row": row, "question_id": problems[q]["question_id"], "overlap": round(overlap, 4)})
+                hits.append(
+                    {"row": row, "question_id": problems[q]["question_id"], "overlap": round(overlap, 4)}
+                )
         matches.extend(sorted(hits, key=lambda h: -h["overlap"]))
     return matches

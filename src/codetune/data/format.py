@@ -30,7 +30,9 @@ def response_text(row: dict[str, Any], cfg: DataConfig, source: str, row_no: int
         text = cfg.template.format(**row)
     except KeyError as e:
         cols = ", ".join(row)
-        raise CodetuneError(f"{source}: column '{e.args[0]}' not found (data.template; columns: {cols})") from None
+        raise CodetuneError(
+            f"{source}: column '{e.args[0]}' not found (data.template; columns: {cols})"
+        ) from None
     except (IndexError, ValueError) as e:
         raise CodetuneError(f"data.template: invalid format string {cfg.template!r} ({e})") from None
     if not text.strip():
@@ -49,14 +51,22 @@ def chat_example(statement: str, answer: str, system_prompt: str | None, problem
     }
 
 
-def study_example(solution: str, system_prompt: str | None, eos_token: str, problem_id: str) -> dict[str, Any]:
+def study_example(
+    solution: str, system_prompt: str | None, eos_token: str, problem_id: str
+) -> dict[str, Any]:
     """The reference study's language-modeling text: system prompt, the code, EOS. No problem statement."""
     head = f"{system_prompt}\n" if system_prompt else ""
     return {"text": head + solution + eos_token, "problem_id": problem_id}
 
 
 def format_row(
-    row: dict[str, Any], cfg: DataConfig, statement: str, problem_id: str, eos_token: str, source: str, row_no: int
+    row: dict[str, Any],
+    cfg: DataConfig,
+    statement: str,
+    problem_id: str,
+    eos_token: str,
+    source: str,
+    row_no: int,
 ) -> dict[str, Any]:
     if cfg.format == "study":
         solution = text_field(row, cfg.columns.solution, source, row_no)

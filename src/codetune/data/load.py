@@ -46,7 +46,9 @@ def sha256_file(path: Path) -> str:
 def read_local(path: Path) -> list[dict[str, Any]]:
     """Rows of a local .jsonl, .json (a list of objects) or .parquet file; every error names the file."""
     if not path.is_file():
-        raise CodetuneError(f"{path}: file not found (data.dataset must be a hub id, a local file or builtin:NAME)")
+        raise CodetuneError(
+            f"{path}: file not found (data.dataset must be a hub id, a local file or builtin:NAME)"
+        )
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
         rows = list(iter_jsonl(path))
@@ -82,7 +84,9 @@ def read_hub(dataset_id: str, revision: str | None, split_column: str | None) ->
         dd = datasets.load_dataset(dataset_id, revision=revision)
     except Exception as e:  # network, auth and missing-repo errors all come through here
         first = (str(e).splitlines() or [""])[0][:200]
-        raise CodetuneError(f"{dataset_id}: could not load the hub dataset ({type(e).__name__}: {first})") from None
+        raise CodetuneError(
+            f"{dataset_id}: could not load the hub dataset ({type(e).__name__}: {first})"
+        ) from None
     parts = dd.items() if isinstance(dd, dict) else [("train", dd)]
     rows: list[dict[str, Any]] = []
     for hub_split, part in parts:

@@ -70,7 +70,10 @@ def find_leaks(statements: list[str], splits: list[str], problem_ids: list[str])
                 {
                     "problem_id": problem_ids[first],
                     "splits": sorted(rows_by_split, key=SPLITS.index),
-                    "rows": {s: rows for s, rows in sorted(rows_by_split.items(), key=lambda kv: SPLITS.index(kv[0]))},
+                    "rows": {
+                        s: rows
+                        for s, rows in sorted(rows_by_split.items(), key=lambda kv: SPLITS.index(kv[0]))
+                    },
                     "statement": " ".join(statements[first].split())[:80],
                 }
             )
