@@ -16,11 +16,17 @@ ARMS = {
 VAL = {"deep": {10: 0.91, 20: 0.82, 30: 0.85}, "diverse": {10: 0.95, 20: 0.88, 30: 0.86}}
 
 
-def write_eval(folder: Path, label: str, solved: list[int], step: int | None, adapter: str | None = None) -> None:
+def write_eval(
+    folder: Path, label: str, solved: list[int], step: int | None, adapter: str | None = None
+) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     rows = []
     for qid, ok in zip(PROBLEMS, solved, strict=True):
-        code = f"print(sum(map(int, input().split())))  # {label} {qid}" if ok else f"print('<b>{label}</b> & <script>x</script>')"
+        code = (
+            f"print(sum(map(int, input().split())))  # {label} {qid}"
+            if ok
+            else f"print('<b>{label}</b> & <script>x</script>')"
+        )
         rows.append(
             {
                 "question_id": qid,
@@ -43,7 +49,7 @@ def write_eval(folder: Path, label: str, solved: list[int], step: int | None, ad
         "prompt_style": "lcb",
         "extract": "lcb",
         "compare": "lcb",
-        "tests": "public",
+        "tests": "public only",
         "n": 1,
         "temperature": 0.0,
         "max_new_tokens": 64,
@@ -72,7 +78,9 @@ def write_run(folder: Path, arm: str) -> Path:
     rows = [{"label": "base", "step": 0, "pass@1": sum(BASE) / 6, "solved": sum(BASE), "total": 6}]
     write_eval(folder / "eval" / "base", "base", BASE, None)
     for step, solved in ARMS[arm].items():
-        write_eval(folder / "eval" / f"checkpoint-{step}", f"checkpoint-{step}", solved, step, f"checkpoint-{step}")
+        write_eval(
+            folder / "eval" / f"checkpoint-{step}", f"checkpoint-{step}", solved, step, f"checkpoint-{step}"
+        )
         rows.append(
             {
                 "label": f"checkpoint-{step}",
@@ -87,5 +95,3 @@ def write_run(folder: Path, arm: str) -> Path:
     sweep = {"rows": rows, "best": "checkpoint-20", "rule": "highest pass@1, ties by lowest val_loss"}
     (folder / "eval" / "sweep.json").write_text(json.dumps(sweep))
     return folder
-
-

@@ -24,7 +24,9 @@ def tiny_adapter(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory)
 
     torch.manual_seed(1)
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
-    cfg = LoraConfig(r=4, lora_alpha=64, target_modules=["q_proj", "v_proj", "down_proj"], init_lora_weights=False)
+    cfg = LoraConfig(
+        r=4, lora_alpha=64, target_modules=["q_proj", "v_proj", "down_proj"], init_lora_weights=False
+    )
     peft = get_peft_model(model, cfg)
     out = tmp_path_factory.mktemp("adapters") / "deep" / "adapter"
     peft.save_pretrained(out)
@@ -34,7 +36,9 @@ def tiny_adapter(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory)
 def greedy(model, tok, text: str) -> str:
     import torch
 
-    chat = tok.apply_chat_template([{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True)
+    chat = tok.apply_chat_template(
+        [{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True
+    )
     enc = tok(chat, return_tensors="pt")
     with torch.no_grad():
         ids = model.generate(**enc, do_sample=False, max_new_tokens=MAX_NEW, pad_token_id=tok.pad_token_id)
@@ -58,7 +62,10 @@ def test_prompt_file_errors(tmp_path: Path) -> None:
         load_prompts(bad)
     with pytest.raises(CodetuneError, match="one per --adapter"):
         adapter_labels([Path("a"), Path("b")], ["x"])
-    assert adapter_labels([Path("runs/deep/adapter"), Path("runs/div/checkpoint-40")], None) == ["deep", "div/checkpoint-40"]
+    assert adapter_labels([Path("runs/deep/adapter"), Path("runs/div/checkpoint-40")], None) == [
+        "deep",
+        "div/checkpoint-40",
+    ]
 
 
 def test_compare_tiny_model(tiny_model_dir: Path, tiny_adapter: Path, tmp_path: Path) -> None:
@@ -67,7 +74,9 @@ def test_compare_tiny_model(tiny_model_dir: Path, tiny_adapter: Path, tmp_path: 
     from codetune.models import load_model
 
     prompts = tmp_path / "prompts.yaml"
-    prompts.write_text("prompts:\n  - Explain binary search step by step.\n  - id: dist\n    text: 'Distance <b>3 ways</b> $x$'\n")
+    prompts.write_text(
+        "prompts:\n  - Explain binary search step by step.\n  - id: dist\n    text: 'Distance <b>3 ways</b> $x$'\n"
+    )
     out = tmp_path / "cmp"
     r = subprocess.run(
         [sys.executable, "-m", "codetune.cli", "compare", "--prompts", str(prompts), "--model", str(tiny_model_dir),
@@ -93,7 +102,11 @@ def test_compare_tiny_model(tiny_model_dir: Path, tiny_adapter: Path, tmp_path: 
         png = (out / f"compare_{pid}.png").read_bytes()
         assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5_000
     html = (out / "compare.html").read_text()
-    assert "deep &amp; &lt;co&gt;" in html and "Distance &lt;b&gt;3 ways&lt;/b&gt;" in html and "<b>3" not in html
+    assert (
+        "deep &amp; &lt;co&gt;" in html
+        and "Distance &lt;b&gt;3 ways&lt;/b&gt;" in html
+        and "<b>3" not in html
+    )
     assert 'src="data:image/png;base64,' in html
     md = (out / "compare.md").read_text()
     assert "## dist" in md and "![dist](compare_dist.png)" in md

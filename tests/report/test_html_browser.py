@@ -11,10 +11,12 @@ from pathlib import Path
 import pytest
 from report_fixtures import PROBLEMS
 
-from codetune.report.build import build_report
+from codetune.report import build_report
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (scripts/test.sh installs it)")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="chromium is not installed (scripts/test.sh installs it)"
+)
 
 
 def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
@@ -34,8 +36,11 @@ def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
 
 def test_report_renders_in_chromium(fixture_runs: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "report"
-    build_report([fixture_runs["deep"], fixture_runs["diverse"]], out, base_dir=fixture_runs["base"], title="Browser check")
-    url = (out / "report.html").resolve().as_uri()
+    html = build_report(
+        [fixture_runs["deep"], fixture_runs["diverse"]], out, base=fixture_runs["base"], title="Browser check"
+    )
+    assert html == out / "report.html"
+    url = html.resolve().as_uri()
 
     shot = tmp_path / "shot.png"
     r = chromium(tmp_path, f"--screenshot={shot}", url)

@@ -9,16 +9,17 @@ import sys
 from pathlib import Path
 
 import pytest
+from report_fixtures import ARMS, BASE, PROBLEMS, SHARED
 
 from codetune.report.stats import compare_pair
-
-from report_fixtures import ARMS, BASE, PROBLEMS, SHARED
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "codetune.cli", *map(str, args)], capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "codetune.cli", *map(str, args)], capture_output=True, text=True
+    )
 
 
 def assert_png(path: Path) -> None:
@@ -30,7 +31,17 @@ def assert_png(path: Path) -> None:
 @pytest.fixture
 def report_dir(fixture_runs: dict[str, Path], tmp_path: Path) -> Path:
     out = tmp_path / "report"
-    r = cli("report", fixture_runs["deep"], fixture_runs["diverse"], "--base", fixture_runs["base"], "--out", out, "--title", "Deep vs Diverse")
+    r = cli(
+        "report",
+        fixture_runs["deep"],
+        fixture_runs["diverse"],
+        "--base",
+        fixture_runs["base"],
+        "--out",
+        out,
+        "--title",
+        "Deep vs Diverse",
+    )
     assert r.returncode == 0, r.stderr
     assert "wrote" in r.stdout
     return out
@@ -38,7 +49,14 @@ def report_dir(fixture_runs: dict[str, Path], tmp_path: Path) -> Path:
 
 def test_report_writes_real_images(report_dir: Path) -> None:
     names = {p.name for p in report_dir.glob("*.png")}
-    expected = {"loss_deep.png", "loss_diverse.png", "val_loss_overlay.png", "pass1_deep.png", "pass1_diverse.png", "pass1_all.png"}
+    expected = {
+        "loss_deep.png",
+        "loss_diverse.png",
+        "val_loss_overlay.png",
+        "pass1_deep.png",
+        "pass1_diverse.png",
+        "pass1_all.png",
+    }
     assert expected <= names
     for name in expected:
         assert_png(report_dir / name)
@@ -96,7 +114,9 @@ def test_html_is_self_contained_and_escaped(report_dir: Path) -> None:
     assert not re.search(r'(?:src|href)="(?:https?:|//)', html)
     assert "<details>" in html and "Not significant" in html
     # The side-by-side answers cover exactly the problems where the three models disagree.
-    disagree = [q for i, q in enumerate(PROBLEMS) if len({BASE[i], ARMS["deep"][20][i], ARMS["diverse"][20][i]}) > 1]
+    disagree = [
+        q for i, q in enumerate(PROBLEMS) if len({BASE[i], ARMS["deep"][20][i], ARMS["diverse"][20][i]}) > 1
+    ]
     assert html.count("<details>") == len(disagree)
 
 
@@ -148,3 +168,21 @@ def test_user_errors_are_one_line(fixture_runs: dict[str, Path], tmp_path: Path)
     (fixture_runs["diverse"] / "eval" / "checkpoint-20" / "eval_all.json").unlink()
     r = cli("report", fixture_runs["diverse"], "--out", tmp_path / "o")
     assert r.returncode == 2 and "eval_all.json" in r.stderr
+
+
+def test_report_from_eval_folders_only(fixture_runs: dict[str, Path], tmp_path: Path) -> None:
+    from codetune.report import build_report
+
+    a = fixture_runs["deep"] / "eval" / "checkpoint-30"
+    b = fixture_runs["diverse"] / "eval" / "checkpoint-10"
+    html = build_report([], tmp_path / "r", evals=[a, b], base=fixture_runs["base"])
+    stats = json.loads((tmp_path / "r" / "stats.json").read_text())
+    assert [(m["name"], m["solved"]) for m in stats["models"]] == [
+        ("base", 2),
+        ("checkpoint-30", 3),
+        ("checkpoint-10", 1),
+    ]
+    pair = next(p for p in stats["pairs"] if p["a"] == "checkpoint-30")
+    assert (pair["only_a"], pair["only_b"]) == (3, 1) and pair["diff"] == pytest.approx(2 / 6)
+    assert not list((tmp_path / "r").glob("*.png"))  # no logs, no sweeps: no figures, but a complete page
+    assert "<table>" in html.read_text()

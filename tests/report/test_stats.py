@@ -12,7 +12,16 @@ from codetune.report.stats import bootstrap_diff, compare_pair, mcnemar_exact
 
 @pytest.mark.parametrize(
     ("b", "c", "p"),
-    [(0, 5, 0.0625), (5, 0, 0.0625), (1, 9, 0.021484375), (0, 0, 1.0), (3, 3, 1.0), (7, 7, 1.0), (0, 1, 1.0), (2, 4, 0.6875)],
+    [
+        (0, 5, 0.0625),
+        (5, 0, 0.0625),
+        (1, 9, 0.021484375),
+        (0, 0, 1.0),
+        (3, 3, 1.0),
+        (7, 7, 1.0),
+        (0, 1, 1.0),
+        (2, 4, 0.6875),
+    ],
 )
 def test_mcnemar_hand_cases(b: int, c: int, p: float) -> None:
     assert mcnemar_exact(b, c) == pytest.approx(p, abs=1e-15)
@@ -73,4 +82,6 @@ def test_compare_pair_verdicts() -> None:
     a = [True] * 12 + [False] * 28
     b = [False] * 40
     r = compare_pair("A", a, "B", b)
-    assert r["significant"] and r["mcnemar_p"] < 0.001 and r["ci95"][0] > 0 and "A solves more" in r["verdict"]
+    assert (
+        r["significant"] and r["mcnemar_p"] < 0.001 and r["ci95"][0] > 0 and "A solves more" in r["verdict"]
+    )

@@ -9,30 +9,40 @@ import typer
 
 def report(
     runs: list[Path] = typer.Argument(None, help="Run folders (log.json, eval/sweep.json, eval/<label>/)."),
-    evals: list[Path] = typer.Option([], "--eval", help="Extra eval folders to compare (summary.json + eval_all.json)."),
-    base: Path | None = typer.Option(None, "--base", help="Eval folder of the base model (default: a run's eval/base)."),
+    evals: list[Path] = typer.Option(
+        [], "--eval", help="Extra eval folders to compare (summary.json + eval_all.json)."
+    ),
+    base: Path | None = typer.Option(
+        None, "--base", help="Eval folder of the base model (default: a run's eval/base)."
+    ),
     study_logs: list[Path] = typer.Option([], "--study-log", help="Reference loss logs, drawn dashed."),
-    study_summaries: list[Path] = typer.Option([], "--study-summary", help="Reference LiveCodeBench summaries (study format)."),
+    study_summaries: list[Path] = typer.Option(
+        [], "--study-summary", help="Reference LiveCodeBench summaries (study format)."
+    ),
     out: Path = typer.Option(..., "--out", help="Report folder to write."),
     title: str = typer.Option("codetune report", "--title", help="Report title."),
 ) -> None:
     """Loss and Pass@1 graphs, results table, paired significance tests and answers, in one HTML file."""
-    from codetune.report.build import build_report
+    from codetune.files import read_json
+    from codetune.report import build_report
 
-    rep = build_report(
+    html = build_report(
         list(runs or []),
         out,
-        eval_dirs=list(evals),
-        base_dir=base,
+        evals=list(evals),
+        base=base,
         study_logs=list(study_logs),
         study_summaries=list(study_summaries),
         title=title,
     )
-    for m in rep.models:
-        print(f"{m.name:<24} {m.checkpoint:<18} Pass@1 {100 * m.result.pass_at_1:5.1f}%  {m.result.solved}/{m.result.total}")
-    for p in rep.pairs:
+    stats = read_json(out / "stats.json")
+    for m in stats["models"]:
+        print(
+            f"{m['name']:<24} {m['checkpoint']:<18} Pass@1 {100 * m['pass@1']:5.1f}%  {m['solved']}/{m['total']}"
+        )
+    for p in stats["pairs"]:
         print(f"{p['a']} vs {p['b']}: {p['verdict']}")
-    print(f"wrote {out / 'report.html'}")
+    print(f"wrote {html}")
 
 
 def compare(

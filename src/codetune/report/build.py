@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from codetune.errors import CodetuneError
-from codetune.files import atomic_write_json, atomic_write_text
+from codetune.files import atomic_write_json
 from codetune.report import plots
 from codetune.report.document import write_documents
 from codetune.report.inputs import (
@@ -70,7 +70,9 @@ def collect_models(runs: list[Run], evals: list[EvalResult], base: EvalResult | 
     for run in runs:
         if run.best is not None:
             step = run.best_row.get("step") if run.best_row else None
-            models.append(Model(_unique(run.name, taken), run.best, str(run.best_label), run.val_loss_at(step)))
+            models.append(
+                Model(_unique(run.name, taken), run.best, str(run.best_label), run.val_loss_at(step))
+            )
     for ev in evals:
         models.append(Model(_unique(ev.name, taken), ev, str(ev.summary.get("adapter") or "-")))
     return models
@@ -94,7 +96,9 @@ def paired_tests(models: list[Model], mat: dict[str, dict[str, bool | None]]) ->
     for a, b in combinations(models, 2):
         common = [q for q, row in mat.items() if row[a.name] is not None and row[b.name] is not None]
         pairs.append(
-            compare_pair(a.name, [bool(mat[q][a.name]) for q in common], b.name, [bool(mat[q][b.name]) for q in common])
+            compare_pair(
+                a.name, [bool(mat[q][a.name]) for q in common], b.name, [bool(mat[q][b.name]) for q in common]
+            )
         )
     return pairs
 
@@ -112,27 +116,44 @@ def _setup_notes(models: list[Model]) -> list[str]:
         notes.append("Per-problem outcomes (matrix, paired tests) use each model's first sample.")
     counts = sorted({m.result.total for m in models})
     if len(counts) > 1:
-        notes.append(f"Models were graded on different numbers of problems ({counts}); pairs use shared problems.")
+        notes.append(
+            f"Models were graded on different numbers of problems ({counts}); pairs use shared problems."
+        )
     return notes
 
 
+def _sweep_base(runs: list[Run]) -> float | None:
+    """Pass@1 of a sweep row labelled `base`, for runs whose base eval folder lives elsewhere."""
+    for run in runs:
+        for r in run.sweep_rows:
+            if r.get("label") == "base" and normalize_pass(r.get("pass@1")) is not None:
+                return normalize_pass(r.get("pass@1"))
+    return None
+
+
 def build_report(
-    run_dirs: list[Path],
-    out: Path,
+    run_dirs: list[str | Path],
+    out_dir: str | Path,
     *,
-    eval_dirs: list[Path] | None = None,
-    base_dir: Path | None = None,
-    study_logs: list[Path] | None = None,
-    study_summaries: list[Path] | None = None,
+    base: str | Path | None = None,
+    evals: list[str | Path] | None = None,
+    study_logs: list[str | Path] | None = None,
+    study_summaries: list[str | Path] | None = None,
     title: str = "codetune report",
-) -> Report:
-    """Read the inputs, write every figure and table into `out`, and return what was compared."""
+) -> Path:
+    """Read the inputs, write figures, results.md, answers.md, stats.json and report.html; return report.html.
+
+    The base model comes from `base` (an eval folder) or else from the first run with an `eval/base/` folder.
+    """
+    out = Path(out_dir)
     runs = [read_run(p) for p in run_dirs]
-    evals = [read_eval(p) for p in eval_dirs or []]
-    base = read_eval(base_dir, name="base") if base_dir else next((r.base for r in runs if r.base), None)
-    if not runs and not evals:
+    extra = [read_eval(p) for p in evals or []]
+    base_eval = read_eval(base, name="base") if base else next((r.base for r in runs if r.base), None)
+    if not runs and not extra:
         raise CodetuneError("report: give at least one RUN_DIR or --eval folder")
-    refs = [(f"study {Path(p).stem.replace('_train_val_test_log', '')}", read_log(p)) for p in study_logs or []]
+    refs = [
+        (f"study {Path(p).stem.replace('_train_val_test_log', '')}", read_log(p)) for p in study_logs or []
+    ]
     ref_pass = []
     for p in study_summaries or []:
         rows = [r for r in read_study_summary(p) if r["step"] is not None and r["pass@1"] is not None]
@@ -143,27 +164,38 @@ def build_report(
     images: dict[str, Path] = {}
     for run in runs:
         if run.log:
-            images[f"Loss: {run.name}"] = plots.plot_losses(run.log, out / f"loss_{slug(run.name)}.png", f"{run.name}: loss")
+            images[f"Loss: {run.name}"] = plots.plot_losses(
+                run.log, out / f"loss_{slug(run.name)}.png", f"{run.name}: loss"
+            )
     if any(r.log for r in runs) or refs:
-        images["Validation loss, all runs"] = plots.plot_val_overlay([(r.name, r.log) for r in runs], out / "val_loss_overlay.png", refs)
-    base_p = base.pass_at_1 if base else None
+        images["Validation loss, all runs"] = plots.plot_val_overlay(
+            [(r.name, r.log) for r in runs], out / "val_loss_overlay.png", refs
+        )
+    base_p = base_eval.pass_at_1 if base_eval else _sweep_base(runs)
     curves = []
     for run in runs:
         pts = [
             (int(r["step"]), normalize_pass(r.get("pass@1")))
             for r in run.sweep_rows
-            if r.get("label") != "base" and isinstance(r.get("step"), int) and normalize_pass(r.get("pass@1")) is not None
+            if r.get("label") != "base"
+            and isinstance(r.get("step"), int)
+            and normalize_pass(r.get("pass@1")) is not None
         ]
         if pts:
             best_step = run.best_row.get("step") if run.best_row else None
             curves.append((run.name, pts, best_step))
             images[f"Pass@1: {run.name}"] = plots.plot_pass_at_1(
-                [(run.name, pts, best_step)], out / f"pass1_{slug(run.name)}.png", f"{run.name}: Pass@1 by checkpoint", base_p
+                [(run.name, pts, best_step)],
+                out / f"pass1_{slug(run.name)}.png",
+                f"{run.name}: Pass@1 by checkpoint",
+                base_p,
             )
     if len(curves) > 1 or (curves and ref_pass):
-        images["Pass@1, all runs"] = plots.plot_pass_at_1(curves, out / "pass1_all.png", "Pass@1 by checkpoint, all runs", base_p, ref_pass)
+        images["Pass@1, all runs"] = plots.plot_pass_at_1(
+            curves, out / "pass1_all.png", "Pass@1 by checkpoint, all runs", base_p, ref_pass
+        )
 
-    models = collect_models(runs, evals, base)
+    models = collect_models(runs, extra, base_eval)
     mat = matrix(models)
     pairs = paired_tests(models, mat)
     notes = _setup_notes(models) if models else []
@@ -190,4 +222,4 @@ def build_report(
     }
     atomic_write_json(out / "stats.json", stats)
     write_documents(report, title, notes, mat, ref_pass)
-    return report
+    return out / "report.html"

@@ -32,7 +32,9 @@ class PromptFile(StrictModel):
     @classmethod
     def _strings_to_prompts(cls, v: Any) -> Any:
         if isinstance(v, list):
-            return [{"id": f"prompt-{i + 1}", "text": p} if isinstance(p, str) else p for i, p in enumerate(v)]
+            return [
+                {"id": f"prompt-{i + 1}", "text": p} if isinstance(p, str) else p for i, p in enumerate(v)
+            ]
         return v
 
 
@@ -51,20 +53,26 @@ def load_prompts(path: str | Path | None = None) -> PromptFile:
 
 def adapter_labels(adapters: list[Path], labels: list[str] | None) -> list[str]:
     if labels and len(labels) != len(adapters):
-        raise CodetuneError(f"--label: got {len(labels)} labels for {len(adapters)} adapters; give one per --adapter")
+        raise CodetuneError(
+            f"--label: got {len(labels)} labels for {len(adapters)} adapters; give one per --adapter"
+        )
     if labels:
         out = list(labels)
     else:
         # `.../deep/adapter` -> deep, `.../checkpoint-40` -> <run>/checkpoint-40
         out = [a.parent.name if a.name == "adapter" else f"{a.parent.name}/{a.name}" for a in adapters]
     if len(set(out)) != len(out) or "base" in out:
-        raise CodetuneError(f"--label: labels must be unique and not 'base', got {out}; pass --label for each adapter")
+        raise CodetuneError(
+            f"--label: labels must be unique and not 'base', got {out}; pass --label for each adapter"
+        )
     return out
 
 
 def _check_adapter(path: Path) -> None:
     if not (path / "adapter_config.json").is_file():
-        raise CodetuneError(f"{path}: adapter_config.json not found; pass a PEFT adapter folder (adapter/ or checkpoint-N/)")
+        raise CodetuneError(
+            f"{path}: adapter_config.json not found; pass a PEFT adapter folder (adapter/ or checkpoint-N/)"
+        )
 
 
 def generate_answers(
@@ -77,12 +85,12 @@ def generate_answers(
     device: str | None = None,
 ) -> dict[str, Any]:
     """Load the base model once; answer every prompt with it and with each adapter in turn (greedy)."""
+    for a in adapters:
+        _check_adapter(a)
     import torch
 
     from codetune.models import load_model
 
-    for a in adapters:
-        _check_adapter(a)
     model, tokenizer = load_model(model_spec, device=device)
     peft_model = None
     if adapters:
@@ -100,7 +108,9 @@ def generate_answers(
         chat = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         enc = tokenizer(chat, return_tensors="pt").to(model.device)
         with torch.no_grad():
-            out = m.generate(**enc, do_sample=False, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id)
+            out = m.generate(
+                **enc, do_sample=False, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id
+            )
         return tokenizer.decode(out[0, enc["input_ids"].shape[1] :], skip_special_tokens=True).strip()
 
     answers: dict[str, dict[str, str]] = {p.id: {} for p in prompts.prompts}

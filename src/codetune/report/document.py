@@ -12,7 +12,16 @@ if TYPE_CHECKING:
     from codetune.report.build import Model, Report
 
 RESULT_HEADERS = ["Model", "Best checkpoint", "Pass@1", "Solved", "val loss at best"]
-PAIR_HEADERS = ["Model A", "Model B", "A only", "B only", "McNemar p", "Pass@1 A - B", "95% CI (bootstrap)", "Verdict"]
+PAIR_HEADERS = [
+    "Model A",
+    "Model B",
+    "A only",
+    "B only",
+    "McNemar p",
+    "Pass@1 A - B",
+    "95% CI (bootstrap)",
+    "Verdict",
+]
 
 
 def _pct(p: float) -> str:
@@ -107,7 +116,10 @@ def _results_markdown(report: Report, title: str, notes: list[str], mat: dict, r
         rows = [[name, step, _pct(p)] for name, pts in ref_pass for step, p in pts]
         md += ["## Reference study\n", render.md_table(["Study model", "Step", "Pass@1"], rows)]
     if mat:
-        md += ["## Per-problem results\n", render.md_table(["Problem", "Title", *(m.name for m in models)], matrix_rows(models, mat))]
+        md += [
+            "## Per-problem results\n",
+            render.md_table(["Problem", "Title", *(m.name for m in models)], matrix_rows(models, mat)),
+        ]
     if report.images:
         md += ["## Figures\n", *(f"- [{name}]({path.name})" for name, path in report.images.items()), ""]
     return "\n".join(md)
@@ -126,7 +138,9 @@ def _html(report: Report, title: str, notes: list[str], mat: dict, ref_pass: lis
     models, pairs = report.models, report.pairs
     h = [f'<p class="muted">Generated {render.esc(time.strftime("%Y-%m-%d %H:%M"))} by codetune.</p>']
     if notes:
-        h.append('<div class="note"><ul>' + "".join(f"<li>{render.esc(n)}</li>" for n in notes) + "</ul></div>")
+        h.append(
+            '<div class="note"><ul>' + "".join(f"<li>{render.esc(n)}</li>" for n in notes) + "</ul></div>"
+        )
     h += ["<h2>Results</h2>", render.html_table(RESULT_HEADERS, result_rows(models))]
     if pairs:
         h += ["<h2>Paired significance tests</h2>", render.html_table(PAIR_HEADERS, pair_rows(pairs))]
@@ -148,7 +162,10 @@ def _html(report: Report, title: str, notes: list[str], mat: dict, ref_pass: lis
     if mat:
         rows = matrix_rows(models, mat)
         classes = [["", "", *({"✓": "yes", "✗": "no", "-": "na"}.get(c, "") for c in r[2:])] for r in rows]
-        h += ["<h2>Per-problem results</h2>", render.html_table(["Problem", "Title", *(m.name for m in models)], rows, classes)]
+        h += [
+            "<h2>Per-problem results</h2>",
+            render.html_table(["Problem", "Title", *(m.name for m in models)], rows, classes),
+        ]
     diff = disagreements(models, mat)
     if diff:
         h.append(f"<h2>Answers where the models disagree ({len(diff)} problems)</h2>")

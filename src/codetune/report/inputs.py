@@ -27,7 +27,10 @@ def read_log(path: str | Path) -> list[dict[str, Any]]:
     path = Path(path)
     data = read_json(path)
     if isinstance(data, dict) and isinstance(data.get("log_history"), list):
-        data = [{**r, "val_loss": r.get("val_loss", r.get("eval_loss")), "train_loss": r.get("loss")} for r in data["log_history"]]
+        data = [
+            {**r, "val_loss": r.get("val_loss", r.get("eval_loss")), "train_loss": r.get("loss")}
+            for r in data["log_history"]
+        ]
     if not isinstance(data, list):
         raise CodetuneError(f"{path}: expected a list of {{step, train_loss, val_loss, test_loss}} objects")
     rows: dict[int, dict[str, Any]] = {}
@@ -109,7 +112,9 @@ def read_eval(path: str | Path, name: str | None = None) -> EvalResult:
         if not isinstance(r, dict) or "question_id" not in r:
             raise CodetuneError(f"{all_path}: entry {i}: missing question_id")
         rows[str(r["question_id"])] = r
-    return EvalResult(name=name or str(summary.get("label") or path.name), path=path, summary=summary, rows=rows)
+    return EvalResult(
+        name=name or str(summary.get("label") or path.name), path=path, summary=summary, rows=rows
+    )
 
 
 @dataclass
@@ -158,7 +163,9 @@ def read_run(path: str | Path) -> Run:
     if (path / "eval" / "base" / "eval_all.json").is_file():
         run.base = read_eval(path / "eval" / "base", name="base")
     if not log and run.best is None:
-        raise CodetuneError(f"{path}: neither log.json nor eval/sweep.json found; is this a codetune run folder?")
+        raise CodetuneError(
+            f"{path}: neither log.json nor eval/sweep.json found; is this a codetune run folder?"
+        )
     return run
 
 

@@ -10,7 +10,11 @@ from typing import Any
 
 from codetune.files import atomic_write_bytes
 
-STYLE = {"train_loss": ("train", "o", "#1f77b4"), "val_loss": ("validation", "s", "#d62728"), "test_loss": ("test", "^", "#2ca02c")}
+STYLE = {
+    "train_loss": ("train", "o", "#1f77b4"),
+    "val_loss": ("validation", "s", "#d62728"),
+    "test_loss": ("test", "^", "#2ca02c"),
+}
 
 
 def _plt() -> Any:
@@ -101,13 +105,24 @@ def plot_pass_at_1(
         ax.plot([p[0] for p in pts], [100 * p[1] for p in pts], marker="o", color=color, label=name)
         best = [p for p in pts if p[0] == best_step]
         if best:
-            ax.plot([best[0][0]], [100 * best[0][1]], marker="*", markersize=16, color=color, linestyle="none")
+            ax.plot(
+                [best[0][0]], [100 * best[0][1]], marker="*", markersize=16, color=color, linestyle="none"
+            )
     for j, (name, points) in enumerate(references):
         pts = sorted(points)
         color = colors[(len(curves) + j) % len(colors)]
-        ax.plot([p[0] for p in pts], [100 * p[1] for p in pts], "--", marker="x", color=color, label=f"{name} (reference)")
+        ax.plot(
+            [p[0] for p in pts],
+            [100 * p[1] for p in pts],
+            "--",
+            marker="x",
+            color=color,
+            label=f"{name} (reference)",
+        )
     if base is not None:
-        ax.axhline(100 * base, color="gray", linestyle=":", linewidth=2, label=f"base model ({100 * base:.1f}%)")
+        ax.axhline(
+            100 * base, color="gray", linestyle=":", linewidth=2, label=f"base model ({100 * base:.1f}%)"
+        )
     ax.set(xlabel="checkpoint step", ylabel="Pass@1 (%)", title=title)
     _integer_steps(ax)
     ax.set_ylim(bottom=0)
@@ -126,22 +141,35 @@ def _wrap(text: str, width: int, max_lines: int) -> str:
     return "\n".join(lines)
 
 
-def plot_text_panels(title: str, panels: Sequence[tuple[str, str]], path: str | Path, max_lines: int = 60) -> Path:
+def plot_text_panels(
+    title: str, panels: Sequence[tuple[str, str]], path: str | Path, max_lines: int = 60
+) -> Path:
     """Side-by-side wrapped text, one column per (heading, text)."""
     import warnings
 
     plt = _plt()
     n = max(1, len(panels))
-    width = max(30, 110 // n)
+    panel_in = min(6.5, 20 / n)
+    width = max(30, int(panel_in * 10.5))  # monospace 7.5 pt: about 13 characters per inch, less margins
     wrapped = [_wrap(text, width, max_lines) for _, text in panels]
     height = max(3.0, 0.16 * max((w.count("\n") + 1 for w in wrapped), default=1) + 1.2)
-    fig, axes = plt.subplots(1, n, figsize=(min(6.5 * n, 20), height), squeeze=False)
+    fig, axes = plt.subplots(1, n, figsize=(panel_in * n, height), squeeze=False)
     fig.suptitle(_wrap(title, 120, 3), fontsize=11, parse_math=False)
     for ax, (heading, _), body in zip(axes[0], panels, wrapped, strict=True):
         ax.set_axis_off()
         ax.set_title(heading, fontsize=10, fontweight="bold", loc="left", parse_math=False)
         ax.add_patch(plt.Rectangle((0, 0), 1, 1, transform=ax.transAxes, color="#f6f8fa", zorder=0))
-        ax.text(0.02, 0.98, body, va="top", ha="left", family="monospace", fontsize=7.5, transform=ax.transAxes, parse_math=False)
+        ax.text(
+            0.02,
+            0.98,
+            body,
+            va="top",
+            ha="left",
+            family="monospace",
+            fontsize=7.5,
+            transform=ax.transAxes,
+            parse_math=False,
+        )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # missing glyphs in model output are drawn as boxes
         return _save(fig, path)

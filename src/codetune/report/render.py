@@ -43,12 +43,17 @@ def md_cell(text: object) -> str:
 
 
 def md_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    lines = ["| " + " | ".join(md_cell(h) for h in headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines = [
+        "| " + " | ".join(md_cell(h) for h in headers) + " |",
+        "|" + "|".join("---" for _ in headers) + "|",
+    ]
     lines += ["| " + " | ".join(md_cell(c) for c in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
 
 
-def html_table(headers: Sequence[str], rows: Sequence[Sequence[object]], classes: Sequence[Sequence[str]] | None = None) -> str:
+def html_table(
+    headers: Sequence[str], rows: Sequence[Sequence[object]], classes: Sequence[Sequence[str]] | None = None
+) -> str:
     """An escaped HTML table; `classes[i][j]` optionally styles cell (i, j)."""
     head = "".join(f"<th>{esc(h)}</th>" for h in headers)
     body = []
@@ -79,6 +84,6 @@ def side_by_side(panels: Sequence[tuple[str, str]]) -> str:
 
 def page(title: str, body: str) -> str:
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{esc(title)}</title><style>{CSS}</style></head>\n<body>\n<h1>{esc(title)}</h1>\n{body}\n</body></html>\n"
     )
