@@ -27,6 +27,8 @@ _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 @dataclass(frozen=True)
 class Test:
+    __test__ = False  # not a pytest class
+
     input: str
     output: str
     testtype: str  # "stdin" | "functional"

@@ -1,492 +1,23 @@
-"""Run untrusted programs: a pre-forked, pre-warmed worker process forks one isolated child per test.
+"""Run untrusted programs safely: `Sandbox` drives one pre-forked worker (`sandbox_worker`) over pipes.
 
-The worker (`serve`) starts once per grading thread, imports what LiveCodeBench programs use, enters its own
-network/IPC/mount namespaces (private tmpfs over every world-writable directory) when the kernel allows, and then
-forks a child per test. The child starts a new session, takes rlimits (CPU, address space, file size, processes,
-core=0), drops to a uid unique to its worker, redirects stdin/stdout/stderr to files, and exec()s the compiled code.
-The worker enforces the wall-clock limit, kills the child's whole process group and every leftover process of its
-uid, and caps captured output. `Sandbox` is the harness side: one instance talks to one worker over pipes.
-This module is imported by the worker itself, so it uses the standard library only.
+Each `run` executes the loaded program in a fresh child process forked from the warm worker, under rlimits, in
+a throwaway directory, as an unprivileged uid and without network where the machine allows; `isolation_report()`
+says what is in force here. One `Sandbox` per thread; `codetune.bench.grade` runs several in parallel.
 """
 
 from __future__ import annotations
 
-import ctypes
-import gc
-import json
+import contextlib
 import os
-import resource
-import select
-import shutil
 import signal
-import struct
-import subprocess
 import sys
 import time
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-# LiveCodeBench prepends this to every program (lcb_runner/evaluation/testing_util.py): keep it identical.
-HEADER = (
-    "from string import *\nfrom re import *\nfrom datetime import *\nfrom collections import *\n"
-    "from heapq import *\nfrom bisect import *\nfrom copy import *\nfrom math import *\nfrom random import *\n"
-    "from statistics import *\nfrom itertools import *\nfrom functools import *\nfrom operator import *\n"
-    "from io import *\nfrom sys import *\nfrom json import *\nfrom builtins import *\nfrom typing import *\n"
-    "import string\nimport re\nimport datetime\nimport collections\nimport heapq\nimport bisect\nimport copy\n"
-    "import math\nimport random\nimport statistics\nimport itertools\nimport functools\nimport operator\n"
-    "import io\nimport sys\nimport json\nsys.setrecursionlimit(50000)\n"
-)
-PRELOAD = ("threading", "decimal", "fractions", "array", "dataclasses", "enum", "types", "atexit", "types")
-OUTPUT_CAP = 32 << 20  # bytes of stdout kept; writing more fails with EFBIG (RLIMIT_FSIZE)
-STDERR_TAIL = 2000
-MAX_PROCS = 64  # per worker uid, so a fork bomb hits a wall
-PRIVATE_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/var/lock")
-UID_BASE = 100_000
+from codetune.bench.sandbox_worker import HEADER, OUTPUT_CAP, _recv, _send
 
-_CLONE_NEWNS, _CLONE_NEWIPC, _CLONE_NEWUSER, _CLONE_NEWNET = 0x20000, 0x8000000, 0x10000000, 0x40000000
-_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_REMOUNT, _MS_BIND, _MS_MOVE = 1, 2, 4, 32, 4096, 8192
-_MS_REC, _MS_PRIVATE = 1 << 14, 1 << 18
-_PR_SET_PDEATHSIG, _PR_SET_CHILD_SUBREAPER, _PR_SET_NO_NEW_PRIVS = 1, 36, 38
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def _check(ret: int) -> None:
-    if ret != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
-
-
-def _unshare(flags: int) -> None:
-    _check(_libc.unshare(flags))
-
-
-def _prctl(option: int, value: int) -> None:
-    _check(_libc.prctl(option, ctypes.c_ulong(value), 0, 0, 0))
-
-
-def _mount(src: str, target: str, fstype: str | None, flags: int, data: str | None) -> None:
-    enc = lambda s: s.encode() if s is not None else None  # noqa: E731
-    _check(_libc.mount(enc(src), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)))
-
-
-# ---------------------------------------------------------------- framing (both sides)
-
-
-def _send(fd: int, header: dict, blob: bytes = b"") -> None:
-    head = json.dumps(header).encode()
-    data = struct.pack(">II", len(head), len(blob)) + head + blob
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-def _read_exact(fd: int, n: int, deadline: float | None) -> bytes:
-    chunks, got = [], 0
-    while got < n:
-        if deadline is not None:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
-                raise TimeoutError("sandbox worker did not answer in time")
-        chunk = os.read(fd, min(n - got, 1 << 20))
-        if not chunk:
-            raise EOFError("sandbox worker closed its pipe")
-        chunks.append(chunk)
-        got += len(chunk)
-    return b"".join(chunks)
-
-
-def _recv(fd: int, deadline: float | None = None) -> tuple[dict, bytes]:
-    hlen, blen = struct.unpack(">II", _read_exact(fd, 8, deadline))
-    head = json.loads(_read_exact(fd, hlen, deadline))
-    return head, _read_exact(fd, blen, deadline) if blen else b""
-
-
-# ---------------------------------------------------------------- worker side
-
-
-class _Worker:
-    def __init__(self) -> None:
-        self.report: dict = {"process_per_test": True, "new_session": True, "rlimits": ["cpu", "as", "fsize",
-                             "nproc", "nofile", "core=0"], "uid": None, "network_isolated": False,
-                             "private_tmp": [], "fs_protected": False, "minimal_env": True,
-                             "bwrap_installed": shutil.which("bwrap") is not None}  # fmt: skip
-        self.code = None
-        self.fn: str | None = None
-        self.compile_error = ""
-        self._setup()
-
-    def _setup(self) -> None:
-        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-        _prctl(_PR_SET_CHILD_SUBREAPER, 1)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C in the terminal is the harness's to handle
-        namespaces = False
-        if os.geteuid() == 0:
-            try:
-                _unshare(_CLONE_NEWNET | _CLONE_NEWNS | _CLONE_NEWIPC)
-                namespaces = True
-            except OSError:
-                pass
-        else:
-            uid, gid = os.getuid(), os.getgid()
-            try:
-                _unshare(_CLONE_NEWUSER | _CLONE_NEWNET | _CLONE_NEWNS | _CLONE_NEWIPC)
-                Path("/proc/self/setgroups").write_text("deny")
-                Path("/proc/self/uid_map").write_text(f"0 {uid} 1")
-                Path("/proc/self/gid_map").write_text(f"0 {gid} 1")
-                namespaces = True
-            except OSError:
-                pass
-        self.report["network_isolated"] = namespaces
-        if namespaces:
-            try:
-                _mount("none", "/", None, _MS_REC | _MS_PRIVATE, None)
-                for d in PRIVATE_DIRS:
-                    if os.path.isdir(d) and not os.path.islink(d):
-                        _mount("tmpfs", d, "tmpfs", _MS_NOSUID | _MS_NODEV, "size=1g,mode=1777")
-                        self.report["private_tmp"].append(d)
-                self.report["python_exposed"] = _expose_python(os.path.join("/tmp", ".codetune-stash"))
-            except OSError:
-                pass
-        if "/tmp" in self.report["private_tmp"]:
-            self.base = "/tmp/codetune-sandbox"
-            os.makedirs(self.base)
-        else:
-            import tempfile
-
-            self.base = tempfile.mkdtemp(prefix="codetune-sandbox-")
-        self.report["base"] = self.base
-        self.io_dir, self.work = os.path.join(self.base, "io"), os.path.join(self.base, "work")
-        os.mkdir(self.io_dir, 0o700)
-        os.mkdir(self.work, 0o700)
-        self.uid = self._probe_uid() if os.geteuid() == 0 else None
-        if self.uid is not None:
-            os.chown(self.work, self.uid, self.uid)
-        self.report["uid"] = self.uid
-        # Unprivileged uid + private tmpfs on every world-writable dir: only the workdir is writable.
-        self.report["fs_protected"] = self.uid is not None and "/tmp" in self.report["private_tmp"]
-        self.children_file = f"/proc/self/task/{os.getpid()}/children"
-        for name in self.report_modules():
-            __import__(name)
-        self.header = compile(HEADER, "<header>", "exec")
-        gc.collect()
-        gc.freeze()
-
-    @staticmethod
-    def report_modules() -> tuple[str, ...]:
-        return (
-            tuple(line.split()[1] for line in HEADER.splitlines() if line.startswith(("import ", "from ")))
-            + PRELOAD
-        )
-
-    def _probe_uid(self) -> int | None:
-        uid = UID_BASE + os.getpid()
-        pid = os.fork()
-        if pid == 0:
-            try:
-                os.setgroups([])
-                os.setresgid(uid, uid, uid)
-                os.setresuid(uid, uid, uid)
-                os._exit(0)
-            except BaseException:
-                os._exit(1)
-        _, status = os.waitpid(pid, 0)
-        return uid if os.waitstatus_to_exitcode(status) == 0 else None
-
-    # -- one test
-
-    def run(self, stdin: bytes, timeout: float, memory_mb: int) -> tuple[dict, bytes]:
-        paths = {k: os.path.join(self.io_dir, k) for k in ("in", "out", "err", "res")}
-        with open(paths["in"], "wb") as f:
-            f.write(stdin)
-        fds = {
-            k: os.open(p, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600) for k, p in paths.items() if k != "in"
-        }
-        start = time.monotonic()
-        pid = os.fork()
-        if pid == 0:
-            self._child(paths["in"], fds, timeout, memory_mb)
-        timed_out = False
-        pidfd = os.pidfd_open(pid)
-        try:
-            if not select.select([pidfd], [], [], timeout)[0]:
-                timed_out = True
-                self._kill_group(pid)
-            _, status = os.waitpid(pid, 0)
-        finally:
-            os.close(pidfd)
-        elapsed = time.monotonic() - start
-        self._sweep()
-        out = self._read(fds["out"], 0, OUTPUT_CAP)
-        err_size = os.fstat(fds["err"]).st_size
-        err = self._read(fds["err"], max(0, err_size - STDERR_TAIL), STDERR_TAIL)
-        res_size = os.fstat(fds["res"]).st_size
-        result = self._read(fds["res"], 0, res_size).decode("utf-8", "replace") if res_size else None
-        out_size = os.fstat(fds["out"]).st_size
-        for fd in fds.values():
-            os.close(fd)
-        self._clean()
-        sig = -os.waitstatus_to_exitcode(status) if os.WIFSIGNALED(status) else None
-        head = {
-            "time": round(elapsed, 4),
-            "timed_out": timed_out,
-            "exit_code": os.waitstatus_to_exitcode(status) if sig is None else None,
-            "signal": sig,
-            "stderr": err.decode("utf-8", "replace"),
-            "result": result,
-            "output_truncated": out_size >= OUTPUT_CAP,
-            "compile_error": self.compile_error or None,
-        }
-        return head, out
-
-    @staticmethod
-    def _read(fd: int, offset: int, size: int) -> bytes:
-        return os.pread(fd, size, offset) if size else b""
-
-    def _child(self, in_path: str, fds: dict, timeout: float, memory_mb: int) -> None:
-        code = 1
-        try:
-            os.setsid()
-            os.dup2(os.open(in_path, os.O_RDONLY), 0)
-            os.dup2(fds["out"], 1)
-            os.dup2(fds["err"], 2)
-            os.dup2(fds["res"], 3)
-            os.closerange(4, 1 << 16)
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-            cpu = int(timeout) + 2
-            limits = [(resource.RLIMIT_CPU, cpu, cpu + 1), (resource.RLIMIT_CORE, 0, 0),
-                      (resource.RLIMIT_FSIZE, OUTPUT_CAP, OUTPUT_CAP), (resource.RLIMIT_NOFILE, 256, 256),
-                      (resource.RLIMIT_AS, memory_mb << 20, memory_mb << 20)]  # fmt: skip
-            if self.uid is not None:
-                limits.append((resource.RLIMIT_NPROC, MAX_PROCS, MAX_PROCS))
-            for what, soft, hard in limits:
-                resource.setrlimit(what, (soft, hard))
-            os.chdir(self.work)
-            if self.uid is not None:
-                os.setgroups([])
-                os.setresgid(self.uid, self.uid, self.uid)
-                os.setresuid(self.uid, self.uid, self.uid)
-            _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-            _prctl(_PR_SET_NO_NEW_PRIVS, 1)
-            os.environ.clear()
-            os.environ.update(_program_env(self.work))
-            code = _exec_program(self.header, self.code, self.fn, self.compile_error)
-        except BaseException:
-            try:
-                traceback.print_exc()
-            except BaseException:
-                pass
-        finally:
-            os._exit(code)
-
-    def _kill_group(self, pid: int) -> None:
-        for kill, target in ((os.killpg, pid), (os.kill, pid)):
-            try:
-                kill(target, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-
-    def _children(self) -> list[int]:
-        try:
-            with open(self.children_file) as f:
-                return [int(p) for p in f.read().split()]
-        except OSError:
-            return []
-
-    def _reap(self) -> None:
-        while True:
-            try:
-                pid, _ = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
-
-    def _sweep(self) -> None:
-        """Kill whatever the program left behind (orphans are re-parented to this subreaper)."""
-        for attempt in range(500):
-            self._reap()
-            kids = self._children()
-            if not kids:
-                return
-            if self.uid is not None:
-                self._kill_uid()
-            for pid in kids:
-                self._kill_group(pid)
-            time.sleep(0.0005 * min(attempt, 20))
-
-    def _kill_uid(self) -> None:
-        pid = os.fork()
-        if pid == 0:
-            try:
-                os.setresuid(self.uid, self.uid, self.uid)
-                for _ in range(10_000):
-                    os.kill(-1, signal.SIGKILL)
-            except BaseException:
-                pass
-            os._exit(0)
-        os.waitpid(pid, 0)
-
-    def _clean(self) -> None:
-        for d in (self.work, *(p for p in self.report["private_tmp"] if p != "/tmp")):
-            if os.listdir(d):
-                _empty_dir(d)
-        if "/tmp" in self.report["private_tmp"] and os.listdir("/tmp") != ["codetune-sandbox"]:
-            for name in os.listdir("/tmp"):
-                if name != "codetune-sandbox":
-                    _remove(os.path.join("/tmp", name))
-
-    def load(self, code: str, fn: str | None) -> None:
-        self.fn = fn
-        self.code, self.compile_error = None, ""
-        try:
-            self.code = compile(code, "solution.py", "exec")
-        except (SyntaxError, ValueError, OverflowError, MemoryError, RecursionError) as e:
-            self.compile_error = "".join(traceback.format_exception_only(type(e), e))
-
-    def close(self) -> None:
-        self._sweep()
-        shutil.rmtree(self.base, ignore_errors=True)
-
-
-def _blocked_ancestor(path: str) -> tuple[str, str] | None:
-    """The first directory above `path` that others cannot enter, and the name below it on the way to `path`."""
-    parts = Path(path).parts
-    for i in range(1, len(parts) - 1):
-        anc = os.path.join(*parts[: i + 1])
-        if not os.stat(anc).st_mode & 0o001:
-            return anc, parts[i + 1]
-    return None
-
-
-def _expose_python(stash: str) -> list[str]:
-    """Inside our mount namespace, make the interpreter's directories readable by the sandbox uid.
-
-    A private directory on the way (e.g. /root, mode 700, holding a pyenv) is covered by a tmpfs that shows only
-    the entries Python needs, bind-mounted read-only; everything else in it stays hidden from programs.
-    """
-    keep: dict[str, set[str]] = {}
-    for p in {*sys.path, sys.prefix, sys.base_prefix, os.path.dirname(sys.executable)}:
-        if p and os.path.isdir(p) and (hit := _blocked_ancestor(os.path.realpath(p))):
-            keep.setdefault(hit[0], set()).add(hit[1])
-    exposed = []
-    for anc, names in sorted(keep.items()):
-        os.makedirs(stash, exist_ok=True)
-        moved = []
-        for i, name in enumerate(sorted(names)):
-            tmp = os.path.join(stash, f"{len(exposed)}-{i}")
-            os.mkdir(tmp)
-            _mount(os.path.join(anc, name), tmp, None, _MS_BIND | _MS_REC, None)
-            moved.append((tmp, name))
-        _mount("tmpfs", anc, "tmpfs", _MS_NOSUID | _MS_NODEV, "size=1m,mode=755")
-        for tmp, name in moved:
-            target = os.path.join(anc, name)
-            os.mkdir(target)
-            _mount(tmp, target, None, _MS_MOVE, None)
-            _mount("none", target, None, _MS_REMOUNT | _MS_BIND | _MS_RDONLY, None)
-            exposed.append(target)
-        _mount("none", anc, None, _MS_REMOUNT | _MS_RDONLY, None)
-    shutil.rmtree(stash, ignore_errors=True)
-    return exposed
-
-
-def _remove(path: str) -> None:
-    if os.path.isdir(path) and not os.path.islink(path):
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
-
-
-def _empty_dir(d: str) -> None:
-    for name in os.listdir(d):
-        _remove(os.path.join(d, name))
-
-
-def _program_env(home: str) -> dict[str, str]:
-    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": home, "TMPDIR": home, "LANG": "C.UTF-8",
-            "LC_ALL": "C.UTF-8", "PYTHONHASHSEED": "0", "PYTHONIOENCODING": "utf-8",
-            "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}  # fmt: skip
-
-
-def _exec_program(header, code, fn: str | None, compile_error: str) -> int:
-    """Inside the child: fresh std streams, the LCB header, then the program as __main__ (or a Solution call)."""
-    import io
-    import types
-
-    sys.stdin = sys.__stdin__ = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)), "utf-8")
-    sys.stdout = sys.__stdout__ = io.TextIOWrapper(
-        io.BufferedWriter(io.FileIO(1, "w", closefd=False)), "utf-8"
-    )
-    sys.stderr = sys.__stderr__ = io.TextIOWrapper(
-        io.FileIO(2, "w", closefd=False), "utf-8", errors="backslashreplace", write_through=True
-    )
-    sys.argv = ["solution.py"]
-    status = 0
-    try:
-        if code is None:
-            sys.stderr.write(compile_error)
-            return 1
-        module = types.ModuleType("__main__" if fn is None else "solution")
-        module.__dict__["__builtins__"] = __builtins__
-        sys.modules[module.__name__] = module
-        exec(header, module.__dict__)
-        exec(code, module.__dict__)
-        if fn is not None:
-            args = [json.loads(line) for line in sys.stdin.read().split("\n") if line.strip()]
-            result = getattr(module.__dict__["Solution"](), fn)(*args)
-            with open(3, "w", closefd=False) as res:
-                res.write(json.dumps(result))
-    except SystemExit as e:
-        if e.code is None or isinstance(e.code, int):
-            status = e.code or 0
-        else:
-            sys.stderr.write(f"{e.code}\n")
-            status = 1
-    except BaseException:
-        traceback.print_exc()
-        status = 1
-    try:
-        if "threading" in sys.modules:
-            sys.modules["threading"]._shutdown()  # join non-daemon threads, as interpreter exit does
-        import atexit
-
-        atexit._run_exitfuncs()
-        sys.stdout.flush()
-    except BaseException:
-        traceback.print_exc()
-        status = status or 1
-    try:
-        sys.stderr.flush()
-    except BaseException:
-        pass
-    return status
-
-
-def serve() -> None:
-    """Worker main loop: frames in on fd 0, results out on fd 1 (see `Sandbox`)."""
-    rfd, wfd = os.dup(0), os.dup(1)
-    null = os.open(os.devnull, os.O_RDWR)
-    os.dup2(null, 0)
-    os.dup2(null, 1)
-    worker = _Worker()
-    _send(wfd, {"ready": True, "isolation": worker.report})
-    while True:
-        try:
-            head, blob = _recv(rfd)
-        except EOFError:
-            break
-        if head["op"] == "code":
-            worker.load(blob.decode("utf-8", "replace"), head.get("fn"))
-        elif head["op"] == "run":
-            result, out = worker.run(blob, float(head["timeout"]), int(head["memory_mb"]))
-            _send(wfd, result, out)
-    worker.close()
-
-
-# ---------------------------------------------------------------- harness side
+__all__ = ["HEADER", "OUTPUT_CAP", "RunResult", "Sandbox", "SandboxDied", "isolation_report", "kill_uid"]
 
 
 @dataclass
@@ -523,8 +54,10 @@ class Sandbox:
     """One pre-forked worker. Not thread-safe: use one per thread."""
 
     def __init__(self) -> None:
+        import subprocess
+
         src = str(Path(__file__).resolve().parents[2])
-        boot = f"import sys; sys.path.insert(0, {src!r}); from codetune.bench.sandbox import serve; serve()"
+        boot = f"import sys; sys.path.insert(0, {src!r}); from codetune.bench.sandbox_worker import serve; serve()"
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"}
         self.proc = subprocess.Popen(
             [sys.executable, "-I", "-c", boot], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
@@ -576,6 +109,8 @@ class Sandbox:
             kill_uid(uid)
 
     def close(self) -> None:
+        import subprocess
+
         if self.proc.poll() is None:
             try:
                 self.proc.stdin.close()
@@ -584,10 +119,8 @@ class Sandbox:
                 pass
         self.kill()
         for f in (self.proc.stdin, self.proc.stdout):
-            try:
+            with contextlib.suppress(OSError):
                 f.close()
-            except OSError:
-                pass
 
     def __enter__(self) -> Sandbox:
         return self
@@ -614,10 +147,8 @@ def kill_uid(uid: int) -> int:
             break
         found += len(pids)
         for pid in pids:
-            try:
+            with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
         time.sleep(0.01)
     return found
 

@@ -1,0 +1,54 @@
+"""pass@k estimator and summaries of graded rows."""
+
+from __future__ import annotations
+
+from itertools import combinations
+
+import pytest
+
+from codetune.bench.metrics import pass_at_k, summarize
+
+
+def brute_pass_at_k(n: int, c: int, k: int) -> float:
+    samples = [True] * c + [False] * (n - c)
+    draws = list(combinations(range(n), k))
+    return sum(any(samples[i] for i in d) for d in draws) / len(draws)
+
+
+@pytest.mark.parametrize(
+    "n,c,k", [(5, 0, 1), (5, 5, 3), (10, 3, 1), (10, 3, 5), (6, 1, 2), (7, 2, 7), (4, 3, 2)]
+)
+def test_pass_at_k_matches_enumeration(n: int, c: int, k: int) -> None:
+    assert pass_at_k(n, c, k) == pytest.approx(brute_pass_at_k(n, c, k))
+
+
+def test_pass_at_k_rejects_bad_arguments() -> None:
+    for n, c, k in [(3, 4, 1), (3, 1, 4), (3, 1, 0), (3, -1, 1)]:
+        with pytest.raises(ValueError):
+            pass_at_k(n, c, k)
+
+
+def row(qid: str, graded: list[bool], difficulty: str = "easy", platform: str = "atcoder") -> dict:
+    return {"question_id": qid, "graded_list": graded, "difficulty": difficulty, "platform": platform}
+
+
+def test_summarize_groups_and_pass_at_k() -> None:
+    rows = [
+        row("a", [True, True, False, False]),
+        row("b", [False] * 4, difficulty="medium"),
+        row("c", [True] * 4, platform="leetcode"),
+    ]
+    s = summarize(rows, [1, 2, 8])
+    assert s["pass@1"] == pytest.approx((0.5 + 0 + 1) / 3)
+    assert s["solved"] == 2 and s["total"] == 3
+    assert set(s["pass@k"]) == {1, 2}  # 8 > 4 samples: left out
+    assert s["pass@k"][2] == pytest.approx((brute_pass_at_k(4, 2, 2) + 0 + 1) / 3)
+    assert s["pass@k"][1] == pytest.approx(s["pass@1"])
+    assert s["by_difficulty"]["easy"] == {"pass@1": pytest.approx(0.75), "solved": 2, "total": 2}
+    assert s["by_difficulty"]["medium"] == {"pass@1": 0.0, "solved": 0, "total": 1}
+    assert s["by_platform"]["leetcode"]["pass@1"] == 1.0 and s["by_platform"]["atcoder"]["total"] == 2
+
+
+def test_summarize_empty() -> None:
+    s = summarize([], [1])
+    assert s["total"] == 0 and s["pass@1"] == 0.0 and s["pass@k"] == {}
