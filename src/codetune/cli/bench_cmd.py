@@ -1,0 +1,152 @@
+"""`codetune eval`: evaluate a model (+ adapter), or sweep a training run's checkpoints, on LiveCodeBench problems."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+FILTER_KEYS = ("platform", "difficulty", "start", "end", "ids", "limit")
+
+
+def _split(values: list[str] | None) -> list[str] | None:
+    """`--platform a --platform b` or `--platform a,b` -> [a, b]; nothing given -> None (keep the config's)."""
+    items = [v.strip() for value in values or [] for v in value.split(",") if v.strip()]
+    return items or None
+
+
+def build_config(config: Path | None, overrides: list[str], flags: dict[str, Any]) -> Any:
+    """Config file, then `--override k=v`, then the dedicated flags (those not given are None and left alone)."""
+    from codetune.bench.config import BenchConfig
+    from codetune.configio import apply_overrides, read_yaml, validate
+
+    data = read_yaml(config) if config else {}
+    apply_overrides(data, overrides)
+    for key, value in flags.items():
+        if value is None:
+            continue
+        if key in FILTER_KEYS:
+            data.setdefault("filter", {})
+            if not isinstance(data["filter"], dict):
+                data["filter"] = {}
+            data["filter"][key] = value
+        else:
+            data[key] = value
+    return validate(BenchConfig, data, str(config) if config else "eval options")
+
+
+def eval_command(
+    model: str = typer.Option(
+        ..., "--model", help="Base model: catalog name, .gguf file, HF folder or hub id."
+    ),
+    adapter: Path | None = typer.Option(
+        None, "--adapter", help="LoRA adapter folder to evaluate on the base."
+    ),
+    run: Path | None = typer.Option(
+        None, "--run", help="Training run folder: sweep base + checkpoints into RUN/eval/ and pick the best."
+    ),
+    problems: str | None = typer.Option(
+        None,
+        "--problems",
+        help="LiveCodeBench JSONL, builtin:quickstart or livecodebench/code_generation_lite.",
+    ),
+    platform: list[str] | None = typer.Option(
+        None, "--platform", help="Keep these platforms (repeat or a,b)."
+    ),
+    difficulty: list[str] | None = typer.Option(
+        None, "--difficulty", help="easy, medium, hard (repeat or a,b)."
+    ),
+    start: str | None = typer.Option(None, "--start", help="First contest month, YYYY-MM."),
+    end: str | None = typer.Option(None, "--end", help="Last contest month, YYYY-MM."),
+    ids: str | None = typer.Option(None, "--ids", help="Comma-separated question ids."),
+    limit: int | None = typer.Option(None, "--limit", help="Keep the first N problems after filtering."),
+    prompt_style: str | None = typer.Option(None, "--prompt-style", help="lcb (LiveCodeBench's) or study."),
+    extract: str | None = typer.Option(None, "--extract", help="Code extraction rule: lcb or study."),
+    n: int | None = typer.Option(None, "--n", help="Samples per problem."),
+    temperature: float | None = typer.Option(None, "--temperature", help="0 = greedy."),
+    max_new_tokens: int | None = typer.Option(None, "--max-new-tokens"),
+    batch_size: int | None = typer.Option(None, "--batch-size"),
+    compare: str | None = typer.Option(None, "--compare", help="Output comparison: lcb or exact."),
+    backend: str | None = typer.Option(None, "--backend", help="auto, hf or vllm."),
+    every: int = typer.Option(
+        1, "--every", help="With --run: evaluate every K-th checkpoint (the last always)."
+    ),
+    no_base: bool = typer.Option(False, "--no-base", help="With --run: skip the base model."),
+    config: Path | None = typer.Option(None, "--config", help="Bench YAML (BenchConfig keys)."),
+    override: list[str] = typer.Option([], "--override", "-o", help="KEY=VALUE, e.g. filter.limit=5."),
+    out: Path | None = typer.Option(
+        None, "--out", help="Eval folder. With --run: the base model's eval folder (default RUN/eval/base)."
+    ),
+    label: str | None = typer.Option(None, "--label", help="Label recorded in summary.json."),
+    no_progress: bool = typer.Option(False, "--no-progress", help="No progress bars."),
+) -> None:
+    """Generate, extract, grade in a sandbox and summarize pass@1; re-running resumes where it stopped."""
+    from codetune.errors import CodetuneError
+
+    if adapter is not None and run is not None:
+        raise CodetuneError("--adapter and --run: give one (an adapter folder, or a run folder to sweep)")
+    if run is None and out is None:
+        raise CodetuneError(
+            "--out: missing; the eval folder to write (generations, eval_all.json, summary.json)"
+        )
+    flags = {
+        "problems": problems,
+        "platform": _split(platform),
+        "difficulty": _split(difficulty),
+        "start": start,
+        "end": end,
+        "ids": _split([ids] if ids else None),
+        "limit": limit,
+        "prompt_style": prompt_style,
+        "extract": extract,
+        "n": n,
+        "temperature": temperature,
+        "max_new_tokens": max_new_tokens,
+        "batch_size": batch_size,
+        "compare": compare,
+        "backend": backend,
+    }
+    cfg = build_config(config, override, flags)
+
+    from codetune.bench.problems import load_problems
+
+    problem_list = load_problems(cfg.problems, cfg.filter, cfg.release)
+    if run is not None:
+        from codetune.bench.sweep import sweep_run
+
+        result = sweep_run(
+            run, model, problem_list, cfg, every=every, include_base=not no_base, base_dir=out,
+            progress=not no_progress,
+        )  # fmt: skip
+        if no_progress:
+            print(f"best: {result['best']}  ({run / 'eval' / 'sweep.json'})")
+        return
+
+    from codetune.bench.evaluate import evaluate
+
+    summary = evaluate(model, problem_list, cfg, out, adapter=adapter, label=label, progress=not no_progress)
+    print_summary(summary, out)
+
+
+def print_summary(summary: dict[str, Any], out: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("group", "pass@1", "solved", title=f"{summary['label']}: {summary['problems']['source']}")
+    table.add_row("all", f"{summary['pass@1']:.3f}", f"{summary['solved']}/{summary['total']}")
+    for kind in ("by_difficulty", "by_platform"):
+        for name, g in summary.get(kind, {}).items():
+            table.add_row(f"{kind[3:]}: {name}", f"{g['pass@1']:.3f}", f"{g['solved']}/{g['total']}")
+    console = Console()
+    console.print(table)
+    gen = summary.get("generation") or {}
+    if gen.get("new_tokens"):
+        console.print(
+            f"generated {gen['new_tokens']} tokens at {gen['tokens_per_s']} tok/s ({gen.get('backend')})"
+        )
+    console.print(f"tests: {summary['tests']}; written to {out}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("eval")(eval_command)
