@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Issue 8, one prepared GPU run (< 8 minutes): training then generation throughput, side by side, on the
+# Qwen2.5-Coder-1.5B architecture (random init). Writes $OUT/train.json, $OUT/generate.json, $OUT/log.txt (and
+# $OUT/train_compile.json if time is left). Needs the carried wheels in .whl/ (run with carry=[".whl"]).
+# Each benchmark has its own timeout and writes its JSON after every path, so one failure loses nothing else.
+set -u
+cd "$(dirname "$0")/.."
+OUT=${OUT:-$PWD/device-out}
+PY=${PY:-python3}
+CONFIG=${CONFIG:-qwen2.5-coder-1.5b}  # CONFIG=tiny DRY_RUN=1: rehearse the script on a CPU machine
+STEPS=${STEPS:-30}
+mkdir -p "$OUT"
+exec > >(tee -a "$OUT/log.txt") 2>&1
+
+echo "== setup $(date -u +%FT%TZ)"
+[ -n "${DRY_RUN:-}" ] || $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+  || echo "pip install of .whl/ failed (rc=$?)"
+[ -n "${DRY_RUN:-}" ] || export PYTHONPATH=/tmp/site:$PWD/src
+export TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_NO_ADVISORY_WARNINGS=1
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv || nvidia-smi
+$PY - <<'EOF'
+import importlib, sys
+print("python", sys.version.split()[0])
+for name in ("torch", "transformers", "trl", "peft", "accelerate", "datasets", "liger_kernel", "triton", "pyarrow",
+             "xxhash", "pandas", "yaml", "pydantic"):
+    try:
+        print(name, getattr(importlib.import_module(name), "__version__", "?"))
+    except Exception as e:
+        print(name, "MISSING", type(e).__name__, e)
+import torch
+if not torch.cuda.is_available():
+    sys.exit("no CUDA device")
+print("cuda", torch.version.cuda, torch.cuda.get_device_name(0), "bf16", torch.cuda.is_bf16_supported())
+from codetune.train import attention
+print("varlen self-test bf16:", attention.varlen_ready("cuda", torch.bfloat16), attention.VARLEN_STATE)
+EOF
+
+echo "== train $(date -u +%FT%TZ) (t=${SECONDS}s)"
+timeout 270 $PY benchmarks/train_throughput.py --config "$CONFIG" --paths "${TRAIN_PATHS:-a,b,c,c_mb16}" \
+  --warmup 3 --steps "$STEPS" --out "$OUT/train.json" > "$OUT/train.stdout.json"
+echo "train exit $? (124 = timeout; partial results are in train.json)"
+
+echo "== generate $(date -u +%FT%TZ) (t=${SECONDS}s)"
+[ -n "${SKIP_GENERATE:-}" ] || timeout 150 $PY benchmarks/generate_throughput.py --config "$CONFIG" --max-new-tokens "${NEW_TOKENS:-512}" \
+  --serial-problems 2 --serial-new-tokens 128 --out "$OUT/generate.json" > "$OUT/generate.stdout.json"
+echo "generate exit $?"
+
+LEFT=$((465 - SECONDS))
+if [ "$LEFT" -gt 75 ] && [ -z "${SKIP_COMPILE:-}" ]; then
+  echo "== train, compiled layers (extra) $(date -u +%FT%TZ) (t=${SECONDS}s, ${LEFT}s left)"
+  timeout "$LEFT" $PY benchmarks/train_throughput.py --config "$CONFIG" --paths c_compile \
+    --warmup 4 --steps 20 --no-check --out "$OUT/train_compile.json" > /dev/null
+  echo "train_compile exit $?"
+fi
+
+echo "== summary (t=${SECONDS}s)"
+$PY - "$OUT" <<'EOF'
+import json, pathlib, sys
+out = pathlib.Path(sys.argv[1])
+for name in ("train.json", "generate.json", "train_compile.json"):
+    p = out / name
+    if not p.is_file():
+        print(name, "missing")
+        continue
+    r = json.loads(p.read_text())
+    print(name, r.get("device"), "ratios", r.get("ratios"))
+    if name == "train_compile.json" and (out / "train.json").is_file():
+        base = json.loads((out / "train.json").read_text())["paths"]
+        tps = r["paths"].get("c_compile", {}).get("real_tokens_per_s")
+        for b in ("a", "b", "c"):
+            if tps and base.get(b, {}).get("real_tokens_per_s"):
+                print(f"  c_compile/{b}", round(tps / base[b]["real_tokens_per_s"], 2))
+    for path, res in r.get("paths", {}).items():
+        keys = ("real_tokens_per_s", "tokens_per_s", "peak_memory_gib", "mfu", "loss_first_timed_step",
+                "micro_batch", "checkpointing", "attention", "check", "error")
+        print(" ", path, {k: res[k] for k in keys if k in res})
+EOF

@@ -1,0 +1,243 @@
+"""Greedy generation throughput on the 41-problem workload: plain HF generate vs codetune's fast path.
+
+Prompts are random token ids with the token lengths of the benchmark's problems (LCB prompt template + Qwen chat
+template): the LiveCodeBench file in ../shared when present, else benchmarks/lcb41_prompt_lengths.json, else the
+shipped quickstart problems repeated to 41. Every prompt gets exactly --max-new-tokens (min_new_tokens = max, EOS
+ignored), so the work is fixed.
+(a) study: one problem at a time, dynamic cache (timed on the first --serial-problems problems, --serial-new-tokens
+    each: per-token cost at batch 1 is launch-bound and nearly constant, so tokens/s carries over);
+(b) plain HF generate, all 41 in one left-padded batch, dynamic cache;
+(c) codetune: `codetune.bench.speed.generate_batched` (static cache + torch.compile with CUDA graphs on CUDA, batches
+    by length); timed on its second run, the first (compile) run reported as warmup_seconds.
+Prints JSON with new tokens/s for each and the ratios c/a and c/b.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+LCB = ROOT.parent / "shared" / "data" / "lcb" / "atcoder_easy_2408_2502.jsonl"
+LENGTHS_FILE = ROOT / "benchmarks" / "lcb41_prompt_lengths.json"
+QUICKSTART = ROOT / "src" / "codetune" / "bench" / "builtin" / "quickstart.jsonl"
+
+
+def prompt_lengths(tok: Any, n: int = 41) -> tuple[list[int], str]:
+    from codetune.bench.prompts import LCB_SYSTEM_MESSAGE, lcb_user_prompt
+
+    def lengths_of(path: Path) -> list[int]:
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        msgs = [
+            [
+                {"role": "system", "content": LCB_SYSTEM_MESSAGE},
+                {
+                    "role": "user",
+                    "content": lcb_user_prompt(r["question_content"], r.get("starter_code") or ""),
+                },
+            ]
+            for r in rows
+        ]
+        texts = [tok.apply_chat_template(m, tokenize=False, add_generation_prompt=True) for m in msgs]
+        return [len(tok(t, add_special_tokens=False)["input_ids"]) for t in texts]
+
+    if LCB.is_file():
+        return lengths_of(LCB), str(LCB.name)
+    if LENGTHS_FILE.is_file():
+        return json.loads(LENGTHS_FILE.read_text())["lengths"], LENGTHS_FILE.name
+    base = lengths_of(QUICKSTART)
+    return [base[i % len(base)] for i in range(n)], f"{QUICKSTART.name} x{n / len(base):.1f}"
+
+
+def sync(cuda: bool) -> None:
+    import torch
+
+    if cuda:
+        torch.cuda.synchronize()
+
+
+def plain_generate(model: Any, prompts: list[list[int]], new: int, pad: int) -> Any:
+    import torch
+
+    from codetune.bench.speed import left_pad
+
+    ids, mask = left_pad(prompts, pad)
+    with torch.inference_mode():
+        out = model.generate(
+            input_ids=ids.to(model.device),
+            attention_mask=mask.to(model.device),
+            max_new_tokens=new,
+            min_new_tokens=new,
+            do_sample=False,
+            pad_token_id=pad,
+            temperature=None,
+            top_p=None,
+            top_k=None,
+        )
+    return out[:, ids.shape[1] :]
+
+
+def run(path: str, model: Any, prompts: list[list[int]], opts: argparse.Namespace) -> dict[str, Any]:
+    from codetune.bench.speed import generate_batched
+
+    cuda, new, pad = opts.cuda, opts.max_new_tokens, opts.pad_id
+    if path == "a":
+        subset, new = prompts[: opts.serial_problems], opts.serial_new_tokens or new
+        plain_generate(model, [subset[0][:32]], 8, pad)  # warm-up
+        sync(cuda)
+        t = time.perf_counter()
+        for p in subset:
+            plain_generate(model, [p], new, pad)
+        sync(cuda)
+        elapsed = time.perf_counter() - t
+        return {
+            "problems": len(subset),
+            "new_tokens": len(subset) * new,
+            "seconds": round(elapsed, 2),
+            "tokens_per_s": round(len(subset) * new / elapsed, 1),
+            "batch": 1,
+            "cache": "dynamic",
+        }
+    if path == "b":
+        plain_generate(model, [p[:32] for p in prompts[:4]], 8, pad)  # warm-up
+        sync(cuda)
+        t = time.perf_counter()
+        out = plain_generate(model, prompts, new, pad)
+        sync(cuda)
+        elapsed = time.perf_counter() - t
+        opts.b_tokens = out.tolist()
+        return {
+            "problems": len(prompts),
+            "new_tokens": out.numel(),
+            "seconds": round(elapsed, 2),
+            "tokens_per_s": round(out.numel() / elapsed, 1),
+            "batch": len(prompts),
+            "cache": "dynamic",
+        }
+
+    def once() -> tuple[list[list[int]], float]:
+        sync(cuda)
+        t = time.perf_counter()
+        rows = generate_batched(
+            model,
+            prompts,
+            max_new_tokens=new,
+            min_new_tokens=new,
+            pad_token_id=pad,
+            eos_token_id=opts.eos_id,
+            max_batch=opts.max_batch,
+            stop_at_eos=False,
+        )
+        sync(cuda)
+        return rows, time.perf_counter() - t
+
+    _, warm = once()
+    rows, elapsed = once()
+    total = sum(len(r) for r in rows)
+    result = {
+        "problems": len(prompts),
+        "new_tokens": total,
+        "seconds": round(elapsed, 2),
+        "tokens_per_s": round(total / elapsed, 1),
+        "warmup_seconds": round(warm, 1),
+        "max_batch": opts.max_batch,
+        "cache": "static+compile" if cuda else "dynamic (CPU: no compile)",
+    }
+    if getattr(opts, "b_tokens", None):
+        same = [a[:32] == b[:32] for a, b in zip(opts.b_tokens, rows, strict=True)]
+        result["first_32_tokens_same_as_b"] = f"{sum(same)}/{len(same)} (random weights: near-ties flip)"
+    return result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument(
+        "--config", default=None, help="tiny or qwen2.5-coder-1.5b (default: tiny on CPU, 1.5B on CUDA)"
+    )
+    ap.add_argument("--max-new-tokens", type=int, default=None, help="default 1024 (CUDA), 8 (CPU)")
+    ap.add_argument("--paths", default="a,b,c")
+    ap.add_argument(
+        "--serial-problems", type=int, default=None, help="problems timed one by one in (a); default 2"
+    )
+    ap.add_argument(
+        "--serial-new-tokens", type=int, default=None, help="new tokens per problem in (a); default max"
+    )
+    ap.add_argument("--max-batch", type=int, default=64)
+    ap.add_argument("--problems", type=int, default=41)
+    ap.add_argument("--out", type=Path, default=None)
+    opts = ap.parse_args()
+
+    import torch
+    import transformers
+    from train_throughput import build_model, qwen_tokenizer  # same model configs as the training benchmark
+
+    opts.cuda = torch.cuda.is_available()
+    opts.config = opts.config or ("qwen2.5-coder-1.5b" if opts.cuda else "tiny")
+    tiny = opts.config == "tiny"
+    opts.max_new_tokens = opts.max_new_tokens or (8 if tiny else 1024)
+    opts.serial_problems = opts.serial_problems or (1 if tiny else 2)
+    tok = qwen_tokenizer()
+    lengths, source = prompt_lengths(tok, opts.problems)
+    lengths = lengths[: opts.problems]
+    model = build_model(
+        opts.config, torch.bfloat16 if opts.cuda else torch.float32, "cuda" if opts.cuda else "cpu", 0
+    )
+    model.eval()
+    vocab = model.config.vocab_size
+    opts.pad_id = 0 if tiny else tok.convert_tokens_to_ids("<|endoftext|>")
+    opts.eos_id = 1 if tiny else tok.convert_tokens_to_ids("<|im_end|>")
+    g = torch.Generator().manual_seed(0)
+    top = min(vocab, 151643)
+    prompts = [
+        torch.randint(2, top, (n if not tiny else max(4, n // 16),), generator=g).tolist() for n in lengths
+    ]
+    report: dict[str, Any] = {
+        "benchmark": "generate_throughput",
+        "config": opts.config,
+        "device": torch.cuda.get_device_name(0) if opts.cuda else "cpu",
+        "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
+        "workload": {
+            "problems": len(prompts),
+            "prompt_lengths_from": source,
+            "max_new_tokens": opts.max_new_tokens,
+            "prompt_tokens": [min(lengths), max(lengths), round(sum(lengths) / len(lengths))]
+            if not tiny
+            else "tiny: lengths / 16",
+            "greedy": True,
+            "min_new_tokens": opts.max_new_tokens,
+        },
+        "paths": {},
+    }
+    for path in opts.paths.split(","):
+        try:
+            report["paths"][path] = run(path, model, prompts, opts)
+        except Exception as e:
+            report["paths"][path] = {
+                "error": f"{type(e).__name__}: {e}",
+                "traceback": traceback.format_exc()[-2000:],
+            }
+        gc.collect()
+        tps = {p: r.get("tokens_per_s") for p, r in report["paths"].items()}
+        report["ratios"] = {
+            f"c/{b}": round(tps["c"] / tps[b], 2) for b in ("a", "b") if tps.get("c") and tps.get(b)
+        }
+        if opts.out:
+            tmp = opts.out.with_suffix(".tmp")
+            tmp.write_text(json.dumps(report, indent=2))
+            os.replace(tmp, opts.out)
+        print(json.dumps({path: report["paths"][path]}), file=sys.stderr, flush=True)
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

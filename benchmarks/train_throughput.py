@@ -1,0 +1,400 @@
+"""LoRA training throughput, three paths on the same synthetic data: the study's setup, TRL defaults, codetune.
+
+(a) study: HF Trainer, every sequence padded to max length, fp16 model + fp16 mixed precision, gradient checkpointing;
+(b) TRL SFTTrainer defaults: bf16, dynamic padding, gradient checkpointing (TRL's default), TRL's chunked LM-head loss;
+(c) codetune: SFTTrainer + `codetune.train.speed.configure_fast_path` (padding-free, flash varlen, Liger, plan).
+All: LoRA r16/alpha32/dropout 0.05 on the 7 projections, 16 sequences per optimizer step (micro-batch 8 x 2 for a
+and b; codetune may re-split), sequences lognormal around the median length, clipped, fed in the same order.
+
+Prints JSON: real (non-pad) tokens/s, peak memory, MFU, first timed loss, ratios c/a and c/b.
+MFU = model FLOPs on real tokens / time / peak, with, for frozen-base LoRA, per sequence of length s:
+  4 * N_mm * s (forward 2N + input-gradient 2N; no weight gradient) + 6 * N_lora * s + 6 * layers * hidden * s^2
+  (causal attention: forward 2 s^2 d, backward 4 s^2 d). N_mm counts the linear weights and the LM head.
+Checkpointing's recomputed forward is not counted (it is hardware work, not model work).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+CONFIGS: dict[str, dict[str, Any]] = {
+    "tiny": dict(
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        vocab_size=1024,
+        max_position_embeddings=4096,
+        rope_theta=1e6,
+        rms_norm_eps=1e-6,
+        tie_word_embeddings=True,
+    ),
+    # Qwen2.5-Coder-1.5B-Instruct's config.json (random init: no weights needed)
+    "qwen2.5-coder-1.5b": dict(
+        hidden_size=1536,
+        intermediate_size=8960,
+        num_hidden_layers=28,
+        num_attention_heads=12,
+        num_key_value_heads=2,
+        vocab_size=151936,
+        max_position_embeddings=32768,
+        rope_theta=1e6,
+        rms_norm_eps=1e-6,
+        tie_word_embeddings=True,
+        hidden_act="silu",
+        use_sliding_window=False,
+        bos_token_id=151643,
+        eos_token_id=151645,
+    ),
+}
+LENGTHS = {"tiny": (32, 8, 64), "qwen2.5-coder-1.5b": (350, 64, 1024)}  # median, min, max
+TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+PEAK_TFLOPS = {"H200": 989, "H100 PCIe": 756, "H100": 989, "A100": 312, "L40S": 362, "A10G": 125, "L4": 121}
+
+
+def synthetic_sequences(n: int, median: int, lo: int, hi: int, vocab: int, seed: int) -> list[list[int]]:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    lengths = np.clip(np.round(rng.lognormal(math.log(median), 0.5, n)), lo, hi).astype(int)
+    top = min(vocab, 151643)  # below Qwen's special tokens
+    return [rng.integers(1, top, size=int(s)).tolist() for s in lengths]
+
+
+def build_model(name: str, dtype: Any, device: str, seed: int) -> Any:
+    import torch
+    from transformers import AutoModelForCausalLM, Qwen2Config
+
+    torch.manual_seed(seed)
+    config = Qwen2Config(**CONFIGS[name], pad_token_id=0 if name == "tiny" else 151643)
+    with torch.device(device):
+        model = AutoModelForCausalLM.from_config(config, dtype=dtype, attn_implementation="sdpa")
+    return model
+
+
+def lora_config() -> Any:
+    from peft import LoraConfig
+
+    return LoraConfig(r=16, lora_alpha=32, lora_dropout=0.05, target_modules=TARGETS, task_type="CAUSAL_LM")
+
+
+def qwen_tokenizer() -> Any:
+    """The Qwen2.5 tokenizer shipped in codetune's assets (read directly: importing codetune.models needs rich)."""
+    import gzip
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    src = Path(__file__).resolve().parents[1] / "src/codetune/models/assets/qwen2.5-coder-tokenizer"
+    dest = Path(tempfile.mkdtemp(prefix="tok-"))
+    with gzip.open(src / "tokenizer.json.gz", "rb") as f, open(dest / "tokenizer.json", "wb") as out:
+        shutil.copyfileobj(f, out)
+    for name in ("tokenizer_config.json", "chat_template.jinja"):
+        shutil.copy(src / name, dest / name)
+    return AutoTokenizer.from_pretrained(dest)
+
+
+def tokenizer_for(name: str) -> Any:
+    tok = qwen_tokenizer()
+    tok.pad_token = tok.convert_ids_to_tokens(0) if name == "tiny" else "<|endoftext|>"
+    return tok
+
+
+class Counting:
+    """Wraps a collator and records each micro-batch's real sequence lengths (calls come in training order)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.batches = inner, []
+
+    def __call__(self, rows: list[dict]) -> dict:
+        out = self.inner(rows)
+        self.batches.append([len(r["input_ids"]) for r in rows])
+        return out
+
+
+def pad_to_max_collator(max_length: int, pad_id: int) -> Any:
+    import torch
+
+    def collate(rows: list[dict]) -> dict:
+        ids = torch.full((len(rows), max_length), pad_id, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for i, r in enumerate(rows):
+            s = r["input_ids"][:max_length]
+            ids[i, : len(s)], mask[i, : len(s)] = torch.tensor(s), 1
+        return {"input_ids": ids, "attention_mask": mask, "labels": ids.masked_fill(mask == 0, -100)}
+
+    return collate
+
+
+def timer_callback(warmup: int, steps: int, cuda: bool) -> Any:
+    import torch
+    from transformers import TrainerCallback
+
+    class StepTimer(TrainerCallback):
+        def __init__(self) -> None:
+            self.marks: dict[int, float] = {}
+            self.first_loss: float | None = None
+
+        def on_step_end(self, args, state, control, **kw):  # noqa: ANN001
+            if cuda:
+                torch.cuda.synchronize()
+            if state.global_step in (warmup, warmup + steps):
+                self.marks[state.global_step] = time.perf_counter()
+
+        def on_log(self, args, state, control, logs=None, **kw):  # noqa: ANN001
+            if state.global_step == warmup + 1 and logs and "loss" in logs:
+                self.first_loss = float(logs["loss"])
+
+    return StepTimer()
+
+
+def model_flops(name: str, lengths: list[int]) -> float:
+    c = CONFIGS[name]
+    d, inter, layers, vocab = (
+        c["hidden_size"],
+        c["intermediate_size"],
+        c["num_hidden_layers"],
+        c["vocab_size"],
+    )
+    kv = d // c["num_attention_heads"] * c["num_key_value_heads"]
+    per_layer = d * (d + 2 * kv) + d * d + 3 * d * inter
+    n_mm = layers * per_layer + vocab * d
+    lora = layers * 16 * ((d + d) + 2 * (d + kv) + (d + d) + 2 * (d + inter) + (inter + d))
+    return sum((4 * n_mm + 6 * lora) * s + 6 * layers * d * s * s for s in lengths)
+
+
+def peak_flops(device_name: str) -> float | None:
+    for key, tflops in PEAK_TFLOPS.items():
+        if key in device_name:
+            return tflops * 1e12
+    return None
+
+
+def robust_hashing() -> None:
+    """datasets fingerprints datasets by pickling them; on some stacks (seen: the H200 image, Python 3.12 with
+    carried wheels) dill cannot pickle a pyarrow type and raises. A fingerprint only names cache files, so fall
+    back to a random one instead of failing the benchmark."""
+    import datasets.fingerprint as fp
+
+    orig_update = fp.Hasher.update
+
+    def update(self: Any, value: Any) -> None:
+        try:
+            orig_update(self, value)
+        except Exception:
+            orig_update(self, fp.generate_random_fingerprint())
+
+    fp.Hasher.update = update
+    orig_hash = fp.Hasher.hash.__func__
+
+    def hash_(cls: Any, value: Any) -> str:
+        try:
+            return orig_hash(cls, value)
+        except Exception:
+            return fp.generate_random_fingerprint()
+
+    fp.Hasher.hash = classmethod(hash_)
+
+
+def run_path(path: str, opts: argparse.Namespace, seqs: list[list[int]], tok: Any) -> dict[str, Any]:
+    import torch
+    from datasets import Dataset
+    from torch.utils.data import SequentialSampler
+    from transformers import PrinterCallback, Trainer, TrainingArguments
+    from trl import SFTConfig, SFTTrainer
+
+    from codetune.train.config import TrainConfig
+    from codetune.train.speed import compile_layers, configure_fast_path
+
+    cuda = opts.device.startswith("cuda")
+    steps_total = opts.warmup + opts.steps
+    data = Dataset.from_dict({"input_ids": seqs[: steps_total * 16]})
+    out_dir = tempfile.mkdtemp(prefix=f"bench-{path}-")
+    common = dict(
+        output_dir=out_dir,
+        max_steps=steps_total,
+        learning_rate=1e-4,
+        logging_steps=1,
+        save_strategy="no",
+        report_to="none",
+        seed=opts.seed,
+        disable_tqdm=True,
+        per_device_train_batch_size=8,
+        gradient_accumulation_steps=2,
+        use_cpu=not cuda,
+    )
+    timer = timer_callback(opts.warmup, opts.steps, cuda)
+    info: dict[str, Any] = {}
+    if cuda:
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+    if path == "a":
+        dtype = torch.float16 if cuda else torch.float32
+        model = build_model(opts.config, dtype, opts.device, opts.seed)
+        model.enable_input_require_grads()
+        from peft import get_peft_model
+
+        model = get_peft_model(model, lora_config())
+        args = TrainingArguments(**common, fp16=cuda, gradient_checkpointing=True)
+        collator = Counting(pad_to_max_collator(opts.max_length, tok.pad_token_id))
+        trainer = Trainer(
+            model=model, args=args, train_dataset=data, data_collator=collator, callbacks=[timer]
+        )
+        info.update(dtype=str(dtype), checkpointing=True, padding="max_length")
+    else:
+        dtype = torch.bfloat16 if cuda else torch.float32
+        model = build_model(opts.config, dtype, opts.device, opts.seed)
+        kwargs = dict(common, bf16=cuda, max_length=opts.max_length)
+        if path.startswith("c"):
+            cfg = TrainConfig(
+                micro_batch_size=8, effective_batch_size=16, max_length=opts.max_length, padding_free="on"
+            )
+            # c_mb16: micro-batch 16 x 1 whatever the memory plan says; c_compile: + compiled decoder layers
+            extra = {"max_micro_batch": 16, "memory_bytes": 1e15} if path == "c_mb16" else {}
+            kwargs.update(configure_fast_path(model, cfg, opts.device, **extra))
+            info.update(model.codetune_fast_path)
+            if path == "c_compile":
+                info["compiled_layers"] = compile_layers(model)
+        args = SFTConfig(**kwargs)
+        info.update(
+            dtype=str(dtype), checkpointing=bool(args.gradient_checkpointing), liger=args.use_liger_kernel
+        )
+        trainer = SFTTrainer(
+            model=model,
+            args=args,
+            train_dataset=data,
+            processing_class=tok,
+            peft_config=lora_config(),
+            callbacks=[timer],
+        )
+        collator = trainer.data_collator = Counting(trainer.data_collator)
+    trainer.remove_callback(PrinterCallback)
+    trainer._get_train_sampler = lambda *a, **k: SequentialSampler(data)
+    accum = trainer.args.gradient_accumulation_steps
+    info.update(micro_batch=trainer.args.per_device_train_batch_size, grad_accum=accum)
+    trainer.train()
+    elapsed = timer.marks[steps_total] - timer.marks[opts.warmup]
+    timed = [s for b in collator.batches[opts.warmup * accum : steps_total * accum] for s in b]
+    real = sum(timed)
+    padded = sum(
+        (opts.max_length if path == "a" else max(b)) * len(b)
+        for b in collator.batches[opts.warmup * accum : steps_total * accum]
+    )
+    peak = peak_flops(opts.device_name)
+    result = {
+        **info,
+        "timed_steps": opts.steps,
+        "sequences_timed": len(timed),
+        "seconds": round(elapsed, 3),
+        "real_tokens_per_s": round(real / elapsed, 1),
+        "padded_fraction": round(1 - real / padded, 3) if not path.startswith("c") else 0.0,
+        "peak_memory_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if cuda else None,
+        "mfu": round(model_flops(opts.config, timed) / elapsed / peak, 4) if peak else None,
+        "loss_first_timed_step": timer.first_loss,
+    }
+    if path == "c" and opts.check:
+        from codetune.train.speed import compare_paths
+
+        result["check"] = compare_paths(trainer.model, [s[:300] for s in seqs[:4]], tok.pad_token_id)
+    del trainer, model
+    gc.collect()
+    if cuda:
+        torch.cuda.empty_cache()
+    return result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument(
+        "--config", choices=sorted(CONFIGS), default=None, help="default: tiny on CPU, 1.5B on CUDA"
+    )
+    ap.add_argument(
+        "--paths", default="a,b,c", help="comma list of a, b, c, c_mb16, c_compile (run in this order)"
+    )
+    ap.add_argument("--warmup", type=int, default=None, help="untimed steps (default 3; 1 for tiny)")
+    ap.add_argument("--steps", type=int, default=None, help="timed optimizer steps (default 30; 3 for tiny)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--check", action=argparse.BooleanOptionalAction, default=True, help="packed vs padded check"
+    )
+    ap.add_argument("--out", type=Path, default=None, help="also write the JSON here (after every path)")
+    opts = ap.parse_args()
+
+    import torch
+    import transformers
+    import trl
+
+    cuda = torch.cuda.is_available()
+    opts.device = "cuda" if cuda else "cpu"
+    opts.config = opts.config or ("qwen2.5-coder-1.5b" if cuda else "tiny")
+    opts.device_name = torch.cuda.get_device_name(0) if cuda else "cpu"
+    tiny = opts.config == "tiny"
+    opts.warmup = opts.warmup if opts.warmup is not None else (1 if tiny else 3)
+    opts.steps = opts.steps if opts.steps is not None else (3 if tiny else 30)
+    median, lo, hi = LENGTHS[opts.config]
+    opts.max_length = hi
+    vocab = CONFIGS[opts.config]["vocab_size"]
+    robust_hashing()
+    seqs = synthetic_sequences((opts.warmup + opts.steps) * 16, median, lo, hi, vocab, opts.seed)
+    tok = tokenizer_for(opts.config)
+    report: dict[str, Any] = {
+        "benchmark": "train_throughput",
+        "config": opts.config,
+        "device": opts.device_name,
+        "versions": {
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "trl": trl.__version__,
+        },
+        "data": {"sequences": len(seqs), "median": median, "clip": [lo, hi], "sigma": 0.5, "seed": opts.seed},
+        "peak_tflops": (peak_flops(opts.device_name) or 0) / 1e12 or None,
+        "mfu_formula": "per sequence of s real tokens: 4*N_mm*s + 6*N_lora*s + 6*layers*hidden*s^2; / time / peak",
+        "paths": {},
+    }
+    for path in opts.paths.split(","):
+        try:
+            report["paths"][path] = run_path(path, opts, seqs, tok)
+        except Exception as e:  # one failing path must not lose the others
+            report["paths"][path] = {
+                "error": f"{type(e).__name__}: {e}",
+                "traceback": (lambda t: t[:1500] + " ... " + t[-1500:])(traceback.format_exc()),
+            }
+            gc.collect()
+            if cuda:
+                torch.cuda.empty_cache()
+        report["ratios"] = ratios(report["paths"])
+        if opts.out:
+            tmp = opts.out.with_suffix(".tmp")
+            tmp.write_text(json.dumps(report, indent=2))
+            os.replace(tmp, opts.out)
+        print(json.dumps({path: report["paths"][path]}), file=sys.stderr, flush=True)
+    print(json.dumps(report, indent=2))
+
+
+def ratios(paths: dict[str, dict]) -> dict[str, float | None]:
+    def tps(p: str) -> float | None:
+        return paths.get(p, {}).get("real_tokens_per_s")
+
+    out = {}
+    for fast in ("c", "c_mb16", "c_compile"):
+        for base in ("a", "b"):
+            if tps(fast) and tps(base):
+                out[f"{fast}/{base}"] = round(tps(fast) / tps(base), 2)
+    return out
+
+
+if __name__ == "__main__":
+    main()
