@@ -18,8 +18,11 @@ from codetune.errors import CodetuneError
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     """Write to a temp file beside `path`, fsync, then rename: readers never see a partial file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise CodetuneError(f"{path}: cannot write here ({e.strerror or e})") from None
     try:
         os.fchmod(fd, 0o644)  # mkstemp makes 0600; results are meant to be read by others
         with os.fdopen(fd, "wb") as f:
@@ -27,8 +30,10 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError):  # e.g. the path is a directory, or the disk is full
+            raise CodetuneError(f"{path}: cannot write here ({e.strerror or e})") from None
         raise
     return path
 
@@ -64,6 +69,16 @@ def read_json(path: str | Path) -> Any:
         raise CodetuneError(f"{path}: not valid UTF-8 (byte {e.start})") from None
     except json.JSONDecodeError as e:
         raise CodetuneError(f"{path}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+    except (ValueError, RecursionError) as e:  # a number too long to convert, or nesting too deep
+        raise CodetuneError(f"{path}: unreadable JSON ({_reason(e)})") from None
+
+
+def _reason(e: BaseException) -> str:
+    if isinstance(e, json.JSONDecodeError):
+        return e.msg
+    if isinstance(e, RecursionError):
+        return "nested too deeply"
+    return str(e).split(";")[0]
 
 
 def iter_jsonl(path: str | Path, *, tolerate_torn_tail: bool = False) -> Iterator[dict]:
@@ -83,10 +98,10 @@ def iter_jsonl(path: str | Path, *, tolerate_torn_tail: bool = False) -> Iterato
             continue
         try:
             obj = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        except (ValueError, RecursionError) as e:  # also: numbers too long to convert, nesting too deep
             if tolerate_torn_tail and i == last:
                 return
-            kind = "not valid UTF-8" if isinstance(e, UnicodeDecodeError) else f"invalid JSON ({e.msg})"
+            kind = "not valid UTF-8" if isinstance(e, UnicodeDecodeError) else f"invalid JSON ({_reason(e)})"
             raise CodetuneError(f"{path}:{i + 1}: {kind}") from None
         if not isinstance(obj, dict):
             raise CodetuneError(f"{path}:{i + 1}: expected a JSON object, got {type(obj).__name__}")

@@ -65,7 +65,12 @@ class _RestrictedUnpickler(pickle.Unpickler):
 
 def restricted_loads(data: bytes) -> Any:
     """`pickle.loads` that can only build plain data; a malicious pickle raises before anything is executed."""
-    return _RestrictedUnpickler(io.BytesIO(data)).load()
+    try:
+        return _RestrictedUnpickler(io.BytesIO(data)).load()
+    except pickle.UnpicklingError:
+        raise
+    except Exception as e:  # malformed opcodes on plain data (REDUCE on None, unhashable keys): no traceback
+        raise pickle.UnpicklingError(f"malformed pickle: {type(e).__name__}: {e}") from None
 
 
 def decode_tests(raw: Any, where: str, name: str) -> tuple[Test, ...]:
@@ -74,7 +79,9 @@ def decode_tests(raw: Any, where: str, name: str) -> tuple[Test, ...]:
     if isinstance(raw, str):
         try:
             data = json.loads(raw)
-        except json.JSONDecodeError:
+        except RecursionError:
+            raise CodetuneError(f"{where}: field '{name}' is JSON nested too deeply") from None
+        except ValueError:  # not JSON (or a number too long to convert): try LiveCodeBench's encoding
             try:
                 inner = restricted_loads(
                     zlib.decompress(base64.b64decode(raw.encode("ascii"), validate=True))
@@ -85,8 +92,9 @@ def decode_tests(raw: Any, where: str, name: str) -> tuple[Test, ...]:
                 ) from None
             try:
                 data = json.loads(inner) if isinstance(inner, (str, bytes)) else inner
-            except json.JSONDecodeError as e:
-                raise CodetuneError(f"{where}: field '{name}' decodes to invalid JSON ({e.msg})") from None
+            except (ValueError, RecursionError) as e:
+                why = getattr(e, "msg", None) or type(e).__name__
+                raise CodetuneError(f"{where}: field '{name}' decodes to invalid JSON ({why})") from None
     if not isinstance(data, list):
         raise CodetuneError(f"{where}: field '{name}' must be a list of tests, got {type(data).__name__}")
     tests = []
@@ -116,7 +124,7 @@ def parse_row(row: dict, where: str) -> Problem:
     if isinstance(meta, str):
         try:
             meta = json.loads(meta) if meta.strip() else {}
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):
             raise CodetuneError(f"{where}: field 'metadata' is not valid JSON") from None
     if not isinstance(meta, dict):
         raise CodetuneError(f"{where}: field 'metadata' must be a JSON object")
@@ -143,10 +151,11 @@ def read_problem_file(path: str | Path) -> list[Problem]:
         where = f"{path}:{lineno}"
         try:
             row = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise CodetuneError(
-                f"{where}: not a JSON object ({getattr(e, 'msg', 'invalid UTF-8')})"
-            ) from None
+        except (ValueError, RecursionError) as e:  # also: invalid UTF-8, too-long numbers, too-deep nesting
+            why = getattr(e, "msg", None) or (
+                "invalid UTF-8" if isinstance(e, UnicodeDecodeError) else type(e).__name__
+            )
+            raise CodetuneError(f"{where}: not a JSON object ({why})") from None
         if not isinstance(row, dict):
             raise CodetuneError(f"{where}: expected a JSON object, got {type(row).__name__}")
         p = parse_row(row, where)

@@ -38,7 +38,7 @@ def _given_splits(rows: list[dict], cfg: DataConfig, source: str) -> list[str]:
     out = []
     for i, row in enumerate(rows):
         value = row.get(col)
-        if value not in to_split:
+        if not isinstance(value, str) or value not in to_split:
             known = ", ".join(f"{k}={v!r}" for k, v in names.items())
             raise CodetuneError(
                 f"{source}: row {i + 1}: column '{col}' has value {value!r}, not one of the split names ({known}); "

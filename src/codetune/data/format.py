@@ -33,7 +33,7 @@ def response_text(row: dict[str, Any], cfg: DataConfig, source: str, row_no: int
         raise CodetuneError(
             f"{source}: column '{e.args[0]}' not found (data.template; columns: {cols})"
         ) from None
-    except (IndexError, ValueError) as e:
+    except (IndexError, ValueError, TypeError, AttributeError) as e:
         raise CodetuneError(f"data.template: invalid format string {cfg.template!r} ({e})") from None
     if not text.strip():
         raise CodetuneError(f"{source}: row {row_no + 1}: data.template gives an empty answer")

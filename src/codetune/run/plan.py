@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from codetune.data.format import token_lengths
 from codetune.run.config import Experiment
 from codetune.run.speeds import lookup
 
@@ -40,17 +41,6 @@ def stage_names(exp: Experiment) -> list[Stage]:
         stages += [Stage(f"eval:{a.name}", "eval", a.name) for a in exp.arms]
     stages.append(Stage("report", "report"))
     return stages
-
-
-def count_tokens(rows: Any, tokenizer: Any, max_length: int) -> list[int]:
-    lengths = []
-    for row in rows:
-        if "text" in row and row.get("text") is not None:
-            n = len(tokenizer(row["text"])["input_ids"])
-        else:
-            n = len(tokenizer.apply_chat_template(row["prompt"] + row["completion"], tokenize=True))
-        lengths.append(min(n, max_length))
-    return lengths
 
 
 def checkpoints_of(steps: int, save_steps: int, checkpoints: str, every: int) -> list[int]:
@@ -90,7 +80,7 @@ def make_plan(
             if ds is None or tokenizer is None:
                 continue
             sizes = {k: len(v) for k, v in ds.items()}
-            lengths = count_tokens(ds["train"], tokenizer, tcfg.max_length)
+            lengths = [min(n, tcfg.max_length) for n in token_lengths(list(ds["train"]), tokenizer)]
             per_epoch = math.ceil(sizes["train"] / tcfg.effective_batch_size)
             steps = tcfg.max_steps if tcfg.max_steps > 0 else math.ceil(per_epoch * tcfg.epochs)
             mean_len = sum(lengths) / max(len(lengths), 1)

@@ -1,0 +1,4 @@
+# hostile: spins forever without output
+# verdict: time_limit
+while True:
+    pass

@@ -1,0 +1,4 @@
+# hostile: reads past the end of its input
+# verdict: runtime_error
+while True:
+    input()
