@@ -23,7 +23,7 @@ def chat_rows(n: int, start: int = 0, distinct: int = 4) -> list[dict]:
     return rows
 
 
-def make_splits(n_train: int = 16, n_eval: int = 4) -> dict:
+def make_splits(n_train: int = 8, n_eval: int = 4) -> dict:
     from datasets import Dataset
 
     return {
@@ -34,20 +34,21 @@ def make_splits(n_train: int = 16, n_eval: int = 4) -> dict:
 
 
 def fast_config(**kw):
-    """6 optimizer steps (16 rows, batch 8, 3 epochs), eval + checkpoint every 2 steps."""
+    """4 optimizer steps (8 rows, batch 4, 2 epochs), eval + checkpoint every 2 steps."""
     from codetune.train.config import LoraConfig, TrainConfig
 
     base = dict(
-        epochs=3,
+        epochs=2,
         micro_batch_size=4,
-        effective_batch_size=8,
-        learning_rate=2e-2,
+        effective_batch_size=4,
+        learning_rate=5e-3,
         warmup_ratio=0,
         weight_decay=0,
         max_length=64,
         logging_steps=1,
         eval_steps=2,
         save_steps=2,
+        early_stopping_patience=5,  # wired in, never triggered in 2 evaluations
         lora=LoraConfig(r=8, alpha=16, dropout=0.0),
     )
     base.update(kw)

@@ -20,7 +20,7 @@ def test_loss_decreases_on_repeated_data(trained_run):
 
 def test_log_has_val_and_test_loss_at_every_eval_step(trained_run):
     log = json.loads((trained_run.out_dir / "log.json").read_text())
-    assert [r["step"] for r in log] == [2, 4, 6]
+    assert [r["step"] for r in log] == [2, 4]
     assert log == trained_run.log
     for r in log:
         assert set(r) >= {
@@ -33,16 +33,16 @@ def test_log_has_val_and_test_loss_at_every_eval_step(trained_run):
             "tokens_seen",
         }
         assert all(isinstance(r[k], float) and r[k] > 0 for k in ("train_loss", "val_loss", "test_loss"))
-    assert log[0]["tokens_seen"] < log[1]["tokens_seen"] < log[2]["tokens_seen"]
+    assert 0 < log[0]["tokens_seen"] < log[1]["tokens_seen"]
     assert log[0]["learning_rate"] > log[-1]["learning_rate"]  # cosine decay
 
 
 def test_metrics_jsonl_streams_every_log_event(trained_run):
     lines = [json.loads(x) for x in (trained_run.out_dir / "metrics.jsonl").read_text().splitlines()]
     train_steps = [r["step"] for r in lines if "loss" in r]
-    assert train_steps == [1, 2, 3, 4, 5, 6]
-    assert [r["step"] for r in lines if "eval_val_loss" in r] == [2, 4, 6]
-    assert [r["step"] for r in lines if "eval_test_loss" in r] == [2, 4, 6]
+    assert train_steps == [1, 2, 3, 4]
+    assert [r["step"] for r in lines if "eval_val_loss" in r] == [2, 4]
+    assert [r["step"] for r in lines if "eval_test_loss" in r] == [2, 4]
 
 
 def test_tokens_seen_counts_non_pad_tokens(trained_run, qwen_tokenizer):
@@ -53,7 +53,7 @@ def test_tokens_seen_counts_non_pad_tokens(trained_run, qwen_tokenizer):
     for row in splits["train"]:
         text = apply_chat_template(row, qwen_tokenizer)
         lengths.append(len(qwen_tokenizer(text["prompt"] + text["completion"])["input_ids"]))
-    epochs = 3
+    epochs = 2
     assert trained_run.log[-1]["tokens_seen"] == pytest.approx(sum(lengths) * epochs, rel=0.05)
 
 
@@ -61,8 +61,8 @@ def test_run_folder_records_the_run(trained_run):
     out = trained_run.out_dir
     info = json.loads((out / "run.json").read_text())
     assert info["status"] == "complete"
-    assert info["final_step"] == trained_run.final_step == 6
-    assert info["dataset_sizes"] == {"train": 16, "valid": 4, "test": 4}
+    assert info["final_step"] == trained_run.final_step == 4
+    assert info["dataset_sizes"] == {"train": 8, "valid": 4, "test": 4}
     assert info["data_fingerprints"] == {"data": "abc123"}
     assert {"torch", "transformers", "trl", "peft", "datasets"} <= set(info["versions"])
     assert info["device"].startswith("cpu")
@@ -84,11 +84,7 @@ def test_checkpoints_and_final_adapter_load_with_peft(trained_run, tiny_model_di
     from transformers import AutoModelForCausalLM
 
     out = trained_run.out_dir
-    assert sorted(p.name for p in out.glob("checkpoint-*")) == [
-        "checkpoint-2",
-        "checkpoint-4",
-        "checkpoint-6",
-    ]
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-4"]
     for name in ("checkpoint-2", "adapter"):
         assert (out / name / "adapter_config.json").is_file()
         assert (out / name / "adapter_model.safetensors").is_file()
@@ -99,21 +95,6 @@ def test_checkpoints_and_final_adapter_load_with_peft(trained_run, tiny_model_di
         model = PeftModel.from_pretrained(base, out / "adapter")
         tuned = model(ids).logits
     assert not torch.allclose(ref, tuned)  # the adapter changes the model
-
-
-def test_language_modeling_rows_train(tiny_model_dir, tmp_path):
-    from datasets import Dataset
-
-    from codetune.train import train
-
-    rows = [{"text": f"print({i % 3})\n", "problem_id": f"p{i}"} for i in range(8)]
-    ds = Dataset.from_list(rows)
-    cfg = fast_config(epochs=1, eval_steps=1, save_steps=1, max_steps=1)
-    result = train(
-        str(tiny_model_dir), {"train": ds, "valid": ds.select(range(2))}, cfg, tmp_path, progress=False
-    )
-    assert result.final_step == 1
-    assert result.log[0]["val_loss"] > 0 and result.log[0]["test_loss"] is None
 
 
 def test_refuses_to_overwrite_a_run_without_resume(trained_run):
@@ -127,10 +108,10 @@ def test_resume_of_a_complete_run_returns_it(trained_run):
     from codetune.train import train
 
     result = train("unused", make_splits(), fast_config(), trained_run.out_dir, resume=True, progress=False)
-    assert result.final_step == 6 and result.log == trained_run.log
+    assert result.final_step == 4 and result.log == trained_run.log
 
 
-def test_resume_with_a_changed_config_is_refused(trained_run, tmp_path):
+def test_resume_with_a_changed_config_is_refused(trained_run, tiny_model_dir, tmp_path):
     import shutil
 
     from codetune.train import train
@@ -140,7 +121,14 @@ def test_resume_with_a_changed_config_is_refused(trained_run, tmp_path):
     info = json.loads((run / "run.json").read_text())
     (run / "run.json").write_text(json.dumps({**info, "status": "running"}))
     with pytest.raises(CodetuneError, match=r"config.yaml: train.learning_rate"):
-        train("unused", make_splits(), fast_config(learning_rate=1e-3), run, resume=True, progress=False)
+        train(
+            str(tiny_model_dir),
+            make_splits(),
+            fast_config(learning_rate=1e-3),
+            run,
+            resume=True,
+            progress=False,
+        )
 
 
 def test_batch_sizes_must_divide(tiny_model_dir, tmp_path):

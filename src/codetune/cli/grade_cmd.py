@@ -54,6 +54,12 @@ def grade(
     from codetune.bench.problems import load_problems
     from codetune.files import atomic_write_json
 
+    if out.is_dir():
+        raise CodetuneError(f"--out {out}: is a folder; give a file path such as {out / 'results.json'}")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CodetuneError(f"--out {out}: cannot create its folder ({e.strerror})") from None
     gens = _read_generations(generations)
     probs = load_problems(problems, release=release)
     unknown = sorted(set(gens) - {p.question_id for p in probs})

@@ -17,7 +17,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, Trans
 
 from codetune import paths
 from codetune.errors import CodetuneError
-from codetune.files import file_lock
+from codetune.files import atomic_write_text, file_lock
 from codetune.models.catalog import CatalogEntry
 
 CHUNK = 8 << 20
@@ -121,7 +121,7 @@ def pull(entry: CatalogEntry, *, force: bool = False, quiet: bool = False) -> Pa
 
 
 def _mark_verified(path: Path, entry: CatalogEntry) -> None:
-    _verified_marker(path).write_text(f"{entry.sha256} {path.stat().st_mtime_ns}\n")
+    atomic_write_text(_verified_marker(path), f"{entry.sha256} {path.stat().st_mtime_ns}\n")
 
 
 def _assemble(entry: CatalogEntry, path: Path, *, quiet: bool) -> None:

@@ -29,6 +29,7 @@ class LossLogCallback(TrainerCallback):
         self._last_train_step = 0
         self._lr: float | None = None
         self._eval: dict[str, float] = {}
+        self.tokens_per_second: float | None = None
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
         self._last_train_step = state.global_step
@@ -48,6 +49,7 @@ class LossLogCallback(TrainerCallback):
             self._loss_steps += steps
             self._last_train_step = state.global_step
             self._lr = logs.get("learning_rate", self._lr)
+            self.tokens_per_second = logs.get("train_tokens_per_second", self.tokens_per_second)
 
     def on_evaluate(
         self, args: Any, state: Any, control: Any, metrics: dict | None = None, **kw: Any

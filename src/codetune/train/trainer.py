@@ -113,20 +113,14 @@ def _dtype(cfg: TrainConfig, device: str) -> Any:
     return getattr(torch, cfg.dtype)
 
 
-def _needs_checkpointing(model: Any, cfg: TrainConfig) -> bool:
-    """auto: on only when CUDA memory looks short (weights + ~34 bytes/token/hidden/layer of activations)."""
-    import torch
+def _slim_tokenizer(tokenizer: Any) -> None:
+    """Drop the construction-time vocab/merges copies some transformers 5 tokenizers keep beside the backend one.
 
-    if not torch.cuda.is_available():
-        return False
-    c = model.config.get_text_config()
-    weights = sum(p.numel() * p.element_size() for p in model.parameters())
-    acts = cfg.micro_batch_size * cfg.max_length * c.hidden_size * c.num_hidden_layers * 34
-    return weights + acts > 0.6 * torch.cuda.mem_get_info()[0]
-
-
-def _switch(value: str, auto: bool) -> bool:
-    return {"on": True, "off": False}.get(value, auto)
+    datasets hashes the tokenizer on every TRL `map` (4 per split); these Python copies make that take seconds.
+    """
+    if getattr(tokenizer, "_tokenizer", None) is not None:
+        for name in ("_vocab", "_merges"):
+            tokenizer.__dict__.pop(name, None)
 
 
 def _device_name() -> str:
@@ -237,12 +231,16 @@ def train(
 
     from codetune.models import load_model
     from codetune.train.callbacks import LossLogCallback, RichProgressCallback, ValEarlyStopping
+    from codetune.train.speed import configure_fast_path
 
     cuda = torch.cuda.is_available()
     dtype = _dtype(cfg, "cuda" if cuda else "cpu")
     # Loaded on the CPU: the Trainer moves it to this process's device (cuda:LOCAL_RANK under DDP).
     model, tokenizer = load_model(model_spec, dtype=dtype, device="cpu", quiet=not main)
-    packing = _switch(cfg.padding_free, cuda)
+    _slim_tokenizer(tokenizer)
+    device = f"cuda:{os.environ.get('LOCAL_RANK', '0')}" if cuda else "cpu"
+    # Padding-free batches, Liger, checkpointing and the micro-batch that fits: decided (and patched in) by speed.py.
+    fast_path = configure_fast_path(model, cfg, device, world_size=world_size())
     if main:
         out_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(
@@ -259,7 +257,7 @@ def train(
             "device": _device_name(),
             "world_size": world_size(),
             "dtype": str(dtype).removeprefix("torch."),
-            "packing": packing,
+            "fast_path": getattr(model, "codetune_fast_path", {}),
             "started": info.get("started", time.time()),
             "final_step": None,
         }
@@ -274,12 +272,12 @@ def train(
             atomic_write_json(out_dir / "log.json", records)
         atomic_write_json(out_dir / "run.json", info)
 
-    args = SFTConfig(
+    kwargs: dict[str, Any] = dict(
         output_dir=str(out_dir),
         num_train_epochs=cfg.epochs,
         max_steps=cfg.max_steps,
         per_device_train_batch_size=cfg.micro_batch_size,
-        per_device_eval_batch_size=cfg.micro_batch_size,
+        per_device_eval_batch_size=fast_path.get("per_device_train_batch_size", cfg.micro_batch_size),
         gradient_accumulation_steps=accumulation,
         learning_rate=cfg.learning_rate,
         lr_scheduler_type=cfg.lr_scheduler,
@@ -287,8 +285,6 @@ def train(
         weight_decay=cfg.weight_decay,
         max_grad_norm=cfg.max_grad_norm,
         max_length=cfg.max_length,
-        packing=packing,
-        padding_free=packing,
         logging_strategy="steps",
         logging_steps=cfg.logging_steps,
         eval_strategy="steps",
@@ -303,12 +299,12 @@ def train(
         seed=cfg.seed,
         bf16=dtype == torch.bfloat16,
         fp16=dtype == torch.float16,
-        activation_checkpointing=_switch(cfg.gradient_checkpointing, _needs_checkpointing(model, cfg)),
-        use_liger_kernel=_switch(cfg.liger_kernel, cuda and _installed("liger_kernel")),
         include_num_input_tokens_seen="non_padding",
         report_to=_report_to(cfg),
         disable_tqdm=True,
+        use_cpu=not cuda,  # without it, a CPU-only torchrun/accelerate launch trains each process alone
     )
+    args = SFTConfig(**{**kwargs, **fast_path})
     lora = LoraConfig(
         r=cfg.lora.r,
         lora_alpha=cfg.lora.alpha,
@@ -350,7 +346,7 @@ def train(
             tokens_seen=state.num_input_tokens_seen,
             finished=time.time(),
             train_runtime=output.metrics.get("train_runtime"),
-            train_tokens_per_second=output.metrics.get("train_tokens_per_second"),
+            train_tokens_per_second=log_cb.tokens_per_second,  # this session, evaluations included
             early_stopped=state.global_step < state.max_steps,
         )
         atomic_write_json(out_dir / "run.json", info)
