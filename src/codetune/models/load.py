@@ -72,8 +72,11 @@ def _convert(gguf: Path, out: Path, save_weights: bool) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     _check_gguf(gguf)
-    tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    tok.save_pretrained(out / "tokenizer")
+    if (out / "tokenizer" / "tokenizer.json").is_file():  # a tokenizer-only conversion came first
+        tok = AutoTokenizer.from_pretrained(out / "tokenizer")
+    else:
+        tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        tok.save_pretrained(out / "tokenizer")
     if save_weights:
         model = AutoModelForCausalLM.from_pretrained(
             str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32
