@@ -10,7 +10,6 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 
 CHILD = """
 import time, json, sys
@@ -28,8 +27,12 @@ def timed_load(spec: str) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("models", nargs="*", default=["qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct"])
-    ap.add_argument("--fresh", action="store_true", help="Delete the converted copy first, so the first load is cold.")
+    ap.add_argument(
+        "models", nargs="*", default=["qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct"]
+    )
+    ap.add_argument(
+        "--fresh", action="store_true", help="Delete the converted copy first, so the first load is cold."
+    )
     args = ap.parse_args()
     from codetune.models.assemble import pull
     from codetune.models.catalog import get_entry
@@ -42,9 +45,15 @@ def main() -> None:
             shutil.rmtree(converted_dir(gguf), ignore_errors=True)
         first = timed_load(name)
         second = timed_load(name)
-        results.append({"model": name, "first_load_s": round(first["seconds"], 1),
-                        "second_load_s": round(second["seconds"], 1), "params": first["params"],
-                        "speedup": round(first["seconds"] / second["seconds"], 1)})
+        results.append(
+            {
+                "model": name,
+                "first_load_s": round(first["seconds"], 1),
+                "second_load_s": round(second["seconds"], 1),
+                "params": first["params"],
+                "speedup": round(first["seconds"] / second["seconds"], 1),
+            }
+        )
     print(json.dumps({"machine": "2-core CPU", "results": results}, indent=2))
 
 

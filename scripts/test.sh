@@ -9,6 +9,7 @@ fi
 . .venv/bin/activate
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 ruff check src tests benchmarks
+ruff format --check src tests benchmarks
 set +e
 python -m pytest "$@"
 rc=$?
