@@ -70,8 +70,8 @@ def test_bad_arm_override_is_rooted_at_the_arm(tmp_path: Path) -> None:
 
 
 def test_cli_overrides(tmp_path: Path) -> None:
-    exp = load_experiment(None, ["train.max_steps=2", f"out={tmp_path}"])
-    assert exp.train.max_steps == 2 and exp.out == str(tmp_path)
+    exp = load_experiment(None, ["train.max_steps=5", f"out={tmp_path}"])
+    assert exp.train.max_steps == 5 and exp.out == str(tmp_path)
 
 
 def test_duplicate_arm_names(tmp_path: Path) -> None:

@@ -67,7 +67,7 @@ def make_plan(
     if speeds is None:
         plan.notes.append(f"no measured speeds for {exp.model} on {device}: no time estimate")
     n_problems = len(problems) if problems is not None else None
-    gen_tokens = n_problems * exp.bench.n * exp.bench.max_new_tokens * 0.6 if n_problems is not None else None
+    gen_tokens = n_problems * exp.bench.n * exp.bench.max_new_tokens if n_problems is not None else None
     arm_ckpts: dict[str, int] = {}
     for st in plan.stages:
         if st.kind == "prepare":
