@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
 import sys
 import time
 import traceback
@@ -27,6 +26,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from codetune.files import atomic_write_json  # noqa: E402
 
 LCB = ROOT.parent / "shared" / "data" / "lcb" / "atcoder_easy_2408_2502.jsonl"
 LENGTHS_FILE = ROOT / "benchmarks" / "lcb41_prompt_lengths.json"
@@ -232,9 +233,7 @@ def main() -> None:
             f"c/{b}": round(tps["c"] / tps[b], 2) for b in ("a", "b") if tps.get("c") and tps.get(b)
         }
         if opts.out:
-            tmp = opts.out.with_suffix(".tmp")
-            tmp.write_text(json.dumps(report, indent=2))
-            os.replace(tmp, opts.out)
+            atomic_write_json(opts.out, report)
         print(json.dumps({path: report["paths"][path]}), file=sys.stderr, flush=True)
     print(json.dumps(report, indent=2))
 

@@ -19,7 +19,6 @@ import argparse
 import gc
 import json
 import math
-import os
 import sys
 import tempfile
 import time
@@ -28,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from codetune.files import atomic_write_json  # noqa: E402
 
 CONFIGS: dict[str, dict[str, Any]] = {
     "tiny": dict(
@@ -377,9 +378,7 @@ def main() -> None:
                 torch.cuda.empty_cache()
         report["ratios"] = ratios(report["paths"])
         if opts.out:
-            tmp = opts.out.with_suffix(".tmp")
-            tmp.write_text(json.dumps(report, indent=2))
-            os.replace(tmp, opts.out)
+            atomic_write_json(opts.out, report)
         print(json.dumps({path: report["paths"][path]}), file=sys.stderr, flush=True)
     print(json.dumps(report, indent=2))
 
