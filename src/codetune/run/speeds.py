@@ -6,7 +6,7 @@ from __future__ import annotations
 MEASURED: dict[tuple[str, str], dict[str, float]] = {
     ("cpu", "0.5b"): {
         "train_tokens_s": 15.0,  # quickstart, 2-core CPU, fp32
-        "generate_tokens_s": 11.4,  # batch 10, study prompt, 384 new tokens
+        "generate_tokens_s": 5.5,  # quickstart: batch 4, study prompt, 352 new tokens (batch 10: 11.4)
         "load_s": 10.0,
         "first_load_s": 180.0,
     },
