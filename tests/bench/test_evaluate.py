@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from codetune.bench.config import BenchConfig
-from codetune.bench.evaluate import evaluate, is_complete
+from codetune.bench.evaluate import EvalTarget, evaluate, evaluate_many, is_complete
 from codetune.bench.problems import Problem
 from codetune.bench.problems import Test as Case
 from codetune.errors import CodetuneError
@@ -154,6 +154,60 @@ def test_more_samples_extend_the_same_generations(tiny, tiny_model_dir: Path, tm
     )
     assert one["generation"]["sequences"] == 1 and three["generation"]["sequences"] == 2
     assert len(lines(tmp_path / "generations.jsonl")) == 3
+
+
+def _adapter(tiny_model_dir: Path, dest: Path) -> Path:
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir), dtype=torch.float32)
+    peft_model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "down_proj"]))
+    torch.manual_seed(3)
+    with torch.no_grad():
+        for name, p in peft_model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 2.0)
+    peft_model.save_pretrained(str(dest))
+    return dest
+
+
+def test_several_models_in_one_pass_equal_separate_evaluations(
+    tiny, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    model, tok = tiny
+    spec, cfg = str(tiny_model_dir), sampled_cfg(n=1, temperature=0.0, max_new_tokens=6, batch_size=3)
+    adapter = _adapter(tiny_model_dir, tmp_path / "adapter")
+    targets = [
+        EvalTarget(tmp_path / "many" / "base"),
+        EvalTarget(tmp_path / "many" / "ckpt", adapter, "ckpt", 5),
+    ]
+    kw = {"model": model, "tokenizer": tok, "progress": False}
+    many = evaluate_many(spec, PROBLEMS, cfg, targets, **kw)
+    alone = [
+        evaluate(spec, PROBLEMS, cfg, tmp_path / "alone" / "base", **kw),
+        evaluate(
+            spec, PROBLEMS, cfg, tmp_path / "alone" / "ckpt", adapter=adapter, label="ckpt", step=5, **kw
+        ),
+    ]
+    for m, a, name in zip(many, alone, ("base", "ckpt"), strict=True):
+        assert m["label"] == a["label"] and m["step"] == a["step"] and m["settings"] == a["settings"]
+        assert m["generation"]["models_batched"] == 2 and a["generation"]["models_batched"] == 1
+        rows_m = json.loads((tmp_path / "many" / name / "eval_all.json").read_text())
+        rows_a = json.loads((tmp_path / "alone" / name / "eval_all.json").read_text())
+        keys = ("question_id", "output_list", "code_list", "graded_list")
+        assert [[r[k] for k in keys] for r in rows_m] == [[r[k] for k in keys] for r in rows_a]
+    outs = [json.loads((tmp_path / "many" / n / "eval_all.json").read_text()) for n in ("base", "ckpt")]
+    assert outs[0][0]["output_list"] != outs[1][0]["output_list"]  # the adapter changed the answers
+    # A complete target is reused, a missing one generated: only one model in this pass.
+    (tmp_path / "many" / "ckpt" / "summary.json").unlink()
+    (tmp_path / "many" / "ckpt" / "generations.jsonl").unlink()
+    again = evaluate_many(spec, PROBLEMS, cfg, targets, **kw)
+    assert again[0] == many[0] and again[1]["generation"]["models_batched"] == 1
+    with pytest.raises(CodetuneError, match="same output folder"):
+        evaluate_many(
+            spec, PROBLEMS, cfg, [targets[0], EvalTarget(tmp_path / "many" / "base", adapter)], **kw
+        )
 
 
 def test_private_tests_are_recorded_and_empty_sets_refused(

@@ -108,6 +108,30 @@ def test_adapter_changes_outputs_and_is_removed_after(tiny, tiny_model_dir: Path
     assert not hasattr(model, "peft_config") or not model.peft_config
 
 
+def test_mixed_adapter_batches_equal_one_model_at_a_time(tiny, tiny_model_dir: Path, tmp_path: Path) -> None:
+    """Base + two adapters in shared batches (PEFT adapter_names) give each model's own answers."""
+    model, tok = tiny
+    dec = Decoding(max_new_tokens=8)
+    from safetensors.torch import load_file, save_file
+
+    one = _make_adapter(tiny_model_dir, tmp_path / "one", True)
+    two = _make_adapter(tiny_model_dir, tmp_path / "two", True)
+    weights = load_file(str(two / "adapter_model.safetensors"))
+    save_file({k: -v for k, v in weights.items()}, str(two / "adapter_model.safetensors"))
+    adapters = [None, one, two]
+    alone = [HFGenerator(model, tok, 4).generate(PROMPTS, dec, adapter=a) for a in adapters]
+    assert len({str(x) for x in alone}) == 3  # three different models
+
+    seen: dict[tuple[str, int], str] = {}
+    jobs = [Job(f"{m}/{i}", p, (0,), a) for m, a in enumerate(adapters) for i, p in enumerate(PROMPTS)]
+    gen = HFGenerator(model, tok, batch_size=5)  # batches straddle the models
+    gen.run(jobs, dec, on_result=lambda k, s, t: seen.__setitem__((k, s), t), progress=False)
+    mixed = [[[seen[(f"{m}/{i}", 0)]] for i in range(len(PROMPTS))] for m in range(3)]
+    assert mixed == alone
+    assert not hasattr(model, "peft_config") or not model.peft_config  # every adapter is removed after
+    assert HFGenerator(model, tok, 4).generate(PROMPTS, dec) == alone[0]
+
+
 def test_missing_adapter_folder_is_a_user_error(tiny, tmp_path: Path) -> None:
     model, tok = tiny
     with pytest.raises(CodetuneError, match="adapter_config.json"):

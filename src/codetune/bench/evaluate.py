@@ -10,6 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +25,7 @@ from codetune.files import append_jsonl, atomic_write_json, file_lock, iter_json
 
 GENERATIONS = "generations.jsonl"
 SEED = 0
+_NO_GENERATION = {"sequences": 0, "new_tokens": 0, "seconds": 0.0, "tokens_per_s": 0.0}
 
 
 def adapter_digest(adapter: str | Path | None) -> str | None:
@@ -132,6 +136,25 @@ def is_complete(
     return path.is_file() and read_json(path).get("settings") == _settings(model_spec, problems, cfg, adapter)
 
 
+@dataclass(frozen=True)
+class EvalTarget:
+    """One model to evaluate: the base model (`adapter=None`) or a LoRA adapter folder, and its eval folder."""
+
+    out_dir: Path
+    adapter: Path | None = None
+    label: str | None = None
+    step: int | None = None
+
+
+@dataclass
+class _Pending:
+    target: EvalTarget
+    settings: dict[str, Any]
+    gen_path: Path
+    records: dict[tuple[str, int], dict] = field(default_factory=dict)
+    missing: dict[str, tuple[int, ...]] = field(default_factory=dict)
+
+
 def evaluate(
     model_spec: str,
     problems: list[Any],
@@ -146,106 +169,163 @@ def evaluate(
     engine: Generator | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Generate (resuming), grade and summarize; return the summary. A complete summary with the same settings
-    is returned as is, without loading the model."""
+    """Generate (resuming), grade and summarize one model; return the summary. A complete summary with the same
+    settings is returned as is, without loading the model."""
+    target = EvalTarget(Path(out_dir), Path(adapter) if adapter is not None else None, label, step)
+    return evaluate_many(
+        model_spec,
+        problems,
+        cfg,
+        [target],
+        model=model,
+        tokenizer=tokenizer,
+        engine=engine,
+        progress=progress,
+    )[0]
+
+
+def evaluate_many(
+    model_spec: str,
+    problems: list[Any],
+    cfg: BenchConfig,
+    targets: Sequence[EvalTarget],
+    *,
+    model: Any = None,
+    tokenizer: Any = None,
+    engine: Generator | None = None,
+    progress: bool = True,
+) -> list[dict[str, Any]]:
+    """Evaluate several adapters of one base model (and the base model itself) in one generation pass: their
+    answers share batches. Each target keeps its own resumable eval folder; the summaries come back in order."""
+    if not problems:
+        raise CodetuneError(f"{cfg.problems}: no problems left after filtering; loosen the filter")
+    folders = [Path(t.out_dir).resolve() for t in targets]
+    if len(set(folders)) != len(folders):
+        raise CodetuneError("evaluate: two models were given the same output folder")
+    summaries: dict[int, dict[str, Any]] = {}
+    pending: dict[int, _Pending] = {}
+    for i, t in enumerate(targets):
+        settings = _settings(model_spec, problems, cfg, t.adapter)
+        summary_path = Path(t.out_dir) / "summary.json"
+        if summary_path.is_file() and read_json(summary_path).get("settings") == settings:
+            summaries[i] = read_json(summary_path)
+        else:
+            pending[i] = _Pending(t, settings, Path(t.out_dir) / GENERATIONS)
+    if not pending:
+        return [summaries[i] for i in range(len(targets))]
+
+    with ExitStack() as stack:
+        ids = {p.question_id for p in problems}
+        for p in pending.values():
+            p.gen_path.parent.mkdir(parents=True, exist_ok=True)
+            stack.enter_context(file_lock(p.gen_path, timeout=5))
+            _check_generation_settings(p.gen_path.parent, p.settings["generation"])
+            _repair_torn_tail(p.gen_path)
+            p.records = load_generations(p.gen_path, ids, cfg.n)
+            for q in problems:
+                todo = tuple(s for s in range(cfg.n) if (q.question_id, s) not in p.records)
+                if todo:
+                    p.missing[q.question_id] = todo
+        gen_stats = _generate(model_spec, problems, cfg, pending, model, tokenizer, engine, progress)
+        for i, p in pending.items():
+            summaries[i] = _grade_and_summarize(model_spec, problems, cfg, p, gen_stats, progress)
+    return [summaries[i] for i in range(len(targets))]
+
+
+def _generate(
+    model_spec: str,
+    problems: list[Any],
+    cfg: BenchConfig,
+    pending: dict[int, _Pending],
+    model: Any,
+    tokenizer: Any,
+    engine: Generator | None,
+    progress: bool,
+) -> dict[str, Any]:
+    """Generate every missing sample of every pending target in one engine call, appending each as it finishes."""
+    if not any(p.missing for p in pending.values()):
+        return _NO_GENERATION
+    engine = engine or make_generator(model_spec, cfg, model=model, tokenizer=tokenizer)
+    by_id = {q.question_id: q for q in problems}
+    prompts: dict[str, str] = {}
+    jobs, owner = [], {}
+    for i, p in pending.items():
+        for qid, samples in p.missing.items():
+            if qid not in prompts:
+                messages = build_messages(by_id[qid], cfg.prompt_style, cfg.system_prompt)
+                prompts[qid] = render_prompt(messages, engine.tokenizer)
+            key = f"{i}/{qid}"
+            owner[key] = (p, qid)
+            jobs.append(Job(key, prompts[qid], samples, p.target.adapter))
+
+    def save(key: str, sample: int, text: str) -> None:
+        p, qid = owner[key]
+        rec = {"question_id": qid, "sample": sample, "output": text, "code": extract_code(text, cfg.extract)}
+        append_jsonl(p.gen_path, rec)
+        p.records[(qid, sample)] = rec
+
+    run = engine.run(jobs, Decoding.from_config(cfg, seed=SEED), on_result=save, progress=progress)
+    return {
+        "backend": engine.backend,
+        "models_batched": sum(1 for p in pending.values() if p.missing),
+        "sequences": run.sequences,
+        "new_tokens": run.new_tokens,
+        "seconds": round(run.seconds, 3),
+        "tokens_per_s": round(run.tokens_per_s, 2),
+    }
+
+
+def _grade_and_summarize(
+    model_spec: str,
+    problems: list[Any],
+    cfg: BenchConfig,
+    p: _Pending,
+    gen_stats: dict[str, Any],
+    progress: bool,
+) -> dict[str, Any]:
     from codetune.bench.grade import grade_all
     from codetune.bench.metrics import summarize
 
-    out_dir = Path(out_dir)
-    if not problems:
-        raise CodetuneError(f"{cfg.problems}: no problems left after filtering; loosen the filter")
-    settings = _settings(model_spec, problems, cfg, adapter)
-    summary_path = out_dir / "summary.json"
-    if summary_path.is_file() and read_json(summary_path).get("settings") == settings:
-        return read_json(summary_path)
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    gen_path = out_dir / GENERATIONS
-    with file_lock(gen_path, timeout=5):
-        _check_generation_settings(out_dir, settings["generation"])
-        _repair_torn_tail(gen_path)
-        ids = {p.question_id for p in problems}
-        records = load_generations(gen_path, ids, cfg.n)
-        missing = {
-            p.question_id: tuple(s for s in range(cfg.n) if (p.question_id, s) not in records)
-            for p in problems
-        }
-        gen_stats: dict[str, Any] = {"sequences": 0, "new_tokens": 0, "seconds": 0.0, "tokens_per_s": 0.0}
-        if any(missing.values()):
-            engine = engine or make_generator(model_spec, cfg, model=model, tokenizer=tokenizer)
-            by_id = {p.question_id: p for p in problems}
-            jobs = [
-                Job(
-                    qid,
-                    render_prompt(
-                        build_messages(by_id[qid], cfg.prompt_style, cfg.system_prompt), engine.tokenizer
-                    ),
-                    s,
-                )
-                for qid, s in missing.items()
-                if s
-            ]
-
-            def save(qid: str, sample: int, text: str) -> None:
-                rec = {
-                    "question_id": qid,
-                    "sample": sample,
-                    "output": text,
-                    "code": extract_code(text, cfg.extract),
-                }
-                append_jsonl(gen_path, rec)
-                records[(qid, sample)] = rec
-
-            stats = engine.run(
-                jobs, Decoding.from_config(cfg, seed=SEED), adapter=adapter, on_result=save, progress=progress
-            )
-            gen_stats = {
-                "backend": engine.backend,
-                "sequences": stats.sequences,
-                "new_tokens": stats.new_tokens,
-                "seconds": round(stats.seconds, 3),
-                "tokens_per_s": round(stats.tokens_per_s, 2),
-            }
-
-        outputs = {
-            p.question_id: [records[(p.question_id, s)]["output"] for s in range(cfg.n)] for p in problems
-        }
-        # Code is re-extracted from the raw output, so changing the extraction rule never needs new generations.
-        codes = {qid: [extract_code(o, cfg.extract) for o in outs] for qid, outs in outputs.items()}
-        atomic_write_json(
-            out_dir / "generations.json",
-            [{"question_id": qid, "code_list": codes[qid], "output_list": outputs[qid]} for qid in codes],
-        )
-        rows = grade_all(
-            problems,
-            codes,
-            compare=cfg.compare,
-            timeout=cfg.timeout,
-            memory_mb=cfg.memory_mb,
-            workers=cfg.workers,
-            progress=progress,
-        )
-        for row in rows:
-            row["output_list"] = outputs[row["question_id"]]
-        atomic_write_json(out_dir / "eval_all.json", rows)
-
-        summary = {
-            "label": label or ("base" if adapter is None else Path(adapter).name),
-            "model": model_spec,
-            "adapter": str(adapter) if adapter is not None else None,
-            "step": step,
-            "prompt_style": cfg.prompt_style,
-            "extract": cfg.extract,
-            "compare": cfg.compare,
-            "n": cfg.n,
-            "temperature": cfg.temperature,
-            "top_p": cfg.top_p if cfg.temperature > 0 else None,
-            "max_new_tokens": cfg.max_new_tokens,
-            "tests": "public+private" if any(p.private_tests for p in problems) else "public only",
-            "problems": settings["problems"],
-            **summarize(rows, cfg.k),
-            "generation": gen_stats,
-            "settings": settings,
-        }
-        atomic_write_json(summary_path, summary)
-    return read_json(summary_path)
+    out_dir, t = p.gen_path.parent, p.target
+    outputs = {
+        q.question_id: [p.records[(q.question_id, s)]["output"] for s in range(cfg.n)] for q in problems
+    }
+    # Code is re-extracted from the raw output, so changing the extraction rule never needs new generations.
+    codes = {qid: [extract_code(o, cfg.extract) for o in outs] for qid, outs in outputs.items()}
+    atomic_write_json(
+        out_dir / "generations.json",
+        [{"question_id": qid, "code_list": codes[qid], "output_list": outputs[qid]} for qid in codes],
+    )
+    rows = grade_all(
+        problems,
+        codes,
+        compare=cfg.compare,
+        timeout=cfg.timeout,
+        memory_mb=cfg.memory_mb,
+        workers=cfg.workers,
+        progress=progress,
+    )
+    for row in rows:
+        row["output_list"] = outputs[row["question_id"]]
+    atomic_write_json(out_dir / "eval_all.json", rows)
+    summary = {
+        "label": t.label or ("base" if t.adapter is None else Path(t.adapter).name),
+        "model": model_spec,
+        "adapter": str(t.adapter) if t.adapter is not None else None,
+        "step": t.step,
+        "prompt_style": cfg.prompt_style,
+        "extract": cfg.extract,
+        "compare": cfg.compare,
+        "n": cfg.n,
+        "temperature": cfg.temperature,
+        "top_p": cfg.top_p if cfg.temperature > 0 else None,
+        "max_new_tokens": cfg.max_new_tokens,
+        "tests": "public+private" if any(q.private_tests for q in problems) else "public only",
+        "problems": p.settings["problems"],
+        **summarize(rows, cfg.k),
+        # Shared by the models generated in the same pass (`models_batched`); zeros when nothing was missing.
+        "generation": gen_stats if p.missing else _NO_GENERATION,
+        "settings": p.settings,
+    }
+    atomic_write_json(out_dir / "summary.json", summary)
+    return read_json(out_dir / "summary.json")

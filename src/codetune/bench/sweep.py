@@ -1,6 +1,7 @@
 """Checkpoint sweep: evaluate the base model and a training run's checkpoints, then pick the best checkpoint.
 
-The base model is loaded once; each checkpoint's LoRA adapter is attached for its evaluation and removed after.
+The base model is loaded once and every checkpoint's LoRA adapter is attached to it under its own name; their answers
+are generated in shared batches (PEFT mixed-adapter batches), then each checkpoint is graded into its own eval folder.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from codetune.bench.config import BenchConfig
-from codetune.bench.evaluate import evaluate, is_complete
 from codetune.errors import CodetuneError
 from codetune.files import atomic_write_json, read_json
 
@@ -107,59 +107,67 @@ def sweep_run(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Evaluate base + checkpoints of `run_dir` into `run_dir/eval/<label>/`, write `run_dir/eval/sweep.json`."""
-    from codetune.bench.generate import make_generator
-
     run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise CodetuneError(f"{run_dir}: run folder not found")
-    targets = sweep_targets(run_dir, every)
-    if not targets:
-        raise CodetuneError(
-            f"{run_dir}: no checkpoint-<step>/ or adapter/ folder with an adapter_config.json"
-        )
-    losses = load_losses(run_dir)
-    eval_root = run_dir / "eval"
-    engine = None  # loaded on first need, then shared: a fully evaluated sweep never loads the model
-    summaries: list[tuple[str, int | None, dict[str, Any]]] = []
-    plan: list[tuple[str, int | None, Path | None, Path]] = []
-    if include_base:
-        plan.append(("base", 0, None, Path(base_dir) if base_dir else eval_root / "base"))
-    plan += [(label, step, adapter, eval_root / label) for label, step, adapter in targets]
-    for label, step, adapter, out in plan:
-        if engine is None and not is_complete(out, model_spec, problems, cfg, adapter):
-            engine = make_generator(model_spec, cfg)
-        summary = evaluate(
-            model_spec,
-            problems,
-            cfg,
-            out,
-            adapter=adapter,
-            label=label,
-            step=step,
-            engine=engine,
-            progress=progress,
-        )
-        summaries.append((label, step, summary))
+    base = (Path(base_dir) if base_dir else run_dir / "eval" / "base") if include_base else None
+    return sweep_runs([run_dir], model_spec, problems, cfg, every=every, base_dir=base, progress=progress)[0]
 
-    rows = []
-    for label, step, s in summaries:
-        loss = losses.get(step, {}) if step is not None else {}
-        rows.append(
-            {
-                "label": label,
-                "step": step,
-                "pass@1": s["pass@1"],
-                "solved": s["solved"],
-                "total": s["total"],
-                "val_loss": loss.get("val_loss"),
-                "test_loss": loss.get("test_loss"),
-            }
-        )
-    result = {"rows": rows, "best": pick_best(rows), "rule": BEST_RULE}
-    atomic_write_json(eval_root / "sweep.json", result)
-    if progress:
-        print_sweep(result)
-    return result
+
+def sweep_runs(
+    run_dirs: list[Path],
+    model_spec: str,
+    problems: list[Any],
+    cfg: BenchConfig,
+    *,
+    every: int = 1,
+    base_dir: Path | None = None,
+    base_row: bool = True,
+    progress: bool = True,
+) -> list[dict[str, Any]]:
+    """Evaluate the base model (into `base_dir`, when given) and the checkpoints of several runs of the same base
+    model in one generation pass, then pick each run's best checkpoint into its `eval/sweep.json` (with a `base`
+    row when `base_row`)."""
+    from codetune.bench.evaluate import EvalTarget, evaluate_many
+
+    targets: list[EvalTarget] = [EvalTarget(base_dir, None, "base", 0)] if base_dir is not None else []
+    per_run: list[tuple[Path, list[EvalTarget]]] = []
+    for run_dir in map(Path, run_dirs):
+        if not run_dir.is_dir():
+            raise CodetuneError(f"{run_dir}: run folder not found")
+        found = sweep_targets(run_dir, every)
+        if not found:
+            raise CodetuneError(
+                f"{run_dir}: no checkpoint-<step>/ or adapter/ folder with an adapter_config.json"
+            )
+        mine = [EvalTarget(run_dir / "eval" / label, adapter, label, step) for label, step, adapter in found]
+        per_run.append((run_dir, mine))
+        targets += mine
+    summaries = evaluate_many(model_spec, problems, cfg, targets, progress=progress)
+    by_target = dict(zip(targets, summaries, strict=True))
+
+    results = []
+    for run_dir, mine in per_run:
+        losses = load_losses(run_dir)
+        rows = []
+        for t in targets[:1] + mine if base_dir is not None and base_row else mine:
+            s = by_target[t]
+            loss = losses.get(t.step, {}) if t.step is not None else {}
+            rows.append(
+                {
+                    "label": t.label,
+                    "step": t.step,
+                    "pass@1": s["pass@1"],
+                    "solved": s["solved"],
+                    "total": s["total"],
+                    "val_loss": loss.get("val_loss"),
+                    "test_loss": loss.get("test_loss"),
+                }
+            )
+        result = {"rows": rows, "best": pick_best(rows), "rule": BEST_RULE}
+        atomic_write_json(run_dir / "eval" / "sweep.json", result)
+        if progress:
+            print_sweep(result)
+        results.append(result)
+    return results
 
 
 def print_sweep(result: dict[str, Any]) -> None:

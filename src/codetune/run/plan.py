@@ -13,7 +13,7 @@ from codetune.run.speeds import lookup
 
 @dataclass
 class Stage:
-    name: str  # prepare | train:<arm> | eval:base | eval:<arm> | report
+    name: str  # prepare | train:<arm> | eval | report
     kind: str
     arm: str | None = None
     detail: dict[str, Any] = field(default_factory=dict)
@@ -35,10 +35,8 @@ class Plan:
 def stage_names(exp: Experiment) -> list[Stage]:
     stages = [Stage("prepare", "prepare")]
     stages += [Stage(f"train:{a.name}", "train", a.name) for a in exp.arms]
-    if exp.evaluate.base:
-        stages.append(Stage("eval:base", "eval"))
-    if exp.evaluate.checkpoints != "none":
-        stages += [Stage(f"eval:{a.name}", "eval", a.name) for a in exp.arms]
+    if exp.evaluate.base or exp.evaluate.checkpoints != "none":
+        stages.append(Stage("eval", "eval"))  # base + every arm's checkpoints, one generation pass
     stages.append(Stage("report", "report"))
     return stages
 
@@ -100,10 +98,11 @@ def make_plan(
             if speeds:
                 st.estimate_s = speeds["load_s"] + (tokens + eval_tokens / 3) / speeds["train_tokens_s"]
         elif st.kind == "eval":
-            models = 1 if st.arm is None else arm_ckpts.get(st.arm)
-            if n_problems is None or models is None:
+            if n_problems is None or len(arm_ckpts) < len(exp.arms):
                 continue
+            models = int(exp.evaluate.base) + sum(arm_ckpts.values())
             st.detail = {
+                "models": models,
                 "problems": n_problems,
                 "samples": exp.bench.n,
                 "generations": n_problems * exp.bench.n * models,

@@ -128,20 +128,21 @@ class ExperimentRunner:
         return {"final_step": result.final_step}
 
     def _stage_eval(self, stage: Stage) -> dict:
+        """The base model and every arm's chosen checkpoints, generated in one pass (shared batches)."""
         from codetune.bench.evaluate import evaluate
-        from codetune.bench.sweep import sweep_run
+        from codetune.bench.sweep import sweep_runs
 
         b, ev = self.exp.bench, self.exp.evaluate
-        if stage.arm is None:
-            summary = evaluate(self.exp.model, self.problems(), b, self.out / "base" / "eval", label="base")
-            return {"pass@1": summary.get("pass@1")}
-        run_dir = self.out / "arms" / stage.arm
         base_dir = self.out / "base" / "eval" if ev.base else None
+        if ev.checkpoints == "none":
+            summary = evaluate(self.exp.model, self.problems(), b, base_dir, label="base")
+            return {"base_pass@1": summary.get("pass@1")}
+        runs = [self.out / "arms" / a.name for a in self.exp.arms]
         every = 10**9 if ev.checkpoints == "final" else ev.every
-        sweep = sweep_run(
-            run_dir, self.exp.model, self.problems(), b, every=every, include_base=False, base_dir=base_dir
+        results = sweep_runs(
+            runs, self.exp.model, self.problems(), b, every=every, base_dir=base_dir, base_row=False
         )
-        return {"best": sweep.get("best")}
+        return {"best": {a.name: r.get("best") for a, r in zip(self.exp.arms, results, strict=True)}}
 
     def _stage_report(self, stage: Stage) -> dict:
         from codetune.report import build_report
