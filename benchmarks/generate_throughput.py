@@ -7,8 +7,9 @@ ignored), so the work is fixed.
 (a) study: one problem at a time, dynamic cache (timed on the first --serial-problems problems, --serial-new-tokens
     each: per-token cost at batch 1 is launch-bound and nearly constant, so tokens/s carries over);
 (b) plain HF generate, all 41 in one left-padded batch, dynamic cache;
-(c) codetune: `codetune.bench.speed.generate_batched` (static cache + torch.compile with CUDA graphs on CUDA, batches
-    by length); timed on its second run, the first (compile) run reported as warmup_seconds.
+(c) codetune: `HFGenerator.generate_ids`, the generator `codetune eval` and `codetune run` use (static cache +
+    torch.compile with CUDA graphs on CUDA, widths rounded to 64, batches by length); timed on its second run, the
+    first (compile) run reported as warmup_seconds.
 Prints JSON with new tokens/s for each and the ratios c/a and c/b.
 """
 
@@ -89,7 +90,7 @@ def plain_generate(model: Any, prompts: list[list[int]], new: int, pad: int) -> 
 
 
 def run(path: str, model: Any, prompts: list[list[int]], opts: argparse.Namespace) -> dict[str, Any]:
-    from codetune.bench.speed import generate_batched
+    from codetune.bench.generate import Decoding, HFGenerator
 
     cuda, new, pad = opts.cuda, opts.max_new_tokens, opts.pad_id
     if path == "a":
@@ -126,25 +127,24 @@ def run(path: str, model: Any, prompts: list[list[int]], opts: argparse.Namespac
             "cache": "dynamic",
         }
 
+    gen = HFGenerator(model, opts.tokenizer, batch_size=opts.max_batch)
+
     def once() -> tuple[list[list[int]], float]:
         sync(cuda)
         t = time.perf_counter()
-        rows = generate_batched(
-            model,
+        rows = gen.generate_ids(
             prompts,
-            max_new_tokens=new,
+            Decoding(max_new_tokens=new),
             min_new_tokens=new,
             pad_token_id=pad,
-            eos_token_id=opts.eos_id,
-            max_batch=opts.max_batch,
-            stop_at_eos=False,
+            eos_token_id=[opts.eos_id],
         )
         sync(cuda)
         return rows, time.perf_counter() - t
 
     _, warm = once()
     rows, elapsed = once()
-    total = sum(len(r) for r in rows)
+    total = len(prompts) * new  # min_new_tokens = max_new_tokens: every row decodes exactly `new` steps
     result = {
         "problems": len(prompts),
         "new_tokens": total,
@@ -152,7 +152,7 @@ def run(path: str, model: Any, prompts: list[list[int]], opts: argparse.Namespac
         "tokens_per_s": round(total / elapsed, 1),
         "warmup_seconds": round(warm, 1),
         "max_batch": opts.max_batch,
-        "cache": "static+compile" if cuda else "dynamic (CPU: no compile)",
+        "cache": "dynamic (compile failed)" if gen._eager else "static+compile" if cuda else "dynamic (CPU)",
     }
     if getattr(opts, "b_tokens", None):
         same = [a[:32] == b[:32] for a, b in zip(opts.b_tokens, rows, strict=True)]
@@ -187,7 +187,7 @@ def main() -> None:
     tiny = opts.config == "tiny"
     opts.max_new_tokens = opts.max_new_tokens or (8 if tiny else 1024)
     opts.serial_problems = opts.serial_problems or (1 if tiny else 2)
-    tok = qwen_tokenizer()
+    tok = opts.tokenizer = qwen_tokenizer()
     lengths, source = prompt_lengths(tok, opts.problems)
     lengths = lengths[: opts.problems]
     model = build_model(

@@ -1,23 +1,10 @@
-"""codetune's fast generation path: batching by length and batched greedy output equal to one-at-a-time output."""
+"""codetune's generation path on token ids: left padding, batched greedy output equal to one-at-a-time output, and the
+static cache used on CUDA (checked here on CPU) equal to the dynamic one."""
 
 from __future__ import annotations
 
-import pytest
-
-from codetune.bench.speed import fast_generate_kwargs, generate_batched, left_pad, length_batches
-
-
-def test_length_batches_cover_every_prompt_once_in_few_equal_batches():
-    lengths = [5, 40, 12, 33, 7, 21, 40, 1, 18]
-    batches = length_batches(lengths, max_batch=4)
-    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
-    assert [len(b) for b in batches] == [3, 3, 3]
-    flat = [lengths[i] for b in batches for i in b]
-    assert flat == sorted(lengths, reverse=True)
-    assert length_batches(lengths, max_batch=64) == [sorted(range(9), key=lambda i: -lengths[i])]
-    assert length_batches([], 4) == []
-    with pytest.raises(ValueError):
-        length_batches(lengths, 0)
+from codetune.bench.generate import Decoding, HFGenerator
+from codetune.bench.speed import fast_generate_kwargs, left_pad
 
 
 def test_left_pad_right_aligns_and_rounds_width():
@@ -43,9 +30,8 @@ def test_batched_greedy_equals_one_at_a_time(tiny_model_dir):
     g = torch.Generator().manual_seed(0)
     prompts = [torch.randint(10, 5000, (n,), generator=g).tolist() for n in (6, 19, 2, 11, 14)]
     eos, pad = 151645, 151643
-    batched = generate_batched(
-        model, prompts, max_new_tokens=6, pad_token_id=pad, eos_token_id=eos, max_batch=2
-    )
+    gen = HFGenerator(model, _tokenizer(tiny_model_dir), batch_size=2)
+    batched = gen.generate_ids(prompts, Decoding(max_new_tokens=6), pad_token_id=pad, eos_token_id=[eos])
     for prompt, got in zip(prompts, batched, strict=True):
         with torch.inference_mode():
             out = model.generate(torch.tensor([prompt]), max_new_tokens=6, do_sample=False, pad_token_id=pad,
@@ -63,7 +49,14 @@ def test_static_cache_with_left_padding_matches_dynamic(tiny_model_dir):
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32).eval()
     g = torch.Generator().manual_seed(1)
     prompts = [torch.randint(10, 5000, (n,), generator=g).tolist() for n in (9, 3, 17)]
-    kw = dict(max_new_tokens=5, min_new_tokens=5, pad_token_id=151643, eos_token_id=151645, pad_multiple=8)
-    static = generate_batched(model, prompts, fast=False, cache_implementation="static", **kw)
-    dynamic = generate_batched(model, prompts, fast=False, **kw)
+    gen = HFGenerator(model, _tokenizer(tiny_model_dir), batch_size=3, compile=False)
+    kw = {"min_new_tokens": 5, "pad_token_id": 151643, "eos_token_id": [151645]}
+    static = gen.generate_ids(prompts, Decoding(max_new_tokens=5), cache_implementation="static", **kw)
+    dynamic = gen.generate_ids(prompts, Decoding(max_new_tokens=5), **kw)
     assert static == dynamic and all(len(r) == 5 for r in static)
+
+
+def _tokenizer(tiny_model_dir):
+    from codetune.models import load_tokenizer
+
+    return load_tokenizer(str(tiny_model_dir))

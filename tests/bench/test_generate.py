@@ -132,6 +132,21 @@ def test_mixed_adapter_batches_equal_one_model_at_a_time(tiny, tiny_model_dir: P
     assert HFGenerator(model, tok, 4).generate(PROMPTS, dec) == alone[0]
 
 
+def test_failed_compile_falls_back_to_eager_with_the_same_answers(tiny, monkeypatch, capsys) -> None:
+    """If the compiled path raises (an unsupported setup on some GPU stack), the run goes on eagerly."""
+    import codetune.bench.speed as speed
+
+    model, tok = tiny
+    dec = Decoding(max_new_tokens=6)
+    eager = HFGenerator(model, tok, 2, compile=False).generate(PROMPTS, dec)
+    monkeypatch.setattr(
+        speed, "fast_generate_kwargs", lambda m, compile=None: {"cache_implementation": "bogus"}
+    )
+    gen = HFGenerator(model, tok, 2, compile=True)
+    assert gen.generate(PROMPTS, dec) == eager
+    assert gen._eager and "continuing without torch.compile" in capsys.readouterr().out
+
+
 def test_missing_adapter_folder_is_a_user_error(tiny, tmp_path: Path) -> None:
     model, tok = tiny
     with pytest.raises(CodetuneError, match="adapter_config.json"):

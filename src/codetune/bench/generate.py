@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib.util
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -127,8 +127,12 @@ class HFGenerator:
 
     backend = "hf"
 
-    def __init__(self, model: Any, tokenizer: Any, batch_size: int = 8) -> None:
+    def __init__(
+        self, model: Any, tokenizer: Any, batch_size: int = 8, *, compile: bool | None = None
+    ) -> None:
         self.model, self.tokenizer, self.batch_size = model, tokenizer, batch_size
+        self.compile = compile  # None: on CUDA only
+        self._eager = False  # set when compiling failed once
 
     def generate(
         self, prompts: Sequence[str], decoding: Decoding, *, adapter: Path | None = None
@@ -160,40 +164,28 @@ class HFGenerator:
             rows = [(j, j.samples) for j in jobs]
         else:
             rows = [(j, (s,)) for j in jobs for s in j.samples]
-        lengths = {id(j): len(tok(j.prompt, add_special_tokens=False)["input_ids"]) for j in jobs}
+        prompt_ids = {id(j): tok(j.prompt, add_special_tokens=False)["input_ids"] for j in jobs}
         adapters = list(dict.fromkeys(Path(j.adapter) for j in jobs if j.adapter is not None))
         group = {None: -1} | {a: i for i, a in enumerate(adapters)}
         # Grouped by adapter, longest prompt first within a group (an out-of-memory shows up at once); batches are
         # filled across group boundaries, so a few problems x several adapters still make full batches.
-        rows.sort(key=lambda r: (group[_path(r[0].adapter)], -lengths[id(r[0])]))
+        rows.sort(key=lambda r: (group[_path(r[0].adapter)], -len(prompt_ids[id(r[0])])))
         stats = GenStats()
         with adapters_loaded(self.model, adapters) as (model, names), _progress(progress, len(rows)) as bar:
             gen_config = self._generation_config(model, decoding)
-            device = next(model.parameters()).device
+            stop_ids = set(gen_config.eos_token_id) | {gen_config.pad_token_id}
             for b in range(0, len(rows), self.batch_size):
                 batch = rows[b : b + self.batch_size]
-                enc = tok(
-                    [r[0].prompt for r in batch],
-                    return_tensors="pt",
-                    padding=True,
-                    padding_side="left",
-                    add_special_tokens=False,
-                ).to(device)
                 if not decoding.greedy:
                     torch.manual_seed(decoding.seed + b)
+                which = [names.get(_path(j.adapter), BASE) for j, _ in batch] if names else None
                 t0 = time.perf_counter()
-                stopping = _stop_on_text(tok, decoding.stop, enc["input_ids"].shape[1])
-                extra = {}
-                if names:
-                    extra["adapter_names"] = [names.get(_path(r[0].adapter), BASE) for r in batch]
-                with torch.inference_mode():
-                    out = model.generate(
-                        **enc, generation_config=gen_config, stopping_criteria=stopping, **extra
-                    )
+                new = self._generate_batch(
+                    model, [prompt_ids[id(j)] for j, _ in batch], gen_config, decoding, which
+                )
                 stats.seconds += time.perf_counter() - t0
-                new = out[:, enc["input_ids"].shape[1] :].tolist()
                 for (job, samples), ids in zip(batch, new, strict=True):
-                    ids = _until_stop(ids, set(gen_config.eos_token_id) | {gen_config.pad_token_id})
+                    ids = _until_stop(ids, stop_ids)
                     stats.new_tokens += len(ids)
                     text = truncate_at_stop(tok.decode(ids, skip_special_tokens=True), decoding.stop)
                     for s in samples:
@@ -202,6 +194,72 @@ class HFGenerator:
                 if bar is not None:
                     bar[0].update(bar[1], advance=len(batch), tps=f"{stats.tokens_per_s:.1f} tok/s")
         return stats
+
+    def generate_ids(
+        self, prompts: Sequence[list[int]], decoding: Decoding, **overrides: Any
+    ) -> list[list[int]]:
+        """New token ids for token-id prompts on the base model, in prompt order (longest-first batches of
+        `batch_size`; each row cut after its first end-of-turn id). `overrides` set GenerationConfig fields."""
+        gen_config = self._generation_config(self.model, decoding)
+        for key, value in overrides.items():
+            setattr(gen_config, key, value)
+        eos = gen_config.eos_token_id
+        stop_ids = ({eos} if isinstance(eos, int) else set(eos or [])) | {gen_config.pad_token_id}
+        order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
+        out: list[list[int]] = [[] for _ in prompts]
+        for b in range(0, len(order), self.batch_size):
+            idx = order[b : b + self.batch_size]
+            new = self._generate_batch(
+                self.model, [list(prompts[i]) for i in idx], gen_config, decoding, None
+            )
+            for i, ids in zip(idx, new, strict=True):
+                out[i] = _until_stop(ids, stop_ids)
+        return out
+
+    def _generate_batch(
+        self,
+        model: Any,
+        prompts: list[list[int]],
+        gen_config: Any,
+        decoding: Decoding,
+        adapter_names: list[str] | None,
+    ) -> list[list[int]]:
+        """New token ids of each row. On CUDA: static KV cache + torch.compile (bench/speed.py), widths rounded to
+        64 so batches share compiled shapes; if compiling fails, this run goes on without it."""
+        import torch
+
+        from codetune.bench.speed import fast_generate_kwargs, left_pad
+
+        fast = (
+            {} if self._eager or self.compile is False else fast_generate_kwargs(model, compile=self.compile)
+        )
+        ids, mask = left_pad(prompts, gen_config.pad_token_id, 64 if fast else 1)
+        device = next(model.parameters()).device
+        kw: dict[str, Any] = {
+            "input_ids": ids.to(device),
+            "attention_mask": mask.to(device),
+            "generation_config": gen_config,
+            "stopping_criteria": _stop_on_text(self.tokenizer, decoding.stop, ids.shape[1]),
+        }
+        scope: Any = nullcontext()
+        if adapter_names is not None and len(set(adapter_names)) > 1:
+            kw["adapter_names"] = adapter_names  # a mixed batch: PEFT routes each row through its own adapter
+        elif adapter_names is not None and adapter_names[0] == BASE:
+            scope = model.disable_adapter()
+        elif adapter_names is not None:
+            model.set_adapter(adapter_names[0])
+        try:
+            with scope, torch.inference_mode():
+                out = model.generate(**kw, **fast)
+        except Exception as e:
+            if not fast or isinstance(e, torch.OutOfMemoryError):
+                raise
+            print(
+                f"warning: compiled generation failed ({type(e).__name__}); continuing without torch.compile"
+            )
+            self._eager = True
+            return self._generate_batch(model, prompts, gen_config, decoding, adapter_names)
+        return out[:, ids.shape[1] :].tolist()
 
     def _generation_config(self, model: Any, decoding: Decoding) -> Any:
         from transformers import GenerationConfig
