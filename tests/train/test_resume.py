@@ -85,12 +85,24 @@ train({model!r}, make_splits(), cfg, Path({out!r}), progress=False)
 """
 
 
-def test_two_process_ddp_run_finishes(tiny_model_dir, tmp_path):
+LAUNCHERS = {
+    "torchrun": ["torchrun", "--nproc_per_node", "2", "--master_port", "29517"],
+    # accelerate's multi-process launcher (torchrun underneath); on a CPU-only machine the trainer's use_cpu makes
+    # the processes join one gloo group instead of training alone.
+    "accelerate": [
+        "accelerate", "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+        "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29518",
+    ],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("launcher", sorted(LAUNCHERS))
+def test_two_process_ddp_run_finishes(tiny_model_dir, tmp_path, launcher):
     out = tmp_path / "run"
     script = tmp_path / "ddp.py"
     script.write_text(DDP.format(here=str(HERE), model=str(tiny_model_dir), out=str(out)))
-    torchrun = Path(sys.executable).parent / "torchrun"
-    cmd = [str(torchrun), "--nproc_per_node", "2", "--master_port", "29517", str(script)]
+    exe, *args = LAUNCHERS[launcher]
+    cmd = [str(Path(sys.executable).parent / exe), *args, str(script)]
     proc = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-4000:]
 
