@@ -76,9 +76,10 @@ def run_killers(jobs: list[tuple[subprocess.Popen, Callable[[], bool], float]]) 
 
 
 def no_partial_files(folder: Path) -> None:
-    """Every JSON file parses whole; every JSONL line does, but for at most one torn last line."""
+    """Every JSON file parses whole; every JSONL line does, but for at most one torn last line. Hidden names (temp
+    files, the `.staging/` folder checkpoints are written in before their rename) are work in progress."""
     for path in folder.rglob("*.json"):
-        if not path.name.startswith("."):
+        if not any(part.startswith(".") for part in path.relative_to(folder).parts):
             json.loads(path.read_text())  # a half-written file raises here
     for path in folder.rglob("*.jsonl"):
         lines = path.read_bytes().split(b"\n")

@@ -116,3 +116,32 @@ def test_two_process_ddp_run_finishes(tiny_model_dir, tmp_path, launcher):
     assert [r["step"] for r in events if "loss" in r] == [1, 2]  # written by rank 0 only
     assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-1", "checkpoint-2"]
     assert (out / "adapter" / "adapter_model.safetensors").is_file()
+
+
+def test_checkpoints_appear_whole(tiny_model_dir, tmp_path, monkeypatch):
+    """While a checkpoint is being written it lives under .staging/; the run folder only ever shows whole ones."""
+    from transformers import Trainer
+
+    from codetune.train import train
+
+    out = tmp_path / "run"
+    seen: list[tuple[bool, bool]] = []
+    original = Trainer._save_rng_state
+
+    def spy(self, output_dir):  # called in the middle of each checkpoint save
+        step = self.state.global_step
+        seen.append(
+            (
+                (out / f"checkpoint-{step}").exists(),
+                Path(output_dir) == out / ".staging" / f"checkpoint-{step}",
+            )
+        )
+        return original(self, output_dir)
+
+    monkeypatch.setattr(Trainer, "_save_rng_state", spy)
+    result = train(str(tiny_model_dir), make_splits(), fast_config(save_total_limit=1), out, progress=False)
+    assert seen == [(False, True), (False, True)]
+    assert not any((out / ".staging").iterdir())
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-4"]  # the limit still rotates
+    assert is_complete(out / "checkpoint-4") and result.final_step == 4
+    assert (out / "adapter" / "adapter_model.safetensors").is_file()

@@ -14,7 +14,15 @@ import yaml
 
 from codetune.errors import CodetuneError
 from codetune.files import append_jsonl, atomic_write_json, atomic_write_text, read_json
-from codetune.train.checkpoints import checkpoint_step, latest_complete, list_checkpoints, remove_incomplete
+from codetune.train.checkpoints import (
+    STAGING,
+    atomic_checkpoints,
+    checkpoint_step,
+    latest_complete,
+    list_checkpoints,
+    publish,
+    remove_incomplete,
+)
 from codetune.train.config import TrainConfig
 
 SPLITS = {"train": "train", "val": "valid", "test": "test"}  # eval-set name -> splits key
@@ -319,7 +327,7 @@ def train(
     if cfg.early_stopping_patience is not None:
         callbacks.append(ValEarlyStopping(early_stopping_patience=cfg.early_stopping_patience))
 
-    trainer = SFTTrainer(
+    trainer = atomic_checkpoints(SFTTrainer)(
         model=model,
         args=args,
         train_dataset=train_ds,
@@ -331,7 +339,10 @@ def train(
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
     output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    trainer.save_model(str(out_dir / "adapter"))
+    staged_adapter = out_dir / STAGING / "adapter"
+    trainer.save_model(str(staged_adapter))
+    if main:
+        publish(staged_adapter, out_dir / "adapter")
 
     state = trainer.state
     best = _best_step(state, log_cb.records)
