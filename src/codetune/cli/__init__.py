@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import warnings
 
 import typer
 from rich.console import Console
@@ -52,6 +53,10 @@ for _name in COMMAND_MODULES:
 
 
 def main() -> None:
+    # A deprecation inside PEFT's calls to transformers, not something a codetune user can act on.
+    warnings.filterwarnings(
+        "ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning
+    )
     try:
         app(standalone_mode=False)
     except CodetuneError as e:

@@ -37,6 +37,10 @@ def _integer_steps(ax: Any) -> None:
     from matplotlib.ticker import MaxNLocator
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    lo, hi = ax.get_xlim()
+    if hi - lo < 2:  # one checkpoint: give it integer neighbours instead of ticks at 1.975, 2.000, ...
+        mid = round((lo + hi) / 2)
+        ax.set_xlim(mid - 1, mid + 1)
 
 
 def _series(log: list[dict[str, Any]], key: str) -> tuple[list[int], list[float]]:
@@ -125,7 +129,7 @@ def plot_pass_at_1(
         )
     ax.set(xlabel="checkpoint step", ylabel="Pass@1 (%)", title=title)
     _integer_steps(ax)
-    ax.set_ylim(bottom=0)
+    ax.set_ylim(0, max(ax.get_ylim()[1], 10))  # all-zero scores: a 0-10% axis, not 0-0.05%
     ax.grid(True, alpha=0.35)
     if ax.lines:
         ax.legend()
