@@ -81,6 +81,37 @@ def test_limits(sb: Sandbox) -> None:
     assert r.failure == "runtime_error" and r.output_truncated and len(r.stdout) <= 32 << 20
 
 
+FORK_AND_ALLOCATE = """
+import os
+kids = []
+for _ in range(KIDS):
+    pid = os.fork()
+    if pid == 0:
+        x = bytearray(MB << 20)
+        for i in range(0, len(x), 4096):
+            x[i] = 1
+        os._exit(0)
+    kids.append(pid)
+for pid in kids:
+    os.waitpid(pid, 0)
+print("done")
+"""
+
+
+def test_memory_cgroup_caps_all_processes_of_a_program_together(sb: Sandbox) -> None:
+    """Each child stays under the per-process limit; together they exceed it (where a memory cgroup exists)."""
+    if sb.isolation["memory_cgroup"] is None:
+        pytest.skip("no memory cgroup on this machine (see docs/SANDBOX.md)")
+    hog = FORK_AND_ALLOCATE.replace("KIDS", "6").replace("MB", "100")
+    r = run(sb, hog, memory_mb=256, timeout=5)
+    assert r.failure == "memory_limit" and r.oom_killed
+    small = FORK_AND_ALLOCATE.replace("KIDS", "3").replace("MB", "20")
+    r = run(sb, small, memory_mb=256, timeout=5)
+    assert r.failure is None and r.stdout == "done\n" and not r.oom_killed
+    r = run(sb, hog, memory_mb=1024, timeout=5)  # the limit follows each test's memory_mb, up as well as down
+    assert r.failure is None and r.stdout == "done\n"
+
+
 def test_time_limits_overlap_across_workers() -> None:
     probs = [
         Problem(f"p{i}", "", "", "x", "", "", "", "easy", (Test("", "1\n", "stdin"),), (), {})

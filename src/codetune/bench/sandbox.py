@@ -33,13 +33,16 @@ class RunResult:
     result: str | None
     output_truncated: bool
     compile_error: str | None
+    oom_killed: bool = (
+        False  # killed by the memory cgroup (all the program's processes together over the limit)
+    )
 
     @property
     def failure(self) -> str | None:
         """time_limit | memory_limit | runtime_error | None."""
         if self.timed_out or self.signal == signal.SIGXCPU:
             return "time_limit"
-        if "MemoryError" in self.stderr:
+        if self.oom_killed or "MemoryError" in self.stderr:
             return "memory_limit"
         if self.compile_error or self.output_truncated or self.exit_code != 0:
             return "runtime_error"

@@ -112,6 +112,7 @@ class _Worker:
             "network_isolated": False,  # own, empty network namespace
             "private_tmp": [],  # world-writable dirs covered by a private tmpfs
             "fs_protected": False,  # programs can write nothing outside their working directory
+            "memory_cgroup": None,  # "v1": memory_mb caps all of a program's processes together
             "bwrap_installed": shutil.which("bwrap")
             is not None,  # noted only: namespaces are set up directly
         }
@@ -124,6 +125,9 @@ class _Worker:
         _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
         _prctl(_PR_SET_CHILD_SUBREAPER, 1)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C in the terminal is the harness's to handle
+        self.cgroup = _memory_cgroup() if os.geteuid() == 0 else None
+        self.cgroup_limit = 1 << 40  # MiB: unlimited until the first test sets one
+        self.report["memory_cgroup"] = "v1" if self.cgroup else None
         namespaces = False
         if os.geteuid() == 0:
             try:
@@ -226,6 +230,7 @@ class _Worker:
         fds = {
             k: os.open(p, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600) for k, p in paths.items() if k != "in"
         }
+        oom_before = self._set_cgroup_limit(memory_mb)
         start = time.monotonic()
         pid = os.fork()
         if pid == 0:
@@ -241,6 +246,7 @@ class _Worker:
             os.close(pidfd)
         elapsed = time.monotonic() - start
         self._sweep()
+        oom_killed = self.cgroup is not None and _oom_kills(self.cgroup) > oom_before
         out = self._read(fds["out"], 0, OUTPUT_CAP)
         err_size = os.fstat(fds["err"]).st_size
         err = self._read(fds["err"], max(0, err_size - STDERR_TAIL), STDERR_TAIL)
@@ -260,8 +266,25 @@ class _Worker:
             "result": result,
             "output_truncated": out_size >= OUTPUT_CAP,
             "compile_error": self.compile_error or None,
+            "oom_killed": oom_killed,
         }
         return head, out
+
+    def _set_cgroup_limit(self, memory_mb: int) -> int:
+        """Cap this test's processes together at `memory_mb` (no swap); return the cgroup's OOM-kill count so far."""
+        if self.cgroup is None:
+            return 0
+        if memory_mb != self.cgroup_limit:
+            # memory + swap may not go below memory: lower memory first, raise memory + swap first.
+            names = ("memory.limit_in_bytes", "memory.memsw.limit_in_bytes")
+            for name in names if memory_mb < self.cgroup_limit else names[::-1]:
+                try:
+                    Path(self.cgroup, name).write_text(str(memory_mb << 20))
+                except OSError:
+                    if name == names[0]:
+                        raise
+            self.cgroup_limit = memory_mb
+        return _oom_kills(self.cgroup)
 
     @staticmethod
     def _read(fd: int, offset: int, size: int) -> bytes:
@@ -270,6 +293,8 @@ class _Worker:
     def _child(self, in_path: str, fds: dict, timeout: float, memory_mb: int) -> None:
         code = 1
         try:
+            if self.cgroup is not None:  # before dropping root: the cgroup files belong to root
+                Path(self.cgroup, "cgroup.procs").write_text(str(os.getpid()))
             os.setsid()
             os.dup2(os.open(in_path, os.O_RDONLY), 0)
             os.dup2(fds["out"], 1)
@@ -363,6 +388,50 @@ class _Worker:
     def close(self) -> None:
         self._sweep()
         shutil.rmtree(self.base, ignore_errors=True)
+        if self.cgroup is not None:
+            with contextlib.suppress(OSError):
+                os.rmdir(self.cgroup)
+
+
+CGROUP_PREFIX = "codetune-sandbox-"
+
+
+def _memory_cgroup() -> str | None:
+    """A cgroup-v1 memory group of this worker's own, below the one it runs in (None where there is none or it
+    cannot be made). Empty groups left by killed workers are removed on the way."""
+    try:
+        with open("/proc/self/cgroup") as f:
+            rel = next(
+                line.split(":", 2)[2].strip() for line in f if "memory" in line.split(":", 2)[1].split(",")
+            )
+        parent = os.path.join("/sys/fs/cgroup/memory", rel.lstrip("/"))
+        for name in os.listdir(parent):
+            if name.startswith(CGROUP_PREFIX) and not _alive(int(name[len(CGROUP_PREFIX) :] or 0)):
+                with contextlib.suppress(OSError):
+                    os.rmdir(os.path.join(parent, name))
+        path = os.path.join(parent, f"{CGROUP_PREFIX}{os.getpid()}")
+        os.mkdir(path, 0o755)
+        _oom_kills(path)  # fails if the group has no OOM counter: then do without
+        return path
+    except (OSError, StopIteration, ValueError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return pid > 0
+
+
+def _oom_kills(cgroup: str) -> int:
+    for line in Path(cgroup, "memory.oom_control").read_text().splitlines():
+        if line.startswith("oom_kill "):
+            return int(line.split()[1])
+    raise ValueError("no oom_kill counter")
 
 
 def _blocked_ancestor(path: str) -> tuple[str, str] | None:
