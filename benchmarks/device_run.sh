@@ -41,7 +41,7 @@ timeout 270 $PY benchmarks/train_throughput.py --config "$CONFIG" --paths "${TRA
 echo "train exit $? (124 = timeout; partial results are in train.json)"
 
 echo "== generate $(date -u +%FT%TZ) (t=${SECONDS}s)"
-[ -n "${SKIP_GENERATE:-}" ] || timeout 150 $PY benchmarks/generate_throughput.py --config "$CONFIG" --max-new-tokens "${NEW_TOKENS:-512}" \
+[ -n "${SKIP_GENERATE:-}" ] || timeout 200 $PY benchmarks/generate_throughput.py --config "$CONFIG" --max-new-tokens "${NEW_TOKENS:-512}" \
   --serial-problems 2 --serial-new-tokens 128 --out "$OUT/generate.json" > "$OUT/generate.stdout.json"
 echo "generate exit $?"
 

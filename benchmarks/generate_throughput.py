@@ -10,7 +10,9 @@ ignored), so the work is fixed.
 (c) codetune: `HFGenerator.generate_ids`, the generator `codetune eval` and `codetune run` use (static cache +
     torch.compile with CUDA graphs on CUDA, widths rounded to 64, batches by length); timed on its second run, the
     first (compile) run reported as warmup_seconds.
-Prints JSON with new tokens/s for each and the ratios c/a and c/b.
+(d) codetune evaluating 3 models in one pass, as `codetune run` does: every prompt for the base model and for two
+    random LoRA adapters (r=16 on all 7 projections), rows grouped by adapter, PEFT mixed batches where groups meet.
+Prints JSON with new tokens/s for each and the ratios c/a, c/b and d/c.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import argparse
 import gc
 import json
 import sys
+import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -89,6 +92,25 @@ def plain_generate(model: Any, prompts: list[list[int]], new: int, pad: int) -> 
     return out[:, ids.shape[1] :]
 
 
+def random_adapters(model: Any, folder: Path, n: int) -> list[Path]:
+    """`n` LoRA adapters (the study's r=16 on all 7 projections) with random, non-zero B matrices."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    out = []
+    for i in range(n):
+        peft_model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, target_modules=targets))
+        with torch.no_grad():
+            for name, p in peft_model.named_parameters():
+                if "lora_B" in name:
+                    p.normal_(0, 0.01)
+        peft_model.save_pretrained(str(folder / f"adapter{i}"))
+        model = peft_model.unload()
+        out.append(folder / f"adapter{i}")
+    return out
+
+
 def run(path: str, model: Any, prompts: list[list[int]], opts: argparse.Namespace) -> dict[str, Any]:
     from codetune.bench.generate import Decoding, HFGenerator
 
@@ -128,6 +150,11 @@ def run(path: str, model: Any, prompts: list[list[int]], opts: argparse.Namespac
         }
 
     gen = HFGenerator(model, opts.tokenizer, batch_size=opts.max_batch)
+    adapters: list[Any] = [None] * len(prompts)
+    if path == "d":
+        folders = random_adapters(model, Path(opts.adapter_dir), 2)
+        adapters = [a for a in (None, *folders) for _ in prompts]
+        prompts = prompts * 3
 
     def once() -> tuple[list[list[int]], float]:
         sync(cuda)
@@ -135,6 +162,7 @@ def run(path: str, model: Any, prompts: list[list[int]], opts: argparse.Namespac
         rows = gen.generate_ids(
             prompts,
             Decoding(max_new_tokens=new),
+            adapters=adapters,
             min_new_tokens=new,
             pad_token_id=pad,
             eos_token_id=[opts.eos_id],
@@ -154,7 +182,9 @@ def run(path: str, model: Any, prompts: list[list[int]], opts: argparse.Namespac
         "max_batch": opts.max_batch,
         "cache": "dynamic (compile failed)" if gen._eager else "static+compile" if cuda else "dynamic (CPU)",
     }
-    if getattr(opts, "b_tokens", None):
+    if path == "d":
+        result["models"] = 3
+    if path == "c" and getattr(opts, "b_tokens", None):
         same = [a[:32] == b[:32] for a, b in zip(opts.b_tokens, rows, strict=True)]
         result["first_32_tokens_same_as_b"] = f"{sum(same)}/{len(same)} (random weights: near-ties flip)"
     return result
@@ -166,7 +196,7 @@ def main() -> None:
         "--config", default=None, help="tiny or qwen2.5-coder-1.5b (default: tiny on CPU, 1.5B on CUDA)"
     )
     ap.add_argument("--max-new-tokens", type=int, default=None, help="default 1024 (CUDA), 8 (CPU)")
-    ap.add_argument("--paths", default="a,b,c")
+    ap.add_argument("--paths", default="a,b,c,d")
     ap.add_argument(
         "--serial-problems", type=int, default=None, help="problems timed one by one in (a); default 2"
     )
@@ -183,6 +213,7 @@ def main() -> None:
     from train_throughput import build_model, qwen_tokenizer  # same model configs as the training benchmark
 
     opts.cuda = torch.cuda.is_available()
+    opts.adapter_dir = tempfile.mkdtemp(prefix="codetune-bench-adapters-")
     opts.config = opts.config or ("qwen2.5-coder-1.5b" if opts.cuda else "tiny")
     tiny = opts.config == "tiny"
     opts.max_new_tokens = opts.max_new_tokens or (8 if tiny else 1024)
@@ -229,8 +260,9 @@ def main() -> None:
             }
         gc.collect()
         tps = {p: r.get("tokens_per_s") for p, r in report["paths"].items()}
+        pairs = (("c", "a"), ("c", "b"), ("d", "c"))
         report["ratios"] = {
-            f"c/{b}": round(tps["c"] / tps[b], 2) for b in ("a", "b") if tps.get("c") and tps.get(b)
+            f"{x}/{y}": round(tps[x] / tps[y], 2) for x, y in pairs if tps.get(x) and tps.get(y)
         }
         if opts.out:
             atomic_write_json(opts.out, report)

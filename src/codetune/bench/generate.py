@@ -156,8 +156,6 @@ class HFGenerator:
         on_result: OnResult,
         progress: bool = True,
     ) -> GenStats:
-        import torch
-
         tok = self.tokenizer
         # Greedy samples are identical: one row per prompt fills all its samples. Sampling: one row per sample.
         if decoding.greedy:
@@ -165,56 +163,74 @@ class HFGenerator:
         else:
             rows = [(j, (s,)) for j in jobs for s in j.samples]
         prompt_ids = {id(j): tok(j.prompt, add_special_tokens=False)["input_ids"] for j in jobs}
-        adapters = list(dict.fromkeys(Path(j.adapter) for j in jobs if j.adapter is not None))
-        group = {None: -1} | {a: i for i, a in enumerate(adapters)}
-        # Grouped by adapter, longest prompt first within a group (an out-of-memory shows up at once); batches are
-        # filled across group boundaries, so a few problems x several adapters still make full batches.
-        rows.sort(key=lambda r: (group[_path(r[0].adapter)], -len(prompt_ids[id(r[0])])))
         stats = GenStats()
-        with adapters_loaded(self.model, adapters) as (model, names), _progress(progress, len(rows)) as bar:
-            gen_config = self._generation_config(model, decoding)
-            stop_ids = set(gen_config.eos_token_id) | {gen_config.pad_token_id}
-            for b in range(0, len(rows), self.batch_size):
-                batch = rows[b : b + self.batch_size]
-                if not decoding.greedy:
-                    torch.manual_seed(decoding.seed + b)
-                which = [names.get(_path(j.adapter), BASE) for j, _ in batch] if names else None
+        batches = self._batches([(prompt_ids[id(j)], j.adapter) for j, _ in rows], decoding)
+        with _progress(progress, len(rows)) as bar:
+            while True:
                 t0 = time.perf_counter()
-                new = self._generate_batch(
-                    model, [prompt_ids[id(j)] for j, _ in batch], gen_config, decoding, which
-                )
+                try:
+                    idx, new = next(batches)
+                except StopIteration:
+                    break
                 stats.seconds += time.perf_counter() - t0
-                for (job, samples), ids in zip(batch, new, strict=True):
-                    ids = _until_stop(ids, stop_ids)
+                for i, ids in zip(idx, new, strict=True):
+                    job, samples = rows[i]
                     stats.new_tokens += len(ids)
                     text = truncate_at_stop(tok.decode(ids, skip_special_tokens=True), decoding.stop)
                     for s in samples:
                         on_result(job.key, s, text)
-                stats.sequences += len(batch)
+                stats.sequences += len(idx)
                 if bar is not None:
-                    bar[0].update(bar[1], advance=len(batch), tps=f"{stats.tokens_per_s:.1f} tok/s")
+                    bar[0].update(bar[1], advance=len(idx), tps=f"{stats.tokens_per_s:.1f} tok/s")
         return stats
 
     def generate_ids(
-        self, prompts: Sequence[list[int]], decoding: Decoding, **overrides: Any
+        self,
+        prompts: Sequence[list[int]],
+        decoding: Decoding,
+        *,
+        adapters: Sequence[str | Path | None] | None = None,
+        **overrides: Any,
     ) -> list[list[int]]:
-        """New token ids for token-id prompts on the base model, in prompt order (longest-first batches of
-        `batch_size`; each row cut after its first end-of-turn id). `overrides` set GenerationConfig fields."""
-        gen_config = self._generation_config(self.model, decoding)
-        for key, value in overrides.items():
-            setattr(gen_config, key, value)
-        eos = gen_config.eos_token_id
-        stop_ids = ({eos} if isinstance(eos, int) else set(eos or [])) | {gen_config.pad_token_id}
-        order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
+        """New token ids for token-id prompts, in prompt order, each row cut after its first end-of-turn id.
+        `adapters`: one adapter folder (or None = base model) per prompt; `overrides` set GenerationConfig fields."""
+        adapters = adapters or [None] * len(prompts)
         out: list[list[int]] = [[] for _ in prompts]
-        for b in range(0, len(order), self.batch_size):
-            idx = order[b : b + self.batch_size]
-            new = self._generate_batch(
-                self.model, [list(prompts[i]) for i in idx], gen_config, decoding, None
-            )
+        for idx, new in self._batches(list(zip(prompts, adapters, strict=True)), decoding, overrides):
             for i, ids in zip(idx, new, strict=True):
-                out[i] = _until_stop(ids, stop_ids)
+                out[i] = ids
         return out
+
+    def _batches(
+        self,
+        rows: list[tuple[Sequence[int], str | Path | None]],
+        decoding: Decoding,
+        overrides: dict[str, Any] | None = None,
+    ) -> Iterator[tuple[list[int], list[list[int]]]]:
+        """Generate for (prompt ids, adapter) rows batch by batch; yield (row indices, new ids cut after the first
+        end-of-turn id). Rows are grouped by adapter, longest prompt first within a group (an out-of-memory shows up
+        at once); batches are filled across group boundaries, so a few problems x several adapters still make full
+        batches, and a mixed batch routes each row through its own adapter."""
+        import torch
+
+        adapters = list(dict.fromkeys(_path(a) for _, a in rows if a is not None))
+        group = {None: -1} | {a: i for i, a in enumerate(adapters)}
+        order = sorted(range(len(rows)), key=lambda i: (group[_path(rows[i][1])], -len(rows[i][0])))
+        with adapters_loaded(self.model, adapters) as (model, names):
+            gen_config = self._generation_config(model, decoding)
+            for key, value in (overrides or {}).items():
+                setattr(gen_config, key, value)
+            eos = gen_config.eos_token_id
+            stop_ids = ({eos} if isinstance(eos, int) else set(eos or [])) | {gen_config.pad_token_id}
+            for b in range(0, len(order), self.batch_size):
+                idx = order[b : b + self.batch_size]
+                if not decoding.greedy:
+                    torch.manual_seed(decoding.seed + b)
+                which = [names.get(_path(rows[i][1]), BASE) for i in idx] if names else None
+                new = self._generate_batch(
+                    model, [list(rows[i][0]) for i in idx], gen_config, decoding, which
+                )
+                yield idx, [_until_stop(ids, stop_ids) for ids in new]
 
     def _generate_batch(
         self,
