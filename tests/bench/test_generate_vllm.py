@@ -1,0 +1,95 @@
+"""The vLLM backend's glue, against a recording stand-in for the `vllm` package (vLLM cannot be installed here):
+one LoRARequest per prompt (the same id for the same adapter, none for the base model), samples fanned out, chunks."""
+
+from __future__ import annotations
+
+import sys
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from codetune.bench.generate import Decoding, Job
+
+
+@dataclass
+class LoRARequest:
+    name: str
+    lora_int_id: int
+    path: str
+
+
+@dataclass
+class SamplingParams:
+    n: int = 1
+    temperature: float = 0.0
+    top_p: float = 1.0
+    max_tokens: int = 16
+    stop: list | None = None
+    seed: int | None = None
+
+
+@dataclass
+class FakeLLM:
+    kwargs: dict
+    calls: list = field(default_factory=list)
+
+    def get_tokenizer(self):
+        return "tokenizer"
+
+    def generate(self, prompts, params, lora_request=None, use_tqdm=True):
+        self.calls.append((list(prompts), list(params), list(lora_request)))
+        outs = []
+        for prompt, p, lora in zip(prompts, params, lora_request, strict=True):
+            tag = "base" if lora is None else lora.name
+            completions = [
+                types.SimpleNamespace(text=f"{tag}:{prompt}:{k}", token_ids=[1] * (k + 1)) for k in range(p.n)
+            ]
+            outs.append(types.SimpleNamespace(outputs=completions))
+        return outs
+
+
+@pytest.fixture
+def fake_vllm(monkeypatch):
+    made: list[FakeLLM] = []
+    vllm = types.ModuleType("vllm")
+    vllm.LLM = lambda **kw: made.append(FakeLLM(kw)) or made[-1]
+    vllm.SamplingParams = SamplingParams
+    lora_pkg, request = types.ModuleType("vllm.lora"), types.ModuleType("vllm.lora.request")
+    request.LoRARequest = LoRARequest
+    for name, mod in {"vllm": vllm, "vllm.lora": lora_pkg, "vllm.lora.request": request}.items():
+        monkeypatch.setitem(sys.modules, name, mod)
+    return made
+
+
+def test_adapters_travel_per_prompt_and_samples_fan_out(fake_vllm, tiny_model_dir: Path) -> None:
+    from codetune.bench.generate_vllm import VLLMGenerator
+
+    gen = VLLMGenerator(str(tiny_model_dir))
+    gen.chunk = 3
+    llm = fake_vllm[0]
+    assert llm.kwargs["enable_lora"] and llm.kwargs["model"] == str(tiny_model_dir)
+    a, b = Path("/runs/deep/checkpoint-20"), Path("/runs/diverse/checkpoint-20")
+    jobs = [Job("0/p", "P", (0, 1), None), Job("1/p", "P", (0, 1), a), Job("2/p", "P", (0, 1), b),
+            Job("1/q", "Q", (0, 1), a)]  # fmt: skip
+    got: dict = {}
+    stats = gen.run(
+        jobs,
+        Decoding(n=2, temperature=0.8),
+        on_result=lambda k, s, t: got.__setitem__((k, s), t),
+        progress=False,
+    )
+    assert [len(c[0]) for c in llm.calls] == [3, 1]  # chunks of 3 prompts
+    loras = [r for call in llm.calls for r in call[2]]
+    assert loras[0] is None and loras[1].path == loras[3].path == str(a) and loras[2].path == str(b)
+    assert loras[1].lora_int_id == loras[3].lora_int_id != loras[2].lora_int_id
+    assert got[("0/p", 1)] == "base:P:1" and got[("2/p", 0)] == f"{loras[2].name}:P:0"
+    assert len(got) == 8 and stats.sequences == 8 and stats.new_tokens == 4 * (1 + 2)
+    seeds = [p.seed for call in llm.calls for p in call[1]]
+    assert len(set(seeds)) == 4  # sampled: a seed per prompt
+
+    greedy: dict = {}
+    gen.run(jobs[:1], Decoding(n=2), on_result=lambda k, s, t: greedy.__setitem__((k, s), t), progress=False)
+    params = llm.calls[-1][1][0]
+    assert params.n == 1 and params.seed is None and greedy[("0/p", 0)] == greedy[("0/p", 1)] == "base:P:0"
