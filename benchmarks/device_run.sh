@@ -48,7 +48,7 @@ echo "generate exit $?"
 LEFT=$((465 - SECONDS))
 if [ "$LEFT" -gt 75 ] && [ -z "${SKIP_COMPILE:-}" ]; then
   echo "== train, compiled layers (extra) $(date -u +%FT%TZ) (t=${SECONDS}s, ${LEFT}s left)"
-  timeout "$LEFT" $PY benchmarks/train_throughput.py --config "$CONFIG" --paths c_compile \
+  timeout "$LEFT" $PY benchmarks/train_throughput.py --config "$CONFIG" --paths "${COMPILE_PATHS:-c_compile_noliger}" \
     --warmup 4 --steps 20 --no-check --out "$OUT/train_compile.json" > /dev/null
   echo "train_compile exit $?"
 fi
@@ -66,10 +66,11 @@ for name in ("train.json", "generate.json", "train_compile.json"):
     print(name, r.get("device"), "ratios", r.get("ratios"))
     if name == "train_compile.json" and (out / "train.json").is_file():
         base = json.loads((out / "train.json").read_text())["paths"]
-        tps = r["paths"].get("c_compile", {}).get("real_tokens_per_s")
-        for b in ("a", "b", "c"):
-            if tps and base.get(b, {}).get("real_tokens_per_s"):
-                print(f"  c_compile/{b}", round(tps / base[b]["real_tokens_per_s"], 2))
+        for name, res in r["paths"].items():
+            tps = res.get("real_tokens_per_s")
+            for b in ("a", "b", "c"):
+                if tps and base.get(b, {}).get("real_tokens_per_s"):
+                    print(f"  {name}/{b}", round(tps / base[b]["real_tokens_per_s"], 2))
     for path, res in r.get("paths", {}).items():
         keys = ("real_tokens_per_s", "tokens_per_s", "peak_memory_gib", "mfu", "loss_first_timed_step",
                 "micro_batch", "checkpointing", "attention", "check", "error")

@@ -261,13 +261,18 @@ def run_path(path: str, opts: argparse.Namespace, seqs: list[list[int]], tok: An
         kwargs = dict(common, bf16=cuda, max_length=opts.max_length)
         if path.startswith("c"):
             cfg = TrainConfig(
-                micro_batch_size=8, effective_batch_size=16, max_length=opts.max_length, padding_free="on"
+                micro_batch_size=8,
+                effective_batch_size=16,
+                max_length=opts.max_length,
+                padding_free="on",
+                liger_kernel="off" if path == "c_compile_noliger" else "auto",
             )
-            # c_mb16: micro-batch 16 x 1 whatever the memory plan says; c_compile: + compiled decoder layers
+            # c_mb16: micro-batch 16 x 1 whatever the memory plan says; c_compile: + compiled decoder layers;
+            # c_compile_noliger: compiled layers without Liger's kernels (dynamo cannot trace Liger's RMSNorm)
             extra = {"max_micro_batch": 16, "memory_bytes": 1e15} if path == "c_mb16" else {}
             kwargs.update(configure_fast_path(model, cfg, opts.device, **extra))
             info.update(model.codetune_fast_path)
-            if path == "c_compile":
+            if path in ("c_compile", "c_compile_noliger"):
                 info["compiled_layers"] = compile_layers(model)
         args = SFTConfig(**kwargs)
         info.update(
@@ -323,7 +328,9 @@ def main() -> None:
         "--config", choices=sorted(CONFIGS), default=None, help="default: tiny on CPU, 1.5B on CUDA"
     )
     ap.add_argument(
-        "--paths", default="a,b,c", help="comma list of a, b, c, c_mb16, c_compile (run in this order)"
+        "--paths",
+        default="a,b,c",
+        help="comma list of a, b, c, c_mb16, c_compile, c_compile_noliger (run in this order)",
     )
     ap.add_argument("--warmup", type=int, default=None, help="untimed steps (default 3; 1 for tiny)")
     ap.add_argument("--steps", type=int, default=None, help="timed optimizer steps (default 30; 3 for tiny)")
@@ -388,7 +395,7 @@ def ratios(paths: dict[str, dict]) -> dict[str, float | None]:
         return paths.get(p, {}).get("real_tokens_per_s")
 
     out = {}
-    for fast in ("c", "c_mb16", "c_compile"):
+    for fast in ("c", "c_mb16", "c_compile", "c_compile_noliger"):
         for base in ("a", "b"):
             if tps(fast) and tps(base):
                 out[f"{fast}/{base}"] = round(tps(fast) / tps(base), 2)
