@@ -132,8 +132,14 @@ def is_complete(
     adapter: str | Path | None = None,
 ) -> bool:
     """True when `out_dir/summary.json` was written with exactly these settings (evaluate would return it as is)."""
-    path = Path(out_dir) / "summary.json"
-    return path.is_file() and read_json(path).get("settings") == _settings(model_spec, problems, cfg, adapter)
+    return _complete_summary(Path(out_dir), _settings(model_spec, problems, cfg, adapter)) is not None
+
+
+def _complete_summary(out_dir: Path, settings: dict[str, Any]) -> dict[str, Any] | None:
+    """`out_dir/summary.json` when it was written with exactly `settings`, else None."""
+    path = out_dir / "summary.json"
+    summary = read_json(path) if path.is_file() else None
+    return summary if summary is not None and summary.get("settings") == settings else None
 
 
 @dataclass(frozen=True)
@@ -206,9 +212,9 @@ def evaluate_many(
     pending: dict[int, _Pending] = {}
     for i, t in enumerate(targets):
         settings = _settings(model_spec, problems, cfg, t.adapter)
-        summary_path = Path(t.out_dir) / "summary.json"
-        if summary_path.is_file() and read_json(summary_path).get("settings") == settings:
-            summaries[i] = read_json(summary_path)
+        done = _complete_summary(Path(t.out_dir), settings)
+        if done is not None:
+            summaries[i] = done
         else:
             pending[i] = _Pending(t, settings, Path(t.out_dir) / GENERATIONS)
     if not pending:

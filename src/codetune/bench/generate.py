@@ -139,7 +139,6 @@ class HFGenerator:
     ) -> list[list[str]]:
         """Convenience: `decoding.n` outputs per prompt, in prompt order."""
         out: list[list[str]] = [[""] * decoding.n for _ in prompts]
-        adapter = Path(adapter) if adapter is not None else None
         jobs = [Job(str(i), p, tuple(range(decoding.n)), adapter) for i, p in enumerate(prompts)]
 
         def keep(key: str, sample: int, text: str) -> None:
@@ -164,15 +163,11 @@ class HFGenerator:
             rows = [(j, (s,)) for j in jobs for s in j.samples]
         prompt_ids = {id(j): tok(j.prompt, add_special_tokens=False)["input_ids"] for j in jobs}
         stats = GenStats()
-        batches = self._batches([(prompt_ids[id(j)], j.adapter) for j, _ in rows], decoding)
         with _progress(progress, len(rows)) as bar:
-            while True:
-                t0 = time.perf_counter()
-                try:
-                    idx, new = next(batches)
-                except StopIteration:
-                    break
-                stats.seconds += time.perf_counter() - t0
+            for idx, new, seconds in self._batches(
+                [(prompt_ids[id(j)], j.adapter) for j, _ in rows], decoding
+            ):
+                stats.seconds += seconds
                 for i, ids in zip(idx, new, strict=True):
                     job, samples = rows[i]
                     stats.new_tokens += len(ids)
@@ -196,7 +191,7 @@ class HFGenerator:
         `adapters`: one adapter folder (or None = base model) per prompt; `overrides` set GenerationConfig fields."""
         adapters = adapters or [None] * len(prompts)
         out: list[list[int]] = [[] for _ in prompts]
-        for idx, new in self._batches(list(zip(prompts, adapters, strict=True)), decoding, overrides):
+        for idx, new, _ in self._batches(list(zip(prompts, adapters, strict=True)), decoding, overrides):
             for i, ids in zip(idx, new, strict=True):
                 out[i] = ids
         return out
@@ -206,9 +201,9 @@ class HFGenerator:
         rows: list[tuple[Sequence[int], str | Path | None]],
         decoding: Decoding,
         overrides: dict[str, Any] | None = None,
-    ) -> Iterator[tuple[list[int], list[list[int]]]]:
+    ) -> Iterator[tuple[list[int], list[list[int]], float]]:
         """Generate for (prompt ids, adapter) rows batch by batch; yield (row indices, new ids cut after the first
-        end-of-turn id). Rows are grouped by adapter, longest prompt first within a group (an out-of-memory shows up
+        end-of-turn id, seconds the batch took). Rows are grouped by adapter, longest prompt first within a group (an out-of-memory shows up
         at once); batches are filled across group boundaries, so a few problems x several adapters still make full
         batches, and a mixed batch routes each row through its own adapter."""
         import torch
@@ -227,10 +222,11 @@ class HFGenerator:
                 if not decoding.greedy:
                     torch.manual_seed(decoding.seed + b)
                 which = [names.get(_path(rows[i][1]), BASE) for i in idx] if names else None
+                t0 = time.perf_counter()
                 new = self._generate_batch(
                     model, [list(rows[i][0]) for i in idx], gen_config, decoding, which
                 )
-                yield idx, [_until_stop(ids, stop_ids) for ids in new]
+                yield idx, [_until_stop(ids, stop_ids) for ids in new], time.perf_counter() - t0
 
     def _generate_batch(
         self,
@@ -246,9 +242,7 @@ class HFGenerator:
 
         from codetune.bench.speed import fast_generate_kwargs, left_pad
 
-        fast = (
-            {} if self._eager or self.compile is False else fast_generate_kwargs(model, compile=self.compile)
-        )
+        fast = {} if self._eager else fast_generate_kwargs(model, compile=self.compile)
         ids, mask = left_pad(prompts, gen_config.pad_token_id, 64 if fast else 1)
         device = next(model.parameters()).device
         kw: dict[str, Any] = {
