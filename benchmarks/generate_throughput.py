@@ -94,21 +94,13 @@ def plain_generate(model: Any, prompts: list[list[int]], new: int, pad: int) -> 
 
 def random_adapters(model: Any, folder: Path, n: int) -> list[Path]:
     """`n` LoRA adapters (the study's r=16 on all 7 projections) with random, non-zero B matrices."""
-    import torch
-    from peft import LoraConfig, get_peft_model
+    from codetune.models.tiny import save_random_adapter
 
     targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-    out = []
-    for i in range(n):
-        peft_model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, target_modules=targets))
-        with torch.no_grad():
-            for name, p in peft_model.named_parameters():
-                if "lora_B" in name:
-                    p.normal_(0, 0.01)
-        peft_model.save_pretrained(str(folder / f"adapter{i}"))
-        model = peft_model.unload()
-        out.append(folder / f"adapter{i}")
-    return out
+    return [
+        save_random_adapter(model, folder / f"adapter{i}", targets=targets, r=16, alpha=32, std=0.01)
+        for i in range(n)
+    ]
 
 
 def run(path: str, model: Any, prompts: list[list[int]], opts: argparse.Namespace) -> dict[str, Any]:

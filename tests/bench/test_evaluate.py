@@ -158,18 +158,12 @@ def test_more_samples_extend_the_same_generations(tiny, tiny_model_dir: Path, tm
 
 def _adapter(tiny_model_dir: Path, dest: Path) -> Path:
     import torch
-    from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
+    from codetune.models.tiny import save_random_adapter
+
     base = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir), dtype=torch.float32)
-    peft_model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "down_proj"]))
-    torch.manual_seed(3)
-    with torch.no_grad():
-        for name, p in peft_model.named_parameters():
-            if "lora_B" in name:
-                p.normal_(0, 2.0)
-    peft_model.save_pretrained(str(dest))
-    return dest
+    return save_random_adapter(base, dest, targets=["q_proj", "down_proj"], std=2.0, seed=3)
 
 
 def test_several_models_in_one_pass_equal_separate_evaluations(

@@ -78,21 +78,13 @@ def test_truncate_at_stop() -> None:
 
 def _make_adapter(tiny_model_dir: Path, dest: Path, nonzero_b: bool) -> Path:
     import torch
-    from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
+    from codetune.models.tiny import save_random_adapter
+
     base = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir), dtype=torch.float32)
-    peft_model = get_peft_model(
-        base, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"])
-    )
-    if nonzero_b:
-        torch.manual_seed(1)
-        with torch.no_grad():
-            for name, p in peft_model.named_parameters():
-                if "lora_B" in name:
-                    p.normal_(0, 2.0)
-    peft_model.save_pretrained(str(dest))
-    return dest
+    targets = ["q_proj", "v_proj", "down_proj"]
+    return save_random_adapter(base, dest, targets=targets, std=2.0 if nonzero_b else None, seed=1)
 
 
 def test_adapter_changes_outputs_and_is_removed_after(tiny, tiny_model_dir: Path, tmp_path: Path) -> None:

@@ -65,19 +65,12 @@ def test_best_tie_without_val_loss_and_exact_ties() -> None:
 
 def _make_adapter(tiny_model_dir: Path, dest: Path, seed: int) -> None:
     import torch
-    from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    model = get_peft_model(
-        AutoModelForCausalLM.from_pretrained(str(tiny_model_dir), dtype=torch.float32),
-        LoraConfig(r=2, target_modules=["q_proj", "v_proj"]),
-    )
-    torch.manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "lora_B" in name:
-                p.normal_(0, 1.0)
-    model.save_pretrained(str(dest))
+    from codetune.models.tiny import save_random_adapter
+
+    base = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir), dtype=torch.float32)
+    save_random_adapter(base, dest, targets=["q_proj", "v_proj"], r=2, std=1.0, seed=seed)
 
 
 def _fake_adapter(dest: Path) -> None:

@@ -1,11 +1,14 @@
-"""Tiny random-init Qwen2 models with the real Qwen2.5 tokenizer (shipped in the package), for fast tests."""
+"""Tiny random-init Qwen2 models with the real Qwen2.5 tokenizer (shipped in the package), and random LoRA adapters,
+for fast tests and benchmarks."""
 
 from __future__ import annotations
 
 import gzip
 import shutil
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 
 def copy_qwen_tokenizer(dest: str | Path) -> Path:
@@ -57,3 +60,31 @@ def make_tiny_model(
     model.generation_config.pad_token_id = config.pad_token_id
     model.save_pretrained(dest, safe_serialization=True)
     return dest
+
+
+def save_random_adapter(
+    model: Any,
+    dest: str | Path,
+    *,
+    targets: Sequence[str],
+    r: int = 4,
+    alpha: int = 8,
+    std: float | None = 2.0,
+    seed: int | None = None,
+) -> Path:
+    """Attach a LoRA adapter to `model`, draw its B matrices from N(0, std) (seeded when `seed` is given; `std=None`
+    keeps LoRA's zero init, an adapter that changes nothing), save it to `dest` and detach it again."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    peft_model = get_peft_model(model, LoraConfig(r=r, lora_alpha=alpha, target_modules=list(targets)))
+    if std is not None:
+        if seed is not None:
+            torch.manual_seed(seed)
+        with torch.no_grad():
+            for name, p in peft_model.named_parameters():
+                if "lora_B" in name:
+                    p.normal_(0, std)
+    peft_model.save_pretrained(str(dest))
+    peft_model.unload()
+    return Path(dest)
