@@ -33,9 +33,8 @@ class RunResult:
     result: str | None
     output_truncated: bool
     compile_error: str | None
-    oom_killed: bool = (
-        False  # killed by the memory cgroup (all the program's processes together over the limit)
-    )
+    # Killed by the memory cgroup: all the program's processes together went over the limit.
+    oom_killed: bool = False
 
     @property
     def failure(self) -> str | None:

@@ -406,15 +406,21 @@ def _memory_cgroup() -> str | None:
             )
         parent = os.path.join("/sys/fs/cgroup/memory", rel.lstrip("/"))
         for name in os.listdir(parent):
-            if name.startswith(CGROUP_PREFIX) and not _alive(int(name[len(CGROUP_PREFIX) :] or 0)):
+            owner = name.removeprefix(CGROUP_PREFIX)
+            if owner != name and owner.isdigit() and not _alive(int(owner)):
                 with contextlib.suppress(OSError):
                     os.rmdir(os.path.join(parent, name))
         path = os.path.join(parent, f"{CGROUP_PREFIX}{os.getpid()}")
         os.mkdir(path, 0o755)
-        _oom_kills(path)  # fails if the group has no OOM counter: then do without
-        return path
-    except (OSError, StopIteration, ValueError):
+    except (OSError, StopIteration):
         return None
+    try:
+        _oom_kills(path)  # fails if the group has no OOM counter: then do without
+    except (OSError, ValueError):
+        with contextlib.suppress(OSError):
+            os.rmdir(path)
+        return None
+    return path
 
 
 def _alive(pid: int) -> bool:
@@ -422,9 +428,9 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True
-    return pid > 0
+    except PermissionError:  # alive, under another uid
+        pass
+    return True
 
 
 def _oom_kills(cgroup: str) -> int:

@@ -37,9 +37,8 @@ def _integer_steps(ax: Any) -> None:
     from matplotlib.ticker import MaxNLocator
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    if (
-        ax.lines and ax.dataLim.width == 0
-    ):  # one step: integer neighbours instead of ticks at 1.975, 2.000, ...
+    # One step: integer neighbours instead of ticks at 1.975, 2.000, ...
+    if ax.lines and ax.dataLim.width == 0:
         mid = round(ax.dataLim.x0)
         ax.set_xlim(mid - 1, mid + 1)
 
