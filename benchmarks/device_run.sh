@@ -36,9 +36,13 @@ print("varlen self-test bf16:", attention.varlen_ready("cuda", torch.bfloat16), 
 EOF
 
 echo "== train $(date -u +%FT%TZ) (t=${SECONDS}s)"
-timeout 270 $PY benchmarks/train_throughput.py --config "$CONFIG" --paths "${TRAIN_PATHS:-a,b,c,c_mb16}" \
+timeout 270 $PY benchmarks/train_throughput.py --config "$CONFIG" --paths "${TRAIN_PATHS:-a,b,c,c_peft}" \
   --warmup 3 --steps "$STEPS" --out "$OUT/train.json" > "$OUT/train.stdout.json"
 echo "train exit $? (124 = timeout; partial results are in train.json)"
+
+echo "== train memory, PEFT vs lean LoRA $(date -u +%FT%TZ) (t=${SECONDS}s)"
+timeout 90 $PY benchmarks/train_memory.py --config "$CONFIG" --layers 28 --tokens "${MEM_TOKENS:-4096}" --sequences 8 --out "$OUT/train_memory.json" > /dev/null
+echo "train_memory exit $?"
 
 echo "== generate $(date -u +%FT%TZ) (t=${SECONDS}s)"
 [ -n "${SKIP_GENERATE:-}" ] || timeout 200 $PY benchmarks/generate_throughput.py --config "$CONFIG" --max-new-tokens "${NEW_TOKENS:-512}" \
@@ -57,7 +61,7 @@ echo "== summary (t=${SECONDS}s)"
 $PY - "$OUT" <<'EOF'
 import json, pathlib, sys
 out = pathlib.Path(sys.argv[1])
-for name in ("train.json", "generate.json", "train_compile.json"):
+for name in ("train.json", "train_memory.json", "generate.json", "train_compile.json"):
     p = out / name
     if not p.is_file():
         print(name, "missing")
@@ -73,6 +77,7 @@ for name in ("train.json", "generate.json", "train_compile.json"):
                     print(f"  {name}/{b}", round(tps / base[b]["real_tokens_per_s"], 2))
     for path, res in r.get("paths", {}).items():
         keys = ("real_tokens_per_s", "tokens_per_s", "peak_memory_gib", "mfu", "loss_first_timed_step",
-                "micro_batch", "checkpointing", "attention", "check", "error")
+                "micro_batch", "checkpointing", "attention", "lean_lora_patched", "check", "error",
+                "saved_bytes_per_token_per_layer", "fwd_bwd_seconds", "cuda_peak_above_weights_gib")
         print(" ", path, {k: res[k] for k in keys if k in res})
 EOF

@@ -2,9 +2,11 @@
 
 (a) study: HF Trainer, every sequence padded to max length, fp16 model + fp16 mixed precision, gradient checkpointing;
 (b) TRL SFTTrainer defaults: bf16, dynamic padding, gradient checkpointing (TRL's default), TRL's chunked LM-head loss;
-(c) codetune: SFTTrainer + `codetune.train.speed.configure_fast_path` (padding-free, flash varlen, Liger, plan).
+(c) codetune: SFTTrainer + `codetune.train.speed.configure_fast_path` (padding-free, flash varlen, Liger, plan) +
+    `after_lora` (lean LoRA: dropout masks redrawn from seeds, the MLP down-projection input recomputed).
 All: LoRA r16/alpha32/dropout 0.05 on the 7 projections, 16 sequences per optimizer step (micro-batch 8 x 2 for a
-and b; codetune may re-split), sequences lognormal around the median length, clipped, fed in the same order.
+and b; codetune's plan takes up to 16 x 1 when the worst case fits in memory), sequences lognormal around the median
+length, clipped, fed in the same order.
 
 Prints JSON: real (non-pad) tokens/s, peak memory, MFU, first timed loss, ratios c/a and c/b.
 MFU = model FLOPs on real tokens / time / peak, with, for frozen-base LoRA, per sequence of length s:
@@ -218,7 +220,7 @@ def run_path(path: str, opts: argparse.Namespace, seqs: list[list[int]], tok: An
     from trl import SFTConfig, SFTTrainer
 
     from codetune.train.config import TrainConfig
-    from codetune.train.speed import compile_layers, configure_fast_path
+    from codetune.train.speed import after_lora, compile_layers, configure_fast_path
 
     cuda = opts.device.startswith("cuda")
     steps_total = opts.warmup + opts.steps
@@ -261,16 +263,18 @@ def run_path(path: str, opts: argparse.Namespace, seqs: list[list[int]], tok: An
         kwargs = dict(common, bf16=cuda, max_length=opts.max_length)
         if path.startswith("c"):
             cfg = TrainConfig(
-                micro_batch_size=8,
+                micro_batch_size=8 if path == "c_mb8" else 16,
                 effective_batch_size=16,
                 max_length=opts.max_length,
                 padding_free="on",
                 liger_kernel="off" if path == "c_compile_noliger" else "auto",
+                lean_lora="off" if path.endswith("_peft") else "auto",
             )
-            # c_mb16: micro-batch 16 x 1 whatever the memory plan says; c_compile: + compiled decoder layers;
-            # c_compile_noliger: compiled layers without Liger's kernels (dynamo cannot trace Liger's RMSNorm)
-            extra = {"max_micro_batch": 16, "memory_bytes": 1e15} if path == "c_mb16" else {}
-            kwargs.update(configure_fast_path(model, cfg, opts.device, **extra))
+            # c: micro-batch up to 16 (experiments/deep_vs_diverse.yaml), lowered by the memory plan if it must be;
+            # c_mb8: at most 8 (TrainConfig's default); c_compile: + compiled decoder layers; c_compile_noliger:
+            # compiled layers without Liger's kernels (dynamo cannot trace Liger's RMSNorm); c_peft: PEFT's own
+            # LoRA forward instead of codetune's lean one
+            kwargs.update(configure_fast_path(model, cfg, opts.device))
             info.update(model.codetune_fast_path)
             if path in ("c_compile", "c_compile_noliger"):
                 info["compiled_layers"] = compile_layers(model)
@@ -286,6 +290,7 @@ def run_path(path: str, opts: argparse.Namespace, seqs: list[list[int]], tok: An
             peft_config=lora_config(),
             callbacks=[timer],
         )
+        info["lean_lora_patched"] = after_lora(trainer.model)
         collator = trainer.data_collator = Counting(trainer.data_collator)
     trainer.remove_callback(PrinterCallback)
     trainer._get_train_sampler = lambda *a, **k: SequentialSampler(data)
@@ -330,7 +335,7 @@ def main() -> None:
     ap.add_argument(
         "--paths",
         default="a,b,c",
-        help="comma list of a, b, c, c_mb16, c_compile, c_compile_noliger (run in this order)",
+        help="comma list of a, b, c, c_mb8, c_peft, c_compile, c_compile_noliger (run in this order)",
     )
     ap.add_argument("--warmup", type=int, default=None, help="untimed steps (default 3; 1 for tiny)")
     ap.add_argument("--steps", type=int, default=None, help="timed optimizer steps (default 30; 3 for tiny)")
@@ -395,7 +400,7 @@ def ratios(paths: dict[str, dict]) -> dict[str, float | None]:
         return paths.get(p, {}).get("real_tokens_per_s")
 
     out = {}
-    for fast in ("c", "c_mb16", "c_compile", "c_compile_noliger"):
+    for fast in [p for p in paths if p.startswith("c")]:
         for base in ("a", "b"):
             if tps(fast) and tps(base):
                 out[f"{fast}/{base}"] = round(tps(fast) / tps(base), 2)

@@ -145,3 +145,24 @@ def test_checkpoints_appear_whole(tiny_model_dir, tmp_path, monkeypatch):
     assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-4"]  # the limit still rotates
     assert is_complete(out / "checkpoint-4") and result.final_step == 4
     assert (out / "adapter" / "adapter_model.safetensors").is_file()
+
+
+def test_resume_replays_lora_dropout(tiny_model_dir, tmp_path):
+    """With LoRA dropout on (lean LoRA draws its masks from the global RNG, which checkpoints save), a run resumed
+    from its step-2 checkpoint logs exactly the losses of the uninterrupted run."""
+    from codetune.train import train
+    from codetune.train.config import LoraConfig
+
+    cfg = fast_config(lora=LoraConfig(r=8, alpha=16, dropout=0.3))
+    full = train(str(tiny_model_dir), make_splits(), cfg, tmp_path / "full", progress=False)
+    cut = tmp_path / "cut"
+    cut.mkdir()
+    for name in ("config.yaml", "run.json", "log.json"):
+        shutil.copy(tmp_path / "full" / name, cut / name)
+    shutil.copytree(tmp_path / "full" / "checkpoint-2", cut / "checkpoint-2")
+    info = json.loads((cut / "run.json").read_text())
+    (cut / "run.json").write_text(json.dumps({**info, "status": "running"}))
+    resumed = train(str(tiny_model_dir), make_splits(), cfg, cut, resume=True, progress=False)
+    assert [r["step"] for r in resumed.log] == [2, 4]
+    losses = [(r["train_loss"], r["val_loss"]) for r in resumed.log]
+    assert losses == [(r["train_loss"], r["val_loss"]) for r in full.log]

@@ -12,7 +12,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from codetune.train import attention  # noqa: E402
-from codetune.train.config import TrainConfig  # noqa: E402
+from codetune.train.config import STUDY_TARGETS, TrainConfig  # noqa: E402
 from codetune.train.speed import compare_paths, configure_fast_path, plan_batches, unpad_backbone  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -176,37 +176,49 @@ def test_batch_plan_keeps_the_effective_batch(tiny_model_dir):
     assert (cpu.micro_batch, cpu.checkpointing) == (8, False)
 
 
-def test_configure_fast_path_trains_with_the_same_first_loss(tiny_model_dir, tmp_path):
+def test_fast_path_takes_the_same_optimizer_step(tiny_model_dir, tmp_path):
+    """PEFT at 4 x 2 vs the whole fast path (padding-free, lean LoRA, 8 x 1): same loss and same SGD update, so the
+    micro-batch split is a speed setting only (the loss is normalised over the accumulated batch)."""
     from datasets import Dataset
     from peft import LoraConfig
     from torch.utils.data import SequentialSampler
     from transformers import AutoTokenizer
     from trl import SFTConfig, SFTTrainer
 
+    from codetune.train.speed import after_lora
+
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
     data = Dataset.from_dict({"input_ids": _sequences((5, 9, 30, 4, 17, 8, 12, 21), seed=3)})
     cfg = TrainConfig(
-        micro_batch_size=4, effective_batch_size=8, max_length=64, padding_free="on", lora={"dropout": 0}
+        micro_batch_size=8, effective_batch_size=8, max_length=64, padding_free="on", lora={"dropout": 0}
     )
     lora = LoraConfig(
-        r=4, lora_alpha=8, lora_dropout=0.0, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"
+        r=4, lora_alpha=8, lora_dropout=0.0, target_modules=STUDY_TARGETS, task_type="CAUSAL_LM"
     )
-    losses = {}
+    losses, weights = {}, {}
     for name in ("plain", "fast"):
         model = _model(tiny_model_dir)
         kwargs = dict(
             output_dir=str(tmp_path / name), max_steps=1, per_device_train_batch_size=4, gradient_accumulation_steps=2,
             max_length=64, report_to="none", save_strategy="no", use_cpu=True, bf16=False, logging_steps=1,
-            gradient_checkpointing=False,
+            gradient_checkpointing=False, optim="sgd", learning_rate=0.5, lr_scheduler_type="constant",
         )  # fmt: skip
         if name == "fast":
             kwargs.update(configure_fast_path(model, cfg, "cpu"))
             assert model.codetune_fast_path["padding_free"] is True
+            assert (kwargs["per_device_train_batch_size"], kwargs["gradient_accumulation_steps"]) == (8, 1)
         trainer = SFTTrainer(model=model, args=SFTConfig(**kwargs), train_dataset=data, processing_class=tok,
                              peft_config=lora)  # fmt: skip
+        if name == "fast":
+            assert after_lora(trainer.model) == {"projections": 14, "mlps": 2}
         trainer._get_train_sampler = lambda *a, **k: SequentialSampler(data)  # noqa: B023
         losses[name] = trainer.train().training_loss
-    assert losses["fast"] == pytest.approx(losses["plain"], rel=1e-3)
+        weights[name] = {k: v.clone() for k, v in trainer.model.named_parameters() if "lora_B" in k}
+    assert losses["fast"] == pytest.approx(losses["plain"], rel=1e-4)
+    assert len(weights["plain"]) == 14
+    for key, plain in weights["plain"].items():
+        assert plain.abs().max() > 1e-4  # the step moved B (it starts at zero)
+        torch.testing.assert_close(weights["fast"][key], plain, rtol=1e-3, atol=1e-6)
 
 
 @pytest.mark.parametrize(

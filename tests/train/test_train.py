@@ -66,6 +66,8 @@ def test_run_folder_records_the_run(trained_run):
     assert info["data_fingerprints"] == {"data": "abc123"}
     assert {"torch", "transformers", "trl", "peft", "datasets"} <= set(info["versions"])
     assert info["device"].startswith("cpu")
+    assert info["fast_path"]["lean_lora"] is True
+    assert info["fast_path"]["lean_lora_patched"] == {"projections": 14, "mlps": 2}
     cfg = yaml.safe_load((out / "config.yaml").read_text())
     assert cfg["train"] == fast_config().model_dump(mode="json")
     assert cfg["data"] == {"dataset": "inline"}

@@ -61,6 +61,11 @@ class TrainConfig(StrictModel):
     liger_kernel: Literal["auto", "on", "off"] = Field(
         "auto", description="Fused kernels when liger-kernel is installed."
     )
+    lean_lora: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="Keep less for LoRA's backward pass: dropout masks redrawn from a seed, the MLP's down-projection "
+        "input recomputed; same maths as PEFT (auto: on).",
+    )
     report_to: list[str] = Field(
         default_factory=list, description="tensorboard, wandb, mlflow ... (installed ones)."
     )

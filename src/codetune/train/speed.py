@@ -1,7 +1,9 @@
-"""codetune's fast LoRA training path: no compute on padding, varlen flash attention, fused kernels, memory-aware batches.
+"""codetune's fast LoRA training path: no compute on padding, varlen flash attention, fused kernels, lean LoRA
+activations, memory-aware batches.
 
 `configure_fast_path(model, cfg, device)` patches the model and returns the SFTConfig keyword arguments to merge over
-the stage's own ones. The loss is the plain padded loss: only the arithmetic on pad tokens is dropped.
+the stage's own ones; `after_lora(trainer.model)` finishes it once SFTTrainer has added the LoRA layers. The loss is the
+plain padded loss: only the arithmetic on pad tokens is dropped.
 """
 
 from __future__ import annotations
@@ -18,9 +20,12 @@ from codetune.train import attention as attn
 from codetune.train.attention import ATTENTION
 from codetune.train.config import TrainConfig
 
-# Saved activation bytes per token, per layer, per hidden unit, without checkpointing (LoRA, bf16; fitted to the
-# 1.5B figures of issue 8: 27.7 GiB at ~5,700 padded tokens with Liger). Liger's norms and SwiGLU save less.
-ACT_BYTES_LIGER, ACT_BYTES_PLAIN, ACT_BYTES_CHECKPOINTED = 95, 125, 8
+# Saved activation bytes per token, per layer, per hidden unit, without checkpointing (LoRA, bf16), by (lean LoRA,
+# Liger). PEFT's LoRA with Liger: fitted to the 1.5B figures of issue 8 (27.7 GiB at ~5,700 padded tokens); Liger's
+# norms and SwiGLU save less than the eager ones. Lean LoRA without Liger: 38.3 measured by
+# benchmarks/train_memory.py (PEFT's LoRA: 112.5 there); with Liger: counted by hand (its norms keep less).
+ACT_BYTES = {(False, True): 95, (False, False): 125, (True, True): 36, (True, False): 40}
+ACT_BYTES_CHECKPOINTED = 8
 MEMORY_FRACTION = 0.85
 
 
@@ -167,13 +172,13 @@ class BatchPlan:
 
 
 def estimate_peak_bytes(
-    model: Any, micro_batch: int, max_length: int, *, checkpointing: bool, liger: bool
+    model: Any, micro_batch: int, max_length: int, *, checkpointing: bool, liger: bool, lean: bool = False
 ) -> float:
     """Worst-case training memory: weights + saved activations of `micro_batch` full-length examples + the LM head's
     fp32 logit tiles (TRL scores 4,096 tokens x 32,768 words at a time)."""
     c = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
     weights = sum(p.numel() * p.element_size() for p in model.parameters())
-    per = ACT_BYTES_CHECKPOINTED if checkpointing else (ACT_BYTES_LIGER if liger else ACT_BYTES_PLAIN)
+    per = ACT_BYTES_CHECKPOINTED if checkpointing else ACT_BYTES[lean, liger]
     tokens = micro_batch * max_length
     acts = tokens * c.hidden_size * c.num_hidden_layers * per
     head = 4096 * min(c.vocab_size, 32768) * 4 * 3 + tokens * c.hidden_size * 4
@@ -186,6 +191,7 @@ def plan_batches(
     memory_bytes: float | None,
     *,
     liger: bool,
+    lean: bool = False,
     world_size: int = 1,
     max_micro_batch: int | None = None,
 ) -> BatchPlan:
@@ -198,7 +204,7 @@ def plan_batches(
     budget = None if memory_bytes is None else memory_bytes * MEMORY_FRACTION
 
     def plan(m: int, ckpt: bool) -> BatchPlan:
-        peak = estimate_peak_bytes(model, m, cfg.max_length, checkpointing=ckpt, liger=liger)
+        peak = estimate_peak_bytes(model, m, cfg.max_length, checkpointing=ckpt, liger=liger, lean=lean)
         return BatchPlan(
             m, per_process // m, ckpt, round(peak / 2**30, 2), budget and round(budget / 2**30, 2)
         )
@@ -211,7 +217,8 @@ def plan_batches(
         for m in sizes:
             if (
                 m >= floor
-                and estimate_peak_bytes(model, m, cfg.max_length, checkpointing=ckpt, liger=liger) <= budget
+                and estimate_peak_bytes(model, m, cfg.max_length, checkpointing=ckpt, liger=liger, lean=lean)
+                <= budget
             ):
                 return plan(m, ckpt)
     return plan(sizes[-1], forced is not False)
@@ -251,12 +258,19 @@ def configure_fast_path(
             "config: train.liger_kernel: 'on' needs the liger-kernel package (codetune[gpu]) importable"
         )
     unpad = _switch(cfg.padding_free, cuda)
+    lean = _switch(cfg.lean_lora, True)
     if unpad:
         unpad_backbone(model, device=device)
     if memory_bytes is None and cuda:
         memory_bytes = torch.cuda.get_device_properties(torch.device(device)).total_memory
     plan = plan_batches(
-        model, cfg, memory_bytes, liger=liger, world_size=world_size, max_micro_batch=max_micro_batch
+        model,
+        cfg,
+        memory_bytes,
+        liger=liger,
+        lean=lean,
+        world_size=world_size,
+        max_micro_batch=max_micro_batch,
     )
     dtype = next(model.parameters()).dtype
     kwargs: dict[str, Any] = {
@@ -288,8 +302,21 @@ def configure_fast_path(
         "padding_free": unpad,
         "attention": attention,
         "liger": liger,
+        "lean_lora": lean,
     }
     return kwargs
+
+
+def after_lora(model: Any) -> dict[str, int] | None:
+    """Finish the fast path on the PEFT model SFTTrainer built (`trainer.model`): the lean LoRA patch, if chosen.
+    Returns the projections and MLPs patched, or None when lean LoRA is off."""
+    info = getattr(model, "codetune_fast_path", None) or {}
+    if not info.get("lean_lora"):
+        return None
+    from codetune.train.lean_lora import make_lean
+
+    info["lean_lora_patched"] = make_lean(model)
+    return info["lean_lora_patched"]
 
 
 def compare_paths(model: Any, sequences: list[list[int]], pad_id: int) -> dict[str, float]:

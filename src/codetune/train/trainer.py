@@ -239,7 +239,7 @@ def train(
 
     from codetune.models import load_model
     from codetune.train.callbacks import LossLogCallback, RichProgressCallback, ValEarlyStopping
-    from codetune.train.speed import configure_fast_path
+    from codetune.train.speed import after_lora, configure_fast_path
 
     cuda = torch.cuda.is_available()
     dtype = _dtype(cfg, "cuda" if cuda else "cpu")
@@ -338,6 +338,7 @@ def train(
     )
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
+    after_lora(trainer.model)
     output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     staged_adapter = out_dir / STAGING / "adapter"
     trainer.save_model(str(staged_adapter))

@@ -1,0 +1,231 @@
+"""Memory-lean LoRA training: PEFT's LoRA maths and dropout, without the activations PEFT keeps for the backward pass.
+
+PEFT computes `lora_B(lora_A(dropout(x)))` and so keeps, for every adapted projection, a dropout mask and a dropped copy
+of the projection's input; q/k/v and gate/up each keep their own. Here a projection keeps only its input (which the
+frozen base projection keeps anyway) and a seed, and draws the same dropout mask again in the backward pass. A SwiGLU
+MLP whose three projections are LoRA layers runs as one function that keeps its input and the gate and up outputs and
+recomputes the down projection's input (as Liger's SwiGLU recomputes the SiLU).
+
+`make_lean(model)` patches a PEFT model in place, after LoRA (and Liger) are applied. The lean path runs only in
+training mode with gradients on; evaluation, generation, mixed-adapter batches, merged or disabled adapters, DoRA and
+several active adapters take PEFT's own forward.
+"""
+
+from __future__ import annotations
+
+import types
+from typing import Any
+
+import torch
+from torch import nn
+
+
+def _seed() -> int:
+    # From the global CPU generator: Trainer checkpoints and gradient checkpointing save and restore it.
+    return int(torch.randint(0, 2**62, (1,)).item())
+
+
+def _mask(seed: int, shape: torch.Size, dtype: torch.dtype, device: torch.device, p: float) -> torch.Tensor:
+    """The inverted-dropout mask (keep / (1 - p)) that `seed` stands for; the same seed gives the same mask."""
+    gen = torch.Generator(device=device)
+    gen.manual_seed(seed)
+    return torch.empty(shape, dtype=dtype, device=device).bernoulli_(1 - p, generator=gen).div_(1 - p)
+
+
+def _flat(t: torch.Tensor) -> torch.Tensor:
+    return t.reshape(-1, t.shape[-1])
+
+
+def compute_dtype(x: torch.Tensor, weight: torch.Tensor) -> torch.dtype:
+    """PEFT casts x to the adapter's dtype; under autocast the matmuls then run in the autocast dtype."""
+    if torch.is_autocast_enabled(x.device.type):
+        return torch.get_autocast_dtype(x.device.type)
+    return weight.dtype
+
+
+class LoraSide:
+    """One projection's LoRA branch: A (r, in), B (out, r), scaling, dropout p, seed, compute dtype."""
+
+    def __init__(
+        self, a: torch.Tensor, b: torch.Tensor, scaling: float, p: float, dtype: torch.dtype
+    ) -> None:
+        self.a, self.b, self.scaling, self.p, self.dtype = a, b, scaling, p, dtype
+        self.seed = _seed() if p else 0
+
+    def mask(self, x: torch.Tensor) -> torch.Tensor | None:
+        return _mask(self.seed, x.shape, self.dtype, x.device, self.p) if self.p else None
+
+    def dropped(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        d = x.to(self.dtype)
+        return d * mask if mask is not None else d
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(scaled LoRA output, the rank-r activation h = dropout(x) A^T, kept for B's gradient)."""
+        h = self.dropped(x, self.mask(x)) @ self.a.to(self.dtype).t()
+        return (h @ self.b.to(self.dtype).t()) * self.scaling, h
+
+    def backward(
+        self, x: torch.Tensor, h: torch.Tensor, grad_out: torch.Tensor, need_x: bool
+    ) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
+        """(gradient for x in x's dtype or None, grad A, grad B) from the gradient of the scaled LoRA output."""
+        g = grad_out.to(self.dtype) * self.scaling
+        grad_b = (_flat(g).t() @ _flat(h)).to(self.b.dtype)
+        gh = g @ self.b.to(self.dtype)
+        mask = self.mask(x)
+        grad_a = (_flat(gh).t() @ _flat(self.dropped(x, mask))).to(self.a.dtype)
+        grad_x = None
+        if need_x:
+            grad_x = gh @ self.a.to(self.dtype)
+            grad_x = (grad_x * mask if mask is not None else grad_x).to(x.dtype)
+        return grad_x, grad_a, grad_b
+
+
+class LoraBranch(torch.autograd.Function):
+    """scaling * B(A(dropout(x))), keeping x and the rank-r activation instead of a mask and a dropped copy of x."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, a: torch.Tensor, b: torch.Tensor, side: LoraSide) -> torch.Tensor:
+        y, h = side.forward(x)
+        ctx.save_for_backward(x, h)
+        ctx.side = side
+        return y
+
+    @staticmethod
+    def backward(ctx: Any, grad_y: torch.Tensor) -> tuple:
+        x, h = ctx.saved_tensors
+        grad_x, grad_a, grad_b = ctx.side.backward(x, h, grad_y, ctx.needs_input_grad[0])
+        return grad_x, grad_a, grad_b, None
+
+
+def base_dtype(x: torch.Tensor, weight: torch.Tensor) -> torch.dtype:
+    """The dtype the frozen nn.Linear computes in: the autocast dtype under autocast, else the weight's."""
+    if torch.is_autocast_enabled(x.device.type):
+        return torch.get_autocast_dtype(x.device.type)
+    return weight.dtype
+
+
+def _project(x: torch.Tensor, w: torch.Tensor, side: LoraSide) -> tuple[torch.Tensor, torch.Tensor]:
+    """Frozen base projection plus LoRA, summed the way PEFT does (in the wider dtype, cast back to the base's)."""
+    dtype = base_dtype(x, w)
+    base = x.to(dtype) @ w.to(dtype).t()
+    lora, h = side.forward(x)
+    return (base + lora).to(dtype), h
+
+
+class LoraSwiGLU(torch.autograd.Function):
+    """down(silu(gate(x)) * up(x)) with LoRA on all three frozen projections. Keeps x, the gate and up outputs and
+    three rank-r activations; the down projection's input and every dropout mask are recomputed in backward."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, *weights: Any) -> torch.Tensor:
+        wg, wu, wd, ag, bg, au, bu, ad, bd, sides = weights
+        gate, hg = _project(x, wg, sides[0])
+        up, hu = _project(x, wu, sides[1])
+        y, hd = _project(nn.functional.silu(gate) * up, wd, sides[2])
+        ctx.save_for_backward(x, gate, up, hg, hu, hd)
+        ctx.sides, ctx.weights, ctx.dtype = sides, (wg, wu, wd), gate.dtype
+        return y
+
+    @staticmethod
+    def backward(ctx: Any, grad_y: torch.Tensor) -> tuple:
+        x, gate, up, hg, hu, hd = ctx.saved_tensors
+        wg, wu, wd = (w.to(ctx.dtype) for w in ctx.weights)
+        sg, su, sd = ctx.sides
+        act = nn.functional.silu(gate) * up
+        grad_act, grad_ad, grad_bd = sd.backward(act, hd, grad_y, True)
+        grad_act = grad_act + grad_y.to(ctx.dtype) @ wd
+        del act
+        g, u, ga = gate.float(), up.float(), grad_act.float()
+        sig = torch.sigmoid(g)
+        grad_up = (ga * g * sig).to(up.dtype)
+        grad_gate = (ga * u * sig * (1 + g * (1 - sig))).to(gate.dtype)
+        del g, u, ga, sig, grad_act
+        need_x = ctx.needs_input_grad[0]
+        gx_g, grad_ag, grad_bg = sg.backward(x, hg, grad_gate, need_x)
+        gx_u, grad_au, grad_bu = su.backward(x, hu, grad_up, need_x)
+        grad_x = None
+        if need_x:
+            grad_x = gx_g + gx_u + (grad_gate @ wg + grad_up @ wu).to(x.dtype)
+        return grad_x, None, None, None, grad_ag, grad_bg, grad_au, grad_bu, grad_ad, grad_bd, None
+
+
+# ---------------------------------------------------------------- patching PEFT models
+
+
+def _is_lora_linear(module: Any) -> bool:
+    from peft.tuners.lora import Linear
+
+    return isinstance(module, Linear)
+
+
+def plain_adapter(layer: Any, kwargs: dict) -> str | None:
+    """The one active adapter if `layer` would run plain LoRA in training (else None: use PEFT's forward)."""
+    if not (layer.training and torch.is_grad_enabled()) or layer.disable_adapters or layer.merged:
+        return None
+    if kwargs.get("adapter_names") is not None or len(layer.active_adapters) != 1:
+        return None
+    name = layer.active_adapters[0]
+    if name not in layer.lora_A or name in getattr(layer, "lora_variant", {}):
+        return None
+    if getattr(layer, "use_dora", {}).get(name) or getattr(layer, "lora_bias", {}).get(name):
+        return None
+    if not getattr(layer, "cast_input_dtype_enabled", True):
+        return None
+    if not isinstance(layer.lora_dropout[name], (nn.Dropout, nn.Identity)):
+        return None
+    return name
+
+
+def _side(layer: Any, name: str, x: torch.Tensor) -> LoraSide:
+    a, b = layer.lora_A[name].weight, layer.lora_B[name].weight
+    dropout = layer.lora_dropout[name]
+    p = dropout.p if isinstance(dropout, nn.Dropout) else 0.0
+    return LoraSide(a, b, layer.scaling[name], p, compute_dtype(x, a))
+
+
+def _linear_forward(self: Any, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+    name = plain_adapter(self, kwargs)
+    if name is None or args or kwargs:
+        return self._codetune_peft_forward(x, *args, **kwargs)
+    result = self.base_layer(x)
+    side = _side(self, name, x)
+    lora = LoraBranch.apply(x, side.a, side.b, side)
+    return (result + lora).to(result.dtype)
+
+
+def _swiglu_forward(self: Any, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+    projs = (self.gate_proj, self.up_proj, self.down_proj)
+    names = [plain_adapter(p, {}) for p in projs]
+    if args or kwargs or None in names:
+        return self._codetune_dense_forward(x, *args, **kwargs)
+    sides = tuple(_side(p, n, x) for p, n in zip(projs, names, strict=True))
+    weights = [p.base_layer.weight for p in projs]
+    loras = [t for s in sides for t in (s.a, s.b)]
+    return LoraSwiGLU.apply(x, *weights, *loras, sides)
+
+
+def _is_swiglu(mlp: Any) -> bool:
+    projs = [getattr(mlp, n, None) for n in ("gate_proj", "up_proj", "down_proj")]
+    if not all(p is not None and _is_lora_linear(p) for p in projs):
+        return False
+    if any(p.base_layer.bias is not None or p.base_layer.weight.requires_grad for p in projs):
+        return False
+    act = getattr(getattr(mlp, "config", None), "hidden_act", None)
+    return act in ("silu", "swish")
+
+
+def make_lean(model: Any) -> dict[str, int]:
+    """Patch every LoRA projection and SwiGLU MLP of a PEFT `model` (idempotent); returns how many of each."""
+    counts = {"projections": 0, "mlps": 0}
+    for module in model.modules():
+        if _is_lora_linear(module) and not module.base_layer.weight.requires_grad:
+            if "_codetune_peft_forward" not in module.__dict__:
+                module._codetune_peft_forward = module.forward
+                module.forward = types.MethodType(_linear_forward, module)
+            counts["projections"] += 1
+        elif _is_swiglu(module):
+            if "_codetune_dense_forward" not in module.__dict__:
+                module._codetune_dense_forward = module.forward
+                module.forward = types.MethodType(_swiglu_forward, module)
+            counts["mlps"] += 1
+    return counts
