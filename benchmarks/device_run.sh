@@ -37,7 +37,7 @@ EOF
 
 echo "== train $(date -u +%FT%TZ) (t=${SECONDS}s)"
 timeout 270 $PY benchmarks/train_throughput.py --config "$CONFIG" --paths "${TRAIN_PATHS:-a,b,c,c_peft}" \
-  --warmup 3 --steps "$STEPS" --out "$OUT/train.json" > "$OUT/train.stdout.json"
+  --warmup 3 --steps "$STEPS" --profile-steps 3 --out "$OUT/train.json" > "$OUT/train.stdout.json"
 echo "train exit $? (124 = timeout; partial results are in train.json)"
 
 echo "== train memory, PEFT vs lean LoRA $(date -u +%FT%TZ) (t=${SECONDS}s)"
@@ -80,4 +80,9 @@ for name in ("train.json", "train_memory.json", "generate.json", "train_compile.
                 "micro_batch", "checkpointing", "attention", "lean_lora_patched", "check", "error",
                 "saved_bytes_per_token_per_layer", "fwd_bwd_seconds", "cuda_peak_above_weights_gib")
         print(" ", path, {k: res[k] for k in keys if k in res})
+        if "profile" in res:
+            prof = res["profile"]
+            print("   profile", {k: v for k, v in prof.items() if k != "top"})
+            for row in prof["top"][:10]:
+                print("    ", row)
 EOF

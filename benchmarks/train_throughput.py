@@ -164,6 +164,54 @@ def timer_callback(warmup: int, steps: int, cuda: bool) -> Any:
     return StepTimer()
 
 
+def profile_callback(start: int, steps: int, cuda: bool, top: int = 15) -> Any:
+    """torch.profiler over optimizer steps start+1 .. start+steps; `summary`: wall and device-busy ms per step (busy =
+    the kernels' own time, so busy/wall < 1 means the GPU waits on the host) and the top ops by own device (or CPU)
+    time per step."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+    from transformers import TrainerCallback
+
+    class StepProfiler(TrainerCallback):
+        def __init__(self) -> None:
+            self.prof: Any = None
+            self.summary: dict[str, Any] = {}
+            self.t0 = 0.0
+
+        def on_step_end(self, args, state, control, **kw):  # noqa: ANN001
+            if not steps or state.global_step not in (start, start + steps):
+                return
+            if cuda:
+                torch.cuda.synchronize()
+            if state.global_step == start:
+                activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+                self.prof = profile(activities=activities)
+                self.prof.__enter__()
+                self.t0 = time.perf_counter()
+                return
+            wall = time.perf_counter() - self.t0
+            self.prof.__exit__(None, None, None)
+            events = self.prof.key_averages()
+            own = "self_device_time_total" if cuda else "self_cpu_time_total"
+            ranked = sorted(events, key=lambda e: getattr(e, own), reverse=True)
+            busy = sum(e.self_device_time_total for e in events) if cuda else None
+            self.summary = {
+                "steps": steps,
+                "wall_ms_per_step": round(wall * 1e3 / steps, 2),
+                "device_busy_ms_per_step": round(busy / 1e3 / steps, 2) if busy is not None else None,
+                "top": [
+                    {
+                        "op": e.key[:80],
+                        "own_ms_per_step": round(getattr(e, own) / 1e3 / steps, 3),
+                        "calls_per_step": round(e.count / steps, 1),
+                    }
+                    for e in ranked[:top]
+                ],
+            }
+
+    return StepProfiler()
+
+
 def model_flops(name: str, lengths: list[int]) -> float:
     c = CONFIGS[name]
     d, inter, layers, vocab = (
@@ -223,7 +271,11 @@ def run_path(path: str, opts: argparse.Namespace, seqs: list[list[int]], tok: An
     from codetune.train.speed import after_lora, compile_layers, configure_fast_path
 
     cuda = opts.device.startswith("cuda")
-    steps_total = opts.warmup + opts.steps
+    timed_end = opts.warmup + opts.steps
+    profiled = opts.profile_steps if path == opts.profile_path else 0
+    steps_total = (
+        timed_end + profiled
+    )  # profiled steps come after the timed ones and do not count in their time
     data = Dataset.from_dict({"input_ids": seqs[: steps_total * 16]})
     out_dir = tempfile.mkdtemp(prefix=f"bench-{path}-")
     common = dict(
@@ -240,6 +292,7 @@ def run_path(path: str, opts: argparse.Namespace, seqs: list[list[int]], tok: An
         use_cpu=not cuda,
     )
     timer = timer_callback(opts.warmup, opts.steps, cuda)
+    profiler = profile_callback(timed_end, profiled, cuda)
     info: dict[str, Any] = {}
     if cuda:
         torch.cuda.empty_cache()
@@ -254,7 +307,7 @@ def run_path(path: str, opts: argparse.Namespace, seqs: list[list[int]], tok: An
         args = TrainingArguments(**common, fp16=cuda, gradient_checkpointing=True)
         collator = Counting(pad_to_max_collator(opts.max_length, tok.pad_token_id))
         trainer = Trainer(
-            model=model, args=args, train_dataset=data, data_collator=collator, callbacks=[timer]
+            model=model, args=args, train_dataset=data, data_collator=collator, callbacks=[timer, profiler]
         )
         info.update(dtype=str(dtype), checkpointing=True, padding="max_length")
     else:
@@ -288,7 +341,7 @@ def run_path(path: str, opts: argparse.Namespace, seqs: list[list[int]], tok: An
             train_dataset=data,
             processing_class=tok,
             peft_config=lora_config(),
-            callbacks=[timer],
+            callbacks=[timer, profiler],
         )
         info["lean_lora_patched"] = after_lora(trainer.model)
         collator = trainer.data_collator = Counting(trainer.data_collator)
@@ -297,12 +350,12 @@ def run_path(path: str, opts: argparse.Namespace, seqs: list[list[int]], tok: An
     accum = trainer.args.gradient_accumulation_steps
     info.update(micro_batch=trainer.args.per_device_train_batch_size, grad_accum=accum)
     trainer.train()
-    elapsed = timer.marks[steps_total] - timer.marks[opts.warmup]
-    timed = [s for b in collator.batches[opts.warmup * accum : steps_total * accum] for s in b]
+    elapsed = timer.marks[timed_end] - timer.marks[opts.warmup]
+    timed = [s for b in collator.batches[opts.warmup * accum : timed_end * accum] for s in b]
     real = sum(timed)
     padded = sum(
         (opts.max_length if path == "a" else max(b)) * len(b)
-        for b in collator.batches[opts.warmup * accum : steps_total * accum]
+        for b in collator.batches[opts.warmup * accum : timed_end * accum]
     )
     peak = peak_flops(opts.device_name)
     result = {
@@ -316,6 +369,8 @@ def run_path(path: str, opts: argparse.Namespace, seqs: list[list[int]], tok: An
         "mfu": round(model_flops(opts.config, timed) / elapsed / peak, 4) if peak else None,
         "loss_first_timed_step": timer.first_loss,
     }
+    if profiled:
+        result["profile"] = profiler.summary
     if path == "c" and opts.check:
         from codetune.train.speed import compare_paths
 
@@ -340,6 +395,8 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=None, help="untimed steps (default 3; 1 for tiny)")
     ap.add_argument("--steps", type=int, default=None, help="timed optimizer steps (default 30; 3 for tiny)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--profile-steps", type=int, default=0, help="profile this many extra steps of one path")
+    ap.add_argument("--profile-path", default="c", help="the path --profile-steps profiles")
     ap.add_argument(
         "--check", action=argparse.BooleanOptionalAction, default=True, help="packed vs padded check"
     )
@@ -361,7 +418,9 @@ def main() -> None:
     opts.max_length = hi
     vocab = CONFIGS[opts.config]["vocab_size"]
     robust_hashing()
-    seqs = synthetic_sequences((opts.warmup + opts.steps) * 16, median, lo, hi, vocab, opts.seed)
+    seqs = synthetic_sequences(
+        (opts.warmup + opts.steps + opts.profile_steps) * 16, median, lo, hi, vocab, opts.seed
+    )
     tok = tokenizer_for(opts.config)
     report: dict[str, Any] = {
         "benchmark": "train_throughput",
