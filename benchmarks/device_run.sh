@@ -52,7 +52,7 @@ echo "generate exit $?"
 LEFT=$((465 - SECONDS))
 if [ "$LEFT" -gt 75 ] && [ -z "${SKIP_COMPILE:-}" ]; then
   echo "== train, compiled layers (extra) $(date -u +%FT%TZ) (t=${SECONDS}s, ${LEFT}s left)"
-  timeout "$LEFT" $PY benchmarks/train_throughput.py --config "$CONFIG" --paths "${COMPILE_PATHS:-c_compile_noliger}" \
+  timeout "$LEFT" $PY benchmarks/train_throughput.py --config "$CONFIG" --paths "${COMPILE_PATHS:-c_compile_noliger_peft,c_compile_noliger}" \
     --warmup 4 --steps 20 --no-check --out "$OUT/train_compile.json" > /dev/null
   echo "train_compile exit $?"
 fi

@@ -315,21 +315,22 @@ def run_path(path: str, opts: argparse.Namespace, seqs: list[list[int]], tok: An
         model = build_model(opts.config, dtype, opts.device, opts.seed)
         kwargs = dict(common, bf16=cuda, max_length=opts.max_length)
         if path.startswith("c"):
+            # c: micro-batch up to 16 (experiments/deep_vs_diverse.yaml), lowered by the memory plan if it must be.
+            # Variants, by the words in the path name: mb8 at most 8 (TrainConfig's default); compile: + compiled
+            # decoder layers; noliger: without Liger (dynamo cannot trace Liger's RMSNorm); a _peft ending: PEFT's own
+            # LoRA forward instead of the lean one (whose seed draws break compiled graphs).
+            words = set(path.split("_"))
             cfg = TrainConfig(
-                micro_batch_size=8 if path == "c_mb8" else 16,
+                micro_batch_size=8 if "mb8" in words else 16,
                 effective_batch_size=16,
                 max_length=opts.max_length,
                 padding_free="on",
-                liger_kernel="off" if path == "c_compile_noliger" else "auto",
-                lean_lora="off" if path.endswith("_peft") else "auto",
+                liger_kernel="off" if "noliger" in words else "auto",
+                lean_lora="off" if "peft" in words else "auto",
             )
-            # c: micro-batch up to 16 (experiments/deep_vs_diverse.yaml), lowered by the memory plan if it must be;
-            # c_mb8: at most 8 (TrainConfig's default); c_compile: + compiled decoder layers; c_compile_noliger:
-            # compiled layers without Liger's kernels (dynamo cannot trace Liger's RMSNorm); c_peft: PEFT's own
-            # LoRA forward instead of codetune's lean one
             kwargs.update(configure_fast_path(model, cfg, opts.device))
             info.update(model.codetune_fast_path)
-            if path in ("c_compile", "c_compile_noliger"):
+            if "compile" in words:
                 info["compiled_layers"] = compile_layers(model)
         args = SFTConfig(**kwargs)
         info.update(
@@ -390,7 +391,7 @@ def main() -> None:
     ap.add_argument(
         "--paths",
         default="a,b,c",
-        help="comma list of a, b, c, c_mb8, c_peft, c_compile, c_compile_noliger (run in this order)",
+        help="comma list of a, b, c and c variants: c_mb8, c_peft, c_compile, c_compile_noliger, c_compile_noliger_peft ... (run in this order)",
     )
     ap.add_argument("--warmup", type=int, default=None, help="untimed steps (default 3; 1 for tiny)")
     ap.add_argument("--steps", type=int, default=None, help="timed optimizer steps (default 30; 3 for tiny)")
