@@ -118,7 +118,8 @@ class LoraSwiGLU(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, *weights: Any) -> torch.Tensor:
-        wg, wu, wd, ag, bg, au, bu, ad, bd, sides = weights
+        # The LoRA weights are inputs only so that autograd routes their gradients here; `sides` holds them too.
+        wg, wu, wd, *_, sides = weights
         gate, hg = _project(x, wg, sides[0])
         up, hu = _project(x, wu, sides[1])
         y, hd = _project(nn.functional.silu(gate) * up, wd, sides[2])
