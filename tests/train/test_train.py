@@ -68,6 +68,7 @@ def test_run_folder_records_the_run(trained_run):
     assert info["device"].startswith("cpu")
     assert info["fast_path"]["lean_lora"] is True
     assert info["fast_path"]["lean_lora_patched"] == {"projections": 14, "mlps": 2}
+    assert 0.05 < info["peak_memory_gib"] < 24  # the process's resident peak on a CPU
     cfg = yaml.safe_load((out / "config.yaml").read_text())
     assert cfg["train"] == fast_config().model_dump(mode="json")
     assert cfg["data"] == {"dataset": "inline"}

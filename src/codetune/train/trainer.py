@@ -141,6 +141,17 @@ def _device_name() -> str:
     return f"cpu: {platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
 
 
+def _peak_memory_gib(cuda: bool) -> float:
+    """This process's peak: allocated GPU memory on CUDA, resident memory (the whole process) on a CPU."""
+    if cuda:
+        import torch
+
+        return round(torch.cuda.max_memory_allocated() / 2**30, 2)
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)  # KiB on Linux
+
+
 def _versions() -> dict[str, str]:
     out = {}
     for name in VERSIONED:
@@ -359,6 +370,7 @@ def train(
             finished=time.time(),
             train_runtime=output.metrics.get("train_runtime"),
             train_tokens_per_second=log_cb.tokens_per_second,  # this session, evaluations included
+            peak_memory_gib=_peak_memory_gib(cuda),
             early_stopped=state.global_step < state.max_steps,
         )
         atomic_write_json(out_dir / "run.json", info)
