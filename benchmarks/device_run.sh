@@ -36,7 +36,7 @@ print("varlen self-test bf16:", attention.varlen_ready("cuda", torch.bfloat16), 
 EOF
 
 echo "== train $(date -u +%FT%TZ) (t=${SECONDS}s)"
-timeout 270 $PY benchmarks/train_throughput.py --config "$CONFIG" --paths "${TRAIN_PATHS:-a,b,c,c_peft}" \
+timeout 270 $PY benchmarks/train_throughput.py --config "$CONFIG" --paths "${TRAIN_PATHS:-a,b,c,c_peft,c_bits}" \
   --warmup 3 --steps "$STEPS" --profile-steps 3 --out "$OUT/train.json" > "$OUT/train.stdout.json"
 echo "train exit $? (124 = timeout; partial results are in train.json)"
 
@@ -52,7 +52,7 @@ echo "generate exit $?"
 LEFT=$((465 - SECONDS))
 if [ "$LEFT" -gt 75 ] && [ -z "${SKIP_COMPILE:-}" ]; then
   echo "== train, compiled layers (extra) $(date -u +%FT%TZ) (t=${SECONDS}s, ${LEFT}s left)"
-  timeout "$LEFT" $PY benchmarks/train_throughput.py --config "$CONFIG" --paths "${COMPILE_PATHS:-c_compile_noliger_peft,c_compile_noliger}" \
+  timeout "$LEFT" $PY benchmarks/train_throughput.py --config "$CONFIG" --paths "${COMPILE_PATHS:-c_compile_noliger_peft,c_compile_noliger_bits}" \
     --warmup 4 --steps 20 --no-check --out "$OUT/train_compile.json" > /dev/null
   echo "train_compile exit $?"
 fi

@@ -1,4 +1,5 @@
-"""Activation memory of LoRA training per token and decoder layer: PEFT's LoRA vs codetune's lean LoRA, same run.
+"""Activation memory of LoRA training per token and decoder layer: PEFT's LoRA vs codetune's lean LoRA (masks redrawn
+from seeds, or kept packed in bits: `lean_bits`), same run.
 
 Counts the bytes autograd keeps for the backward pass inside the decoder layers (distinct storages, parameters
 excluded) over one forward of `--tokens` real tokens, with the Qwen2.5-Coder-1.5B layer shapes (`--layers` of them,
@@ -84,7 +85,7 @@ def run_path(path: str, opts: argparse.Namespace) -> dict[str, Any]:
     from peft import get_peft_model
     from transformers import AutoModelForCausalLM, Qwen2Config
 
-    from codetune.train.lean_lora import make_lean
+    from codetune.train import lean_lora
 
     config = dict(CONFIGS[opts.config], num_hidden_layers=opts.layers)
     if opts.vocab:  # the layers' activations do not depend on it; the LM head's time does
@@ -98,7 +99,8 @@ def run_path(path: str, opts: argparse.Namespace) -> dict[str, Any]:
         )
     model = get_peft_model(model, lora_config())
     model.train()
-    patched = make_lean(model) if path == "lean" else None
+    lean_lora.MASKS = "bits" if path == "lean_bits" else "seed"
+    patched = lean_lora.make_lean(model) if path.startswith("lean") else None
     gen = torch.Generator().manual_seed(opts.seed)
     ids = torch.randint(
         10, config["vocab_size"], (opts.sequences, opts.tokens // opts.sequences), generator=gen
@@ -148,7 +150,7 @@ def main() -> None:
     name = torch.cuda.get_device_name(0) if opts.device.startswith("cuda") else "cpu"
     report: dict[str, Any] = {"device": name, "torch": torch.__version__, **vars(opts), "paths": {}}
     report["out"] = str(opts.out) if opts.out else None
-    for path in ("peft", "lean"):
+    for path in ("peft", "lean", "lean_bits"):
         report["paths"][path] = run_path(path, opts)
     peft, lean = report["paths"]["peft"], report["paths"]["lean"]
     report["ratios"] = {
@@ -156,6 +158,14 @@ def main() -> None:
             lean["saved_bytes_per_token_per_layer"] / peft["saved_bytes_per_token_per_layer"], 3
         ),
         "time_lean_over_peft": round(lean["fwd_bwd_seconds"] / peft["fwd_bwd_seconds"], 3),
+        "saved_bytes_lean_bits_over_peft": round(
+            report["paths"]["lean_bits"]["saved_bytes_per_token_per_layer"]
+            / peft["saved_bytes_per_token_per_layer"],
+            3,
+        ),
+        "time_lean_bits_over_peft": round(
+            report["paths"]["lean_bits"]["fwd_bwd_seconds"] / peft["fwd_bwd_seconds"], 3
+        ),
     }
     if opts.out:
         atomic_write_json(opts.out, report)

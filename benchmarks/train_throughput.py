@@ -267,6 +267,7 @@ def run_path(path: str, opts: argparse.Namespace, seqs: list[list[int]], tok: An
     from transformers import PrinterCallback, Trainer, TrainingArguments
     from trl import SFTConfig, SFTTrainer
 
+    from codetune.train import lean_lora
     from codetune.train.config import TrainConfig
     from codetune.train.speed import after_lora, compile_layers, configure_fast_path
 
@@ -318,8 +319,10 @@ def run_path(path: str, opts: argparse.Namespace, seqs: list[list[int]], tok: An
             # c: micro-batch up to 16 (experiments/deep_vs_diverse.yaml), lowered by the memory plan if it must be.
             # Variants, by the words in the path name: mb8 at most 8 (TrainConfig's default); compile: + compiled
             # decoder layers; noliger: without Liger (dynamo cannot trace Liger's RMSNorm); a _peft ending: PEFT's own
-            # LoRA forward instead of the lean one (whose seed draws break compiled graphs).
+            # LoRA forward instead of the lean one (whose seed draws break compiled graphs); bits: lean LoRA keeps its
+            # dropout masks packed in bits instead of redrawing them from seeds (traceable by torch.compile).
             words = set(path.split("_"))
+            lean_lora.MASKS = "bits" if "bits" in words else "seed"
             cfg = TrainConfig(
                 micro_batch_size=8 if "mb8" in words else 16,
                 effective_batch_size=16,
@@ -391,7 +394,7 @@ def main() -> None:
     ap.add_argument(
         "--paths",
         default="a,b,c",
-        help="comma list of a, b, c and c variants: c_mb8, c_peft, c_compile, c_compile_noliger, c_compile_noliger_peft ... (run in this order)",
+        help="comma list of a, b, c and c variants: c_mb8, c_peft, c_compile, c_compile_noliger, c_compile_noliger_peft, c_bits, c_compile_noliger_bits ... (run in this order)",
     )
     ap.add_argument("--warmup", type=int, default=None, help="untimed steps (default 3; 1 for tiny)")
     ap.add_argument("--steps", type=int, default=None, help="timed optimizer steps (default 30; 3 for tiny)")

@@ -63,18 +63,20 @@ def _worst(g1: dict, g2: dict) -> float:
     return max(((g1[k] - g2[k]).abs().max() / g1[k].abs().max()).item() for k in g1)
 
 
-def _replay_masks(monkeypatch) -> list:
-    """Record the first mask of each seed, in the order the lean forward draws them."""
-    masks: dict[int, torch.Tensor] = {}
-    original = lean_lora._mask
+@pytest.fixture(params=["seed", "bits"])
+def masks(request, monkeypatch):
+    """Both ways a mask reaches the backward pass; yields the masks each layer's forward drew, in order."""
+    monkeypatch.setattr(lean_lora, "MASKS", request.param)
+    drawn: list = []
+    new_mask = lean_lora.LoraSide.new_mask
 
-    def record(seed, *args):
-        mask = original(seed, *args)
-        masks.setdefault(seed, mask)
-        return mask
+    def record(self, x):
+        mask, packed = new_mask(self, x)
+        drawn.append(mask)
+        return mask, packed
 
-    monkeypatch.setattr(lean_lora, "_mask", record)
-    return masks
+    monkeypatch.setattr(lean_lora.LoraSide, "new_mask", record)
+    return drawn
 
 
 class Replay(nn.Module):
@@ -87,18 +89,17 @@ class Replay(nn.Module):
 
 
 @pytest.mark.parametrize("dropout", [0.0, 0.3])
-def test_same_loss_and_gradients_as_peft(base, dropout, monkeypatch):
+def test_same_loss_and_gradients_as_peft(base, dropout, masks):
     lean = _peft(base, dropout)
     counts = lean_lora.make_lean(lean)
     assert counts == {"projections": 14, "mlps": 2}
-    masks = _replay_masks(monkeypatch)
     lean_loss, lean_grads = _step(lean)
 
     reference = _peft(base, dropout)
     if dropout:
         # PEFT runs its dropouts in the same order (q, k, v, o, gate, up, down): give each the lean path's mask.
-        order = list(masks.values())
-        assert len(order) == 14
+        order = list(masks)
+        assert len(order) == 14 and all(m is not None for m in order)
         for module in reference.modules():
             if hasattr(module, "lora_dropout"):
                 module.lora_dropout["default"] = Replay(order)
@@ -117,7 +118,7 @@ def test_bf16_autocast_matches_peft(base):
     assert all(g.dtype == torch.float32 for g in lean_grads.values())
 
 
-def test_dropout_is_seeded_and_recomputed_under_checkpointing(base):
+def test_dropout_is_seeded_and_recomputed_under_checkpointing(base, masks):
     lean = _peft(base, 0.3)
     lean_lora.make_lean(lean)
     checkpointed = _peft(base, 0.3)
@@ -162,13 +163,25 @@ def _saved_activation_bytes(model) -> int:
     return sum(seen.values())
 
 
-def test_keeps_less_for_backward(base):
+def test_keeps_less_for_backward(base, masks):
     peft_bytes = _saved_activation_bytes(_peft(base, 0.05))
     lean = _peft(base, 0.05)
     lean_lora.make_lean(lean)
     lean_bytes = _saved_activation_bytes(lean)
     # Per layer and token, PEFT keeps masks + dropped copies of 7 inputs and the down projection's input; lean does not.
     assert lean_bytes < 0.6 * peft_bytes, (lean_bytes, peft_bytes)
+    no_dropout = _peft(base, 0.0)
+    lean_lora.make_lean(no_dropout)
+    extra = lean_bytes - _saved_activation_bytes(no_dropout)
+    elements = IDS.numel() * 2 * (6 * 64 + 160)  # 2 layers: q, k, v, o, gate, up inputs of 64, down's of 160
+    assert extra == (0 if lean_lora.MASKS == "seed" else pytest.approx(elements / 8, abs=14 * 2))
+
+
+def test_bits_round_trip():
+    keep = torch.rand(3, 5, 11, generator=torch.Generator().manual_seed(0)) < 0.7
+    packed = lean_lora.pack_bits(keep)
+    assert packed.dtype == torch.uint8 and packed.numel() == -(-keep.numel() // 8)
+    assert torch.equal(lean_lora.unpack_bits(packed, keep.shape), keep)
 
 
 def test_memory_benchmark_smoke(tmp_path):
@@ -192,3 +205,24 @@ def test_memory_benchmark_smoke(tmp_path):
     assert report["paths"]["lean"]["patched"] == {"projections": 14, "mlps": 2}
     assert report["paths"]["peft"]["patched"] is None
     assert 0 < report["ratios"]["saved_bytes_lean_over_peft"] < 0.7
+
+
+def test_bits_masks_trace_under_torch_compile(base, monkeypatch):
+    """With masks kept in bits, compiled decoder layers give the eager loss and gradients (inductor told to draw
+    random numbers as eager does, so both draw the same masks)."""
+    import torch._inductor.config as inductor
+
+    monkeypatch.setattr(lean_lora, "MASKS", "bits")
+    monkeypatch.setattr(inductor, "fallback_random", True)
+    results = []
+    for compiled in (False, True):
+        model = _peft(base, 0.3)
+        lean_lora.make_lean(model)
+        if compiled:
+            for layer in model.base_model.model.model.layers:
+                layer.compile(dynamic=True)
+        torch.manual_seed(1)
+        results.append(_step(model))
+    (loss, grads), (compiled_loss, compiled_grads) = results
+    assert compiled_loss == pytest.approx(loss, rel=1e-5)
+    assert _worst(grads, compiled_grads) < 1e-4
