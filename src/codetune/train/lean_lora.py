@@ -54,7 +54,8 @@ def _flat(t: torch.Tensor) -> torch.Tensor:
 
 
 def compute_dtype(x: torch.Tensor, weight: torch.Tensor) -> torch.dtype:
-    """PEFT casts x to the adapter's dtype; under autocast the matmuls then run in the autocast dtype."""
+    """The dtype a linear layer's matmul runs in: the autocast dtype under autocast, else the weight's (PEFT casts x
+    to the adapter's dtype; the frozen nn.Linear needs x in its own)."""
     if torch.is_autocast_enabled(x.device.type):
         return torch.get_autocast_dtype(x.device.type)
     return weight.dtype
@@ -135,17 +136,10 @@ class LoraBranch(torch.autograd.Function):
         return grad_x, grad_a, grad_b, None
 
 
-def base_dtype(x: torch.Tensor, weight: torch.Tensor) -> torch.dtype:
-    """The dtype the frozen nn.Linear computes in: the autocast dtype under autocast, else the weight's."""
-    if torch.is_autocast_enabled(x.device.type):
-        return torch.get_autocast_dtype(x.device.type)
-    return weight.dtype
-
-
 def _project(x: torch.Tensor, w: torch.Tensor, side: LoraSide) -> tuple[torch.Tensor, ...]:
     """Frozen base projection plus LoRA, summed the way PEFT does (in the wider dtype, cast back to the base's); also
     the rank-r activation and the packed mask."""
-    dtype = base_dtype(x, w)
+    dtype = compute_dtype(x, w)
     base = x.to(dtype) @ w.to(dtype).t()
     lora, h, packed = side.forward(x)
     return (base + lora).to(dtype), h, packed
