@@ -28,42 +28,16 @@ from train_throughput import CONFIGS, lora_config  # noqa: E402
 from codetune.files import atomic_write_json  # noqa: E402
 
 
-def layer_saved_bytes(model: Any, ids: Any) -> int:
-    """Bytes of the distinct non-parameter storages saved for backward while a decoder layer runs."""
+def forward(model: Any, ids: Any, dtype: str) -> Any:
+    """The loss of one forward pass, under bf16 autocast when `dtype` is bfloat16 (as the Trainer runs it)."""
     import torch
 
-    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
-    seen: dict[int, int] = {}
-    inside = [0]
-    layers = model.get_base_model().model.layers
-    hooks = [layer.register_forward_pre_hook(lambda *_: inside.__setitem__(0, 1)) for layer in layers]
-    hooks += [layer.register_forward_hook(lambda *_: inside.__setitem__(0, 0)) for layer in layers]
-
-    def pack(t: Any) -> Any:
-        storage = t.untyped_storage()
-        if inside[0] and storage.data_ptr() not in params:
-            seen[storage.data_ptr()] = storage.nbytes()
-        return t
-
-    try:
-        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), autocast(ids):
-            model(input_ids=ids, labels=ids)
-    finally:
-        for h in hooks:
-            h.remove()
-    return sum(seen.values())
+    with torch.autocast(ids.device.type, dtype=torch.bfloat16, enabled=dtype == "bfloat16"):
+        return model(input_ids=ids, labels=ids).loss
 
 
-def autocast(ids: Any) -> Any:
-    import torch
-
-    return torch.autocast(ids.device.type, dtype=torch.bfloat16, enabled=DTYPE[0] == "bfloat16")
-
-
-DTYPE = ["bfloat16"]
-
-
-def fwd_bwd_seconds(model: Any, ids: Any, repeats: int) -> float:
+def fwd_bwd_seconds(model: Any, ids: Any, dtype: str, repeats: int) -> float:
+    """Median time of forward + backward over `repeats` runs after one warm-up run."""
     import torch
 
     times = []
@@ -72,13 +46,11 @@ def fwd_bwd_seconds(model: Any, ids: Any, repeats: int) -> float:
         if ids.is_cuda:
             torch.cuda.synchronize()
         t0 = time.perf_counter()
-        with autocast(ids):
-            loss = model(input_ids=ids, labels=ids).loss
-        loss.backward()
+        forward(model, ids, dtype).backward()
         if ids.is_cuda:
             torch.cuda.synchronize()
         times.append(time.perf_counter() - t0)
-    return statistics.median(times[1:])  # the first run warms up
+    return statistics.median(times[1:])
 
 
 def run_path(path: str, opts: argparse.Namespace) -> dict[str, Any]:
@@ -87,6 +59,7 @@ def run_path(path: str, opts: argparse.Namespace) -> dict[str, Any]:
     from transformers import AutoModelForCausalLM, Qwen2Config
 
     from codetune.train import lean_lora
+    from codetune.train.speed import saved_activation_bytes
 
     config = dict(CONFIGS[opts.config], num_hidden_layers=opts.layers)
     if opts.vocab:  # the layers' activations do not depend on it; the LM head's time does
@@ -108,24 +81,19 @@ def run_path(path: str, opts: argparse.Namespace) -> dict[str, Any]:
     )
     ids = ids.to(opts.device)
     tokens = ids.numel()
-    saved = layer_saved_bytes(model, ids)
+    layers = model.get_base_model().model.layers
+    saved = saved_activation_bytes(model, lambda: forward(model, ids, opts.dtype), within=layers)
+    if ids.is_cuda:
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated()
     result: dict[str, Any] = {
         "saved_bytes_per_token_per_layer": round(saved / tokens / opts.layers),
         "per_hidden_unit": round(saved / tokens / opts.layers / config["hidden_size"], 1),
-        "fwd_bwd_seconds": round(fwd_bwd_seconds(model, ids, opts.repeats), 3),
+        "fwd_bwd_seconds": round(fwd_bwd_seconds(model, ids, opts.dtype, opts.repeats), 3),
         "patched": patched,
     }
-    if ids.is_cuda:
-        model.zero_grad(set_to_none=True)
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        before = torch.cuda.memory_allocated()
-        with autocast(ids):
-            loss = model(input_ids=ids, labels=ids).loss
-        loss.backward()
+    if ids.is_cuda:  # every timed run is the same forward + backward: the peak is one run's
         result["cuda_peak_above_weights_gib"] = round((torch.cuda.max_memory_allocated() - before) / 2**30, 3)
-    del model
-    gc.collect()
     return result
 
 
@@ -157,12 +125,12 @@ def main() -> None:
     cpu = opts.device == "cpu"
     opts.dtype = opts.dtype or ("float32" if cpu else "bfloat16")
     opts.vocab = opts.vocab or (2048 if cpu else None)
-    DTYPE[0] = opts.dtype
     name = torch.cuda.get_device_name(0) if opts.device.startswith("cuda") else "cpu"
     report: dict[str, Any] = {"device": name, "torch": torch.__version__, **vars(opts), "paths": {}}
     report["out"] = str(opts.out) if opts.out else None
     for path in ("peft", "lean", "lean_bits"):
         report["paths"][path] = run_path(path, opts)
+        gc.collect()  # the path's model, before the next one is built
     peft, lean = report["paths"]["peft"], report["paths"]["lean"]
     report["ratios"] = {
         "saved_bytes_lean_over_peft": round(

@@ -11,6 +11,7 @@ torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
 from codetune.train import lean_lora  # noqa: E402
+from codetune.train.speed import saved_activation_bytes  # noqa: E402
 
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
@@ -149,18 +150,7 @@ def test_eval_and_no_grad_take_peft_forward(base):
 
 
 def _saved_activation_bytes(model) -> int:
-    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
-    seen: dict[int, int] = {}
-
-    def pack(t):
-        storage = t.untyped_storage()
-        if storage.data_ptr() not in params:
-            seen[storage.data_ptr()] = storage.nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        model(input_ids=IDS, labels=IDS)
-    return sum(seen.values())
+    return saved_activation_bytes(model, lambda: model(input_ids=IDS, labels=IDS))
 
 
 def test_keeps_less_for_backward(base, masks):

@@ -319,6 +319,32 @@ def after_lora(model: Any) -> dict[str, int] | None:
     return info["lean_lora_patched"]
 
 
+def saved_activation_bytes(model: Any, run: Any, within: Any = ()) -> int:
+    """Bytes autograd keeps for the backward pass while `run()` runs `model` forward: distinct storages, parameters
+    excluded; with `within` (modules), only what is saved while one of them runs. Calibrates ACT_BYTES."""
+    import torch
+
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    seen: dict[int, int] = {}
+    inside = [not within]
+    hooks = [m.register_forward_pre_hook(lambda *_: inside.__setitem__(0, True)) for m in within]
+    hooks += [m.register_forward_hook(lambda *_: inside.__setitem__(0, False)) for m in within]
+
+    def pack(t: Any) -> Any:
+        storage = t.untyped_storage()
+        if inside[0] and storage.data_ptr() not in params:
+            seen[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    try:
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            run()
+    finally:
+        for h in hooks:
+            h.remove()
+    return sum(seen.values())
+
+
 def compare_paths(model: Any, sequences: list[list[int]], pad_id: int) -> dict[str, float]:
     """Check the fast path on `sequences` (at least two): the loss of the plain padded batch vs the fast path, and
     the largest logit change of example 1 when example 0's tokens change (0 means no cross-example leakage)."""
