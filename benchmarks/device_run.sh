@@ -70,11 +70,11 @@ for name in ("train.json", "train_memory.json", "generate.json", "train_compile.
     print(name, r.get("device"), "ratios", r.get("ratios"))
     if name == "train_compile.json" and (out / "train.json").is_file():
         base = json.loads((out / "train.json").read_text())["paths"]
-        for name, res in r["paths"].items():
+        for path, res in r["paths"].items():
             tps = res.get("real_tokens_per_s")
             for b in ("a", "b", "c"):
                 if tps and base.get(b, {}).get("real_tokens_per_s"):
-                    print(f"  {name}/{b}", round(tps / base[b]["real_tokens_per_s"], 2))
+                    print(f"  {path}/{b}", round(tps / base[b]["real_tokens_per_s"], 2))
     for path, res in r.get("paths", {}).items():
         keys = ("real_tokens_per_s", "tokens_per_s", "peak_memory_gib", "mfu", "loss_first_timed_step",
                 "micro_batch", "checkpointing", "attention", "lean_lora_patched", "check", "error",

@@ -274,9 +274,8 @@ def run_path(path: str, opts: argparse.Namespace, seqs: list[list[int]], tok: An
     cuda = opts.device.startswith("cuda")
     timed_end = opts.warmup + opts.steps
     profiled = opts.profile_steps if path == opts.profile_path else 0
-    steps_total = (
-        timed_end + profiled
-    )  # profiled steps come after the timed ones and do not count in their time
+    # Profiled steps come after the timed ones and do not count in their time.
+    steps_total = timed_end + profiled
     data = Dataset.from_dict({"input_ids": seqs[: steps_total * 16]})
     out_dir = tempfile.mkdtemp(prefix=f"bench-{path}-")
     common = dict(
@@ -394,7 +393,8 @@ def main() -> None:
     ap.add_argument(
         "--paths",
         default="a,b,c",
-        help="comma list of a, b, c and c variants: c_mb8, c_peft, c_compile, c_compile_noliger, c_compile_noliger_peft, c_bits, c_compile_noliger_bits ... (run in this order)",
+        help="comma list, run in this order: a, b, c, and c variants named by words: mb8, peft, bits, compile, "
+        "noliger (e.g. c_peft, c_compile_noliger_bits)",
     )
     ap.add_argument("--warmup", type=int, default=None, help="untimed steps (default 3; 1 for tiny)")
     ap.add_argument("--steps", type=int, default=None, help="timed optimizer steps (default 30; 3 for tiny)")
