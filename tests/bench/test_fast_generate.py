@@ -60,3 +60,38 @@ def _tokenizer(tiny_model_dir):
     from codetune.models import load_tokenizer
 
     return load_tokenizer(str(tiny_model_dir))
+
+
+def test_compiled_generation_of_several_models_equals_each_model_eager(tiny_model_dir, tmp_path):
+    """The compiled path (static cache + torch.compile, as on CUDA; forced here on CPU) generating for the base model
+    and three adapters in one call gives every row its own model's eager tokens, and compiles one graph per adapter
+    configuration plus one for the base model, however many adapters and batches share it. (PEFT mixed batches under
+    compile kept the routing of the batch they were traced on and gave other batches wrong answers.)"""
+    import torch
+    from torch._dynamo.utils import counters
+    from transformers import AutoModelForCausalLM
+
+    from codetune.models.tiny import save_random_adapter
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32).eval()
+    targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    adapters = [
+        save_random_adapter(model, tmp_path / f"a{i}", targets=targets, r=r, std=0.5, seed=i)
+        for i, r in enumerate((4, 4, 8))  # two configurations: r=4 twice (one slot), r=8
+    ]
+    g = torch.Generator().manual_seed(0)
+    prompts = [torch.randint(10, 5000, (n,), generator=g).tolist() for n in (23, 140, 61, 9, 97)]
+    kw = {"min_new_tokens": 10, "pad_token_id": 151643, "eos_token_id": [151645]}
+    dec, tok = Decoding(max_new_tokens=10), _tokenizer(tiny_model_dir)
+    models = [None, *adapters]
+    eager = HFGenerator(model, tok, batch_size=3, compile=False)
+    want = [row for a in models for row in eager.generate_ids(prompts, dec, adapters=[a] * 5, **kw)]
+    assert len({str(want[m * 5 : m * 5 + 5]) for m in range(4)}) == 4  # four different models
+
+    compiled = HFGenerator(model, tok, batch_size=3, compile=True)
+    counters.clear()
+    got = compiled.generate_ids(prompts * 4, dec, adapters=[a for a in models for _ in prompts], **kw)
+    assert not compiled._eager  # it compiled, and did not fall back
+    assert got == want
+    assert counters["frames"]["ok"] <= 3  # base, the r=4 slot, the r=8 slot
+    assert not hasattr(model, "peft_config") or not model.peft_config  # adapters removed after

@@ -2,23 +2,28 @@
 
 Both backends take a list of `Job`s (one prompt, the sample indices still to produce and the LoRA adapter to answer
 with, or none for the base model) and report each finished sample through `on_result(key, sample, text)`, so the
-caller can append it to disk at once. Jobs for several adapters go in one call: their rows share batches, so the base
-model's weights are read once per step for all of them (on a CPU, three models cost about 1.5x one).
+caller can append it to disk at once. Jobs for several adapters go in one call. Eager (CPU), their rows share batches,
+so the base model's weights are read once per step for all of them (on a CPU, three models cost about 1.5x one);
+compiled (CUDA), each batch holds one adapter's rows and one compiled graph serves every adapter (bench/adapters.py).
 """
 
 from __future__ import annotations
 
+import copy
 import importlib.util
+import math
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from codetune.bench.adapters import adapters_attached
 from codetune.errors import CodetuneError
 
 OnResult = Callable[[str, int, str], None]
+WIDTH_MULTIPLE = 64  # compiled generation: prompt widths rounded up to this, so batches share shapes
 
 
 @dataclass(frozen=True)
@@ -93,33 +98,6 @@ def stop_token_ids(model: Any, tokenizer: Any) -> list[int]:
     if isinstance(im_end, int) and im_end != tokenizer.unk_token_id and im_end not in ids:
         ids.append(im_end)
     return ids
-
-
-BASE = "__base__"  # PEFT's name for "no adapter" in a mixed batch
-
-
-@contextmanager
-def adapters_loaded(model: Any, adapters: Sequence[Path]) -> Iterator[tuple[Any, dict[Path, str]]]:
-    """Attach PEFT adapter folders to `model` under generated names for the duration; the base model is restored
-    (unmerged) after. Yields the model to call and {folder: adapter name}."""
-    if not adapters:
-        yield model, {}
-        return
-    from peft import PeftModel
-
-    for a in adapters:
-        if not (Path(a) / "adapter_config.json").is_file():
-            raise CodetuneError(f"{a}: not a PEFT adapter folder (adapter_config.json is missing)")
-    names = {Path(a): f"adapter{i}" for i, a in enumerate(adapters)}
-    first, *rest = names.items()
-    peft_model = PeftModel.from_pretrained(model, str(first[0]), adapter_name=first[1])
-    try:
-        for folder, name in rest:
-            peft_model.load_adapter(str(folder), adapter_name=name)
-        peft_model.eval()
-        yield peft_model, names
-    finally:
-        peft_model.unload()
 
 
 class HFGenerator:
@@ -203,30 +181,47 @@ class HFGenerator:
         overrides: dict[str, Any] | None = None,
     ) -> Iterator[tuple[list[int], list[list[int]], float]]:
         """Generate for (prompt ids, adapter) rows batch by batch; yield (row indices, new ids cut after the first
-        end-of-turn id, seconds the batch took). Rows are grouped by adapter, longest prompt first within a group (an out-of-memory shows up
-        at once); batches are filled across group boundaries, so a few problems x several adapters still make full
-        batches, and a mixed batch routes each row through its own adapter."""
+        end-of-turn id, seconds the batch took). Rows are grouped by adapter, longest prompt first within a group (an
+        out-of-memory shows up at once). Eager: batches are filled across group boundaries, so a few problems x
+        several adapters still make full batches. Compiled: every batch holds one adapter's rows and has the same
+        size and KV cache length (short batches are filled with copies of their last row), so one compiled graph
+        serves them all."""
         import torch
 
-        adapters = list(dict.fromkeys(_path(a) for _, a in rows if a is not None))
+        folders = [_path(a) for _, a in rows]
+        adapters = list(dict.fromkeys(a for a in folders if a is not None))
         group = {None: -1} | {a: i for i, a in enumerate(adapters)}
-        order = sorted(range(len(rows)), key=lambda i: (group[_path(rows[i][1])], -len(rows[i][0])))
-        with adapters_loaded(self.model, adapters) as (model, names):
+        order = sorted(range(len(rows)), key=lambda i: (group[folders[i]], -len(rows[i][0])))
+        fixed = bool(self._fast_kwargs())
+        batches = _batch_plan(order, [group[f] for f in folders], self.batch_size, mixed=not fixed)
+        fill = max(map(len, batches), default=0) if fixed else 0
+        with adapters_attached(self.model, adapters, mixed=not fixed) as (model, route):
             gen_config = self._generation_config(model, decoding)
             for key, value in (overrides or {}).items():
                 setattr(gen_config, key, value)
+            if fixed and rows:
+                width = math.ceil(max(len(p) for p, _ in rows) / WIDTH_MULTIPLE) * WIDTH_MULTIPLE
+                gen_config.max_cache_len = width + gen_config.max_new_tokens
             eos = gen_config.eos_token_id
             stop_ids = ({eos} if isinstance(eos, int) else set(eos or [])) | {gen_config.pad_token_id}
-            for b in range(0, len(order), self.batch_size):
-                idx = order[b : b + self.batch_size]
+            for b, idx in enumerate(batches):
                 if not decoding.greedy:
-                    torch.manual_seed(decoding.seed + b)
-                which = [names.get(_path(rows[i][1]), BASE) for i in idx] if names else None
+                    torch.manual_seed(decoding.seed + b * self.batch_size)
                 t0 = time.perf_counter()
                 new = self._generate_batch(
-                    model, [list(rows[i][0]) for i in idx], gen_config, decoding, which
+                    model,
+                    [list(rows[i][0]) for i in idx],
+                    gen_config,
+                    decoding,
+                    lambda idx=idx: route([folders[i] for i in idx]),
+                    fill,
                 )
                 yield idx, [_until_stop(ids, stop_ids) for ids in new], time.perf_counter() - t0
+
+    def _fast_kwargs(self) -> dict[str, Any]:
+        from codetune.bench.speed import fast_generate_kwargs
+
+        return {} if self._eager else fast_generate_kwargs(self.model, compile=self.compile)
 
     def _generate_batch(
         self,
@@ -234,33 +229,32 @@ class HFGenerator:
         prompts: list[list[int]],
         gen_config: Any,
         decoding: Decoding,
-        adapter_names: list[str] | None,
+        route: Callable[[], tuple[AbstractContextManager[Any], dict[str, Any]]],
+        fill: int,
     ) -> list[list[int]]:
-        """New token ids of each row. On CUDA: static KV cache + torch.compile (bench/speed.py), widths rounded to
-        64 so batches share compiled shapes; if compiling fails, this run goes on without it."""
+        """New token ids of each row. On CUDA: static KV cache + torch.compile (bench/speed.py), the batch filled
+        to `fill` rows and widths rounded to 64; if compiling fails, this run goes on without it."""
         import torch
 
-        from codetune.bench.speed import fast_generate_kwargs, left_pad
+        from codetune.bench.speed import left_pad
 
-        fast = {} if self._eager else fast_generate_kwargs(model, compile=self.compile)
-        ids, mask = left_pad(prompts, gen_config.pad_token_id, 64 if fast else 1)
+        fast = self._fast_kwargs()
+        rows = prompts + [prompts[-1]] * (fill - len(prompts)) if fast else prompts
+        ids, mask = left_pad(rows, gen_config.pad_token_id, WIDTH_MULTIPLE if fast else 1)
         device = next(model.parameters()).device
+        config = copy.copy(gen_config)
+        for key, value in fast.items():
+            setattr(config, key, value)
         kw: dict[str, Any] = {
             "input_ids": ids.to(device),
             "attention_mask": mask.to(device),
-            "generation_config": gen_config,
+            "generation_config": config,
             "stopping_criteria": _stop_on_text(self.tokenizer, decoding.stop, ids.shape[1]),
         }
-        scope: Any = nullcontext()
-        if adapter_names is not None and len(set(adapter_names)) > 1:
-            kw["adapter_names"] = adapter_names  # a mixed batch: PEFT routes each row through its own adapter
-        elif adapter_names is not None and adapter_names[0] == BASE:
-            scope = model.disable_adapter()
-        elif adapter_names is not None:
-            model.set_adapter(adapter_names[0])
+        scope, extra = route()
         try:
             with scope, torch.inference_mode():
-                out = model.generate(**kw, **fast)
+                out = model.generate(**kw, **extra)
         except Exception as e:
             if not fast or isinstance(e, torch.OutOfMemoryError):
                 raise
@@ -268,8 +262,8 @@ class HFGenerator:
                 f"warning: compiled generation failed ({type(e).__name__}); continuing without torch.compile"
             )
             self._eager = True
-            return self._generate_batch(model, prompts, gen_config, decoding, adapter_names)
-        return out[:, ids.shape[1] :].tolist()
+            return self._generate_batch(model, prompts, gen_config, decoding, route, fill)
+        return out[: len(prompts), ids.shape[1] :].tolist()
 
     def _generation_config(self, model: Any, decoding: Decoding) -> Any:
         from transformers import GenerationConfig
@@ -285,6 +279,18 @@ class HFGenerator:
             pad_token_id=pad if pad is not None else self.tokenizer.eos_token_id,
             **kw,
         )
+
+
+def _batch_plan(order: list[int], group: list[int], size: int, *, mixed: bool) -> list[list[int]]:
+    """Row indices per batch, `order` cut into batches of `size`; unless `mixed`, a batch never spans two groups."""
+    if mixed:
+        return [order[b : b + size] for b in range(0, len(order), size)]
+    batches: list[list[int]] = []
+    for i in order:
+        if not batches or len(batches[-1]) == size or group[batches[-1][0]] != group[i]:
+            batches.append([])
+        batches[-1].append(i)
+    return batches
 
 
 def _stop_on_text(tokenizer: Any, stops: Sequence[str], prompt_len: int) -> Any:

@@ -8,17 +8,17 @@ from typing import Any
 
 
 def fast_generate_kwargs(model: Any, *, compile: bool | None = None) -> dict[str, Any]:
-    """`generate` kwargs for codetune's fast path: on CUDA (or with compile=True) a static cache, which transformers
-    compiles with CUDA graphs ("reduce-overhead"); elsewhere nothing (compiling on CPU costs more than it saves)."""
+    """GenerationConfig fields for codetune's fast path: on CUDA (or with compile=True, on any device) a static
+    cache, which transformers compiles with CUDA graphs ("reduce-overhead"); elsewhere nothing (compiling on a CPU
+    costs more than it saves)."""
     compile = model.device.type == "cuda" if compile is None else compile
     if not compile:
         return {}
     from transformers import CompileConfig
 
-    return {
-        "cache_implementation": "static",
-        "compile_config": CompileConfig(fullgraph=False, dynamic=False, mode="reduce-overhead"),
-    }
+    config = CompileConfig(fullgraph=False, dynamic=False, mode="reduce-overhead")
+    config._compile_all_devices = True  # asked for: transformers would otherwise skip it off CUDA
+    return {"cache_implementation": "static", "compile_config": config}
 
 
 def left_pad(prompts: list[list[int]], pad_id: int, multiple: int = 1) -> tuple[Any, Any]:
