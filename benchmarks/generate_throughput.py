@@ -141,7 +141,7 @@ def run(path: str, model: Any, prompts: list[list[int]], opts: argparse.Namespac
             "cache": "dynamic",
         }
 
-    gen = HFGenerator(model, opts.tokenizer, batch_size=opts.max_batch)
+    gen = HFGenerator(model, opts.tokenizer, batch_size=opts.max_batch, compile=opts.compile)
     adapters: list[Any] = [None] * len(prompts)
     if path == "d":
         folders = random_adapters(model, Path(opts.adapter_dir), 2)
@@ -172,7 +172,11 @@ def run(path: str, model: Any, prompts: list[list[int]], opts: argparse.Namespac
         "tokens_per_s": round(total / elapsed, 1),
         "warmup_seconds": round(warm, 1),
         "max_batch": opts.max_batch,
-        "cache": "dynamic (compile failed)" if gen._eager else "static+compile" if cuda else "dynamic (CPU)",
+        "cache": "dynamic (compile failed)"
+        if gen._eager
+        else "static+compile"
+        if cuda or opts.compile
+        else "dynamic (CPU)",
     }
     if path == "d":
         result["models"] = 3
@@ -196,6 +200,12 @@ def main() -> None:
         "--serial-new-tokens", type=int, default=None, help="new tokens per problem in (a); default max"
     )
     ap.add_argument("--max-batch", type=int, default=64)
+    ap.add_argument(
+        "--compile",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="compile (c) and (d) (default: on CUDA only; --compile on a CPU rehearses the CUDA path)",
+    )
     ap.add_argument("--problems", type=int, default=41)
     ap.add_argument("--out", type=Path, default=None)
     opts = ap.parse_args()
