@@ -147,7 +147,16 @@ def test_hub_download_is_mocked_at_the_library_boundary(tmp_path: Path, monkeypa
         raise OSError("Network is unreachable\nmore detail")
 
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", offline)
-    with pytest.raises(CodetuneError, match=r"cannot download test\.jsonl .*Network is unreachable\)"):
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setattr("codetune.hub._checked", False)  # online: the library's first line is the reason
+    with pytest.raises(
+        CodetuneError, match=r"cannot download test\.jsonl .*Network is unreachable\); pass a"
+    ):
+        load_problems(P.HUB_REPO, release="release_v1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(
+        CodetuneError, match=r"not in the local Hugging Face cache and the hub is unreachable"
+    ):
         load_problems(P.HUB_REPO, release="release_v1")
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from codetune.bench.config import ProblemFilter
 from codetune.errors import CodetuneError
+from codetune.hub import failure, go_offline_if_unreachable
 
 HUB_REPO = "livecodebench/code_generation_lite"
 BUILTIN_DIR = Path(__file__).resolve().parent / "builtin"
@@ -189,6 +190,7 @@ def release_files(release: str) -> list[str]:
 
 def _hub_problems(repo: str, release: str) -> list[Problem]:
     files = release_files(release)
+    go_offline_if_unreachable()
     from huggingface_hub import hf_hub_download
 
     problems: list[Problem] = []
@@ -196,11 +198,8 @@ def _hub_problems(repo: str, release: str) -> list[Problem]:
         try:
             local = hf_hub_download(repo_id=repo, filename=name, repo_type="dataset")
         except Exception as e:  # offline, missing file, auth: all reported the same way
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-            raise CodetuneError(
-                f"problems: cannot download {name} of dataset {repo} ({type(e).__name__}: {first}); "
-                "check the network or pass a local LiveCodeBench JSONL file"
-            ) from None
+            fix = "pass a local LiveCodeBench JSONL file or builtin:quickstart"
+            raise CodetuneError(f"problems: {failure(f'cannot download {name} of {repo}', e, fix)}") from None
         problems.extend(read_problem_file(local))
     return problems
 

@@ -12,6 +12,7 @@ from typing import Any
 from codetune.data.config import DataConfig
 from codetune.errors import CodetuneError
 from codetune.files import iter_jsonl, read_json
+from codetune.hub import failure, go_offline_if_unreachable
 
 BUILTIN = ("deep", "diverse")
 LOCAL_SUFFIXES = (".jsonl", ".json", ".parquet")
@@ -78,15 +79,14 @@ def _read_parquet(path: Path) -> list[dict[str, Any]]:
 
 def read_hub(dataset_id: str, revision: str | None, split_column: str | None) -> list[dict[str, Any]]:
     """All rows of all hub splits. If the rows have no split column, the hub split name becomes one."""
+    go_offline_if_unreachable()
     import datasets
 
     try:
         dd = datasets.load_dataset(dataset_id, revision=revision)
     except Exception as e:  # network, auth and missing-repo errors all come through here
-        first = (str(e).splitlines() or [""])[0][:200]
-        raise CodetuneError(
-            f"{dataset_id}: could not load the hub dataset ({type(e).__name__}: {first})"
-        ) from None
+        fix = "use a local .jsonl, .json or .parquet file, or builtin:deep / builtin:diverse"
+        raise CodetuneError(f"{dataset_id}: {failure('could not load the hub dataset', e, fix)}") from None
     parts = dd.items() if isinstance(dd, dict) else [("train", dd)]
     rows: list[dict[str, Any]] = []
     for hub_split, part in parts:

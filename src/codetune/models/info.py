@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from codetune.errors import CodetuneError
-from codetune.models.load import gguf_file_for
+from codetune.hub import failure, go_offline_if_unreachable
+from codetune.models.load import MODEL_FIX, gguf_file_for
 from codetune.models.source import resolve
 
 
@@ -54,7 +55,7 @@ def hf_info(where: str) -> dict[str, Any]:
     try:
         config = AutoConfig.from_pretrained(where)
     except (OSError, ValueError) as e:
-        raise CodetuneError(f"{where}: could not read the model config ({str(e)[:200]})") from None
+        raise CodetuneError(f"{where}: {failure('could not read the model config', e, MODEL_FIX)}") from None
     with init_empty_weights():
         model = AutoModelForCausalLM.from_config(config)
     n = sum(p.numel() for p in model.parameters())
@@ -78,5 +79,7 @@ def hf_info(where: str) -> dict[str, Any]:
 def model_info(spec: str) -> dict[str, Any]:
     src = resolve(spec)
     gguf = gguf_file_for(src)
+    if src.kind == "hub":
+        go_offline_if_unreachable()
     info = gguf_info(gguf) if gguf else hf_info(str(src.path or src.name))
     return {"model": spec, "kind": src.kind, **info}

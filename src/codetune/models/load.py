@@ -15,11 +15,13 @@ from typing import Any
 from codetune import paths
 from codetune.errors import CodetuneError
 from codetune.files import atomic_write_json, file_lock, read_json
+from codetune.hub import failure, go_offline_if_unreachable
 from codetune.models.assemble import pull
 from codetune.models.catalog import get_entry
 from codetune.models.source import ModelSource, resolve
 
 READY = "codetune-ready.json"
+MODEL_FIX = "use a local model folder, a .gguf file or a catalog name (codetune model list)"
 
 
 def default_dtype(device: str | None = None) -> Any:
@@ -96,6 +98,8 @@ def hf_location(spec: str, *, quiet: bool = False, cache_weights: bool | None = 
     src = resolve(spec)
     gguf = gguf_file_for(src, quiet=quiet)
     if gguf is None:
+        if src.kind == "hub":
+            go_offline_if_unreachable()
         return str(src.path or src.name), {}
     if cache_weights is None:
         cache_weights = os.environ.get("CODETUNE_CACHE_DEQUANTIZED", "1") != "0"
@@ -119,9 +123,7 @@ def load_tokenizer(spec: str, *, quiet: bool = False) -> Any:
     try:
         tok = AutoTokenizer.from_pretrained(tok_dir)
     except OSError as e:
-        raise CodetuneError(
-            f"{spec}: could not load the tokenizer ({e.__class__.__name__}: {str(e)[:200]})"
-        ) from None
+        raise CodetuneError(f"{spec}: {failure('could not load the tokenizer', e, MODEL_FIX)}") from None
     return _fix_padding(tok)
 
 
@@ -146,9 +148,7 @@ def load_model(
     try:
         model = AutoModelForCausalLM.from_pretrained(where, dtype=dtype, **kwargs)
     except OSError as e:
-        raise CodetuneError(
-            f"{spec}: could not load the model ({e.__class__.__name__}: {str(e)[:200]})"
-        ) from None
+        raise CodetuneError(f"{spec}: {failure('could not load the model', e, MODEL_FIX)}") from None
     model.to(device)
     model.eval()
     if model.generation_config is not None and model.generation_config.pad_token_id is None:
