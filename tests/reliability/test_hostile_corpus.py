@@ -162,7 +162,7 @@ def campaign(arena, figures, notes):
         f"{', '.join(mb(a) for a in after)}; skipped for lack of isolation: {', '.join(skipped) or 'none'}"
     )
     notes.append("sandbox isolation here: " + ", ".join(f"{k}={report.get(k)}" for k in
-                                                          ("uid", "network_isolated", "private_tmp", "fs_protected")))  # fmt: skip
+                                                          ("uid", "network_isolated", "private_tmp", "fs_protected", "processes_hidden")))  # fmt: skip
     return {"programs": {p.name: p for p in runnable}, "rounds": rounds, "before": before, "baseline": baseline,
             "peak": peak[0], "after": after, "report": report}  # fmt: skip
 
@@ -172,7 +172,7 @@ def test_corpus_is_large_and_every_program_says_what_it_does() -> None:
     assert len(corpus) >= 30
     for p in corpus:
         assert p.what and p.verdicts and p.verdicts <= VERDICTS, p.name
-        assert set(p.needs) <= {"uid", "fs_protected", "network_isolated"}, p.name
+        assert set(p.needs) <= {"uid", "fs_protected", "network_isolated", "processes_hidden"}, p.name
 
 
 def test_every_program_gets_an_acceptable_verdict_every_round(campaign: dict, figures: Counter) -> None:

@@ -47,7 +47,7 @@ PRIVATE_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/var/lock")
 UID_BASE = 100_000
 
 _CLONE_NEWNS, _CLONE_NEWIPC, _CLONE_NEWUSER, _CLONE_NEWNET = 0x20000, 0x8000000, 0x10000000, 0x40000000
-_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_REMOUNT, _MS_BIND, _MS_MOVE = 1, 2, 4, 32, 4096, 8192
+_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_REMOUNT, _MS_BIND, _MS_MOVE = 1, 2, 4, 8, 32, 4096, 8192
 _MS_REC, _MS_PRIVATE = 1 << 14, 1 << 18
 _PR_SET_PDEATHSIG, _PR_SET_CHILD_SUBREAPER, _PR_SET_NO_NEW_PRIVS = 1, 36, 38
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -113,6 +113,7 @@ class _Worker:
             "private_tmp": [],  # world-writable dirs covered by a private tmpfs
             "fs_protected": False,  # programs can write nothing outside their working directory
             "memory_cgroup": None,  # "v1": memory_mb caps all of a program's processes together
+            "processes_hidden": False,  # programs see only their own processes in /proc
             "bwrap_installed": shutil.which("bwrap")
             is not None,  # noted only: namespaces are set up directly
         }
@@ -156,6 +157,9 @@ class _Worker:
                 self.report["python_exposed"] = _expose_python(os.path.join("/tmp", ".codetune-stash"))
             except OSError:
                 pass
+            with contextlib.suppress(OSError):  # a /proc of our own, where other uids' processes do not show
+                _mount("proc", "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, "hidepid=invisible")
+                self.report["processes_hidden"] = True
         if "/tmp" in self.report["private_tmp"]:
             self.base = "/tmp/codetune-sandbox"
             os.makedirs(self.base)
