@@ -41,7 +41,8 @@ def greedy(model, tok, text: str) -> str:
     )
     enc = tok(chat, return_tensors="pt")
     with torch.no_grad():
-        ids = model.generate(**enc, do_sample=False, max_new_tokens=MAX_NEW, pad_token_id=tok.pad_token_id)
+        ids = model.generate(**enc, do_sample=False, max_new_tokens=MAX_NEW, pad_token_id=tok.pad_token_id,
+                             eos_token_id=[tok.convert_tokens_to_ids(t) for t in ("<|im_end|>", "<|endoftext|>")])  # fmt: skip
     return tok.decode(ids[0, enc["input_ids"].shape[1] :], skip_special_tokens=True).strip()
 
 

@@ -84,48 +84,36 @@ def generate_answers(
     max_new_tokens: int = 512,
     device: str | None = None,
 ) -> dict[str, Any]:
-    """Load the base model once; answer every prompt with it and with each adapter in turn (greedy)."""
+    """Load the base model once; answer every prompt with it and with each adapter (greedy, the benchmark's generator:
+    one batched pass for all of them, each row through its own adapter)."""
     for a in adapters:
         _check_adapter(a)
-    import torch
-
+    from codetune.bench.generate import Decoding, HFGenerator, Job
     from codetune.models import load_model
 
     model, tokenizer = load_model(model_spec, device=device)
-    peft_model = None
-    if adapters:
-        from peft import PeftModel
 
-        peft_model = PeftModel.from_pretrained(model, str(adapters[0]), adapter_name="a0")
-        for i, a in enumerate(adapters[1:], start=1):
-            peft_model.load_adapter(str(a), adapter_name=f"a{i}")
-        peft_model.eval()
+    def chat(text: str) -> str:
+        system = [{"role": "system", "content": prompts.system}] if prompts.system else []
+        messages = [*system, {"role": "user", "content": text}]
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
-    def answer(m: Any, text: str) -> str:
-        messages = ([{"role": "system", "content": prompts.system}] if prompts.system else []) + [
-            {"role": "user", "content": text}
-        ]
-        chat = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        enc = tokenizer(chat, return_tensors="pt").to(model.device)
-        with torch.no_grad():
-            out = m.generate(
-                **enc, do_sample=False, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id
-            )
-        return tokenizer.decode(out[0, enc["input_ids"].shape[1] :], skip_special_tokens=True).strip()
-
+    models: list[tuple[str, Path | None]] = [("base", None), *zip(labels, adapters, strict=True)]
+    jobs = [
+        Job(f"{m}\0{p.id}", chat(p.text), (0,), a) for m, (_, a) in enumerate(models) for p in prompts.prompts
+    ]
     answers: dict[str, dict[str, str]] = {p.id: {} for p in prompts.prompts}
+
+    def keep(key: str, _sample: int, text: str) -> None:
+        m, pid = key.split("\0", 1)
+        answers[pid][models[int(m)][0]] = text.strip()
+
     start = time.time()
-    for p in prompts.prompts:
-        if peft_model is None:
-            answers[p.id]["base"] = answer(model, p.text)
-        else:
-            with peft_model.disable_adapter():
-                answers[p.id]["base"] = answer(peft_model, p.text)
-    for i, label in enumerate(labels):
-        assert peft_model is not None
-        peft_model.set_adapter(f"a{i}")
-        for p in prompts.prompts:
-            answers[p.id][label] = answer(peft_model, p.text)
+    generator = HFGenerator(
+        model, tokenizer, batch_size=len(jobs)
+    )  # the base model and every adapter in one pass
+    generator.run(jobs, Decoding(max_new_tokens=max_new_tokens), on_result=keep, progress=False)
+    answers = {pid: {label: a[label] for label, _ in models} for pid, a in answers.items()}
     return {
         "model": model_spec,
         "adapters": {label: str(a) for label, a in zip(labels, adapters, strict=True)},
