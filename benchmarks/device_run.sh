@@ -45,7 +45,7 @@ timeout 90 $PY benchmarks/train_memory.py --config "$CONFIG" --layers 28 --token
 echo "train_memory exit $?"
 
 echo "== generate $(date -u +%FT%TZ) (t=${SECONDS}s)"
-[ -n "${SKIP_GENERATE:-}" ] || timeout 200 $PY benchmarks/generate_throughput.py --config "$CONFIG" --max-new-tokens "${NEW_TOKENS:-512}" \
+[ -n "${SKIP_GENERATE:-}" ] || TORCH_LOGS=perf_hints timeout 200 $PY benchmarks/generate_throughput.py --config "$CONFIG" --max-new-tokens "${NEW_TOKENS:-512}" \
   --serial-problems 2 --serial-new-tokens 128 --out "$OUT/generate.json" > "$OUT/generate.stdout.json"
 echo "generate exit $?"
 
@@ -78,7 +78,7 @@ for name in ("train.json", "train_memory.json", "generate.json", "train_compile.
     for path, res in r.get("paths", {}).items():
         keys = ("real_tokens_per_s", "tokens_per_s", "peak_memory_gib", "mfu", "loss_first_timed_step",
                 "micro_batch", "checkpointing", "attention", "lean_lora_patched", "check", "error",
-                "saved_bytes_per_token_per_layer", "fwd_bwd_seconds", "cuda_peak_above_weights_gib")
+                "saved_bytes_per_token_per_layer", "fwd_bwd_seconds", "cuda_peak_above_weights_gib", "warmup_seconds", "compile")
         print(" ", path, {k: res[k] for k in keys if k in res})
         if "profile" in res:
             prof = res["profile"]

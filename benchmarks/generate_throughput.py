@@ -162,6 +162,9 @@ def run(path: str, model: Any, prompts: list[list[int]], opts: argparse.Namespac
         sync(cuda)
         return rows, time.perf_counter() - t
 
+    from torch._dynamo.utils import counters
+
+    counters.clear()
     _, warm = once()
     rows, elapsed = once()
     total = len(prompts) * new  # min_new_tokens = max_new_tokens: every row decodes exactly `new` steps
@@ -177,6 +180,12 @@ def run(path: str, model: Any, prompts: list[list[int]], opts: argparse.Namespac
         else "static+compile"
         if cuda or opts.compile
         else "dynamic (CPU)",
+    }
+    # did inductor use CUDA graphs? (TORCH_LOGS=perf_hints prints why it skipped them)
+    result["compile"] = {
+        "graphs": counters["frames"]["ok"],
+        "graph_breaks": sum(counters["graph_break"].values()),
+        "cudagraph_skips": counters["inductor"]["cudagraph_skips"],
     }
     if path == "d":
         result["models"] = 3
