@@ -23,6 +23,8 @@ def online(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 
     monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(hub, "_checked", None)
+    for var in hub._PROXY_VARS:
+        monkeypatch.delenv(var, raising=False)
     return monkeypatch
 
 
@@ -51,6 +53,12 @@ def test_reachable_hub_changes_nothing(online) -> None:
     online.setattr(hub, "reachable", lambda: True)
     assert not hub.go_offline_if_unreachable()
     assert not hub.offline() and huggingface_hub.constants.HF_HUB_OFFLINE is False
+
+
+def test_behind_a_proxy_nothing_is_probed(online) -> None:
+    online.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    online.setattr(hub, "reachable", lambda: pytest.fail("probed"))
+    assert not hub.go_offline_if_unreachable() and not hub.offline()
 
 
 def test_hub_model_that_is_not_cached_fails_with_the_reason_and_the_fix(online) -> None:

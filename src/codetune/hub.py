@@ -14,6 +14,7 @@ import threading
 from urllib.parse import urlparse
 
 _TRUE = {"1", "on", "yes", "true"}
+_PROXY_VARS = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
 _checked: bool | None = None  # the answer, once asked: True = offline
 
 
@@ -47,6 +48,8 @@ def go_offline_if_unreachable() -> bool:
     global _checked
     if offline():
         return True
+    if any(os.environ.get(v) for v in _PROXY_VARS):
+        return False  # the connection would go through the proxy: a direct probe says nothing
     if _checked is None:
         _checked = not reachable()
         if _checked:
