@@ -64,8 +64,9 @@ def adapters_attached(model: Any, adapters: Sequence[Path], *, mixed: bool) -> I
     if mixed:
         names = {Path(a): f"adapter{i}" for i, a in enumerate(adapters)}
     else:
-        slot_of = {sig: f"slot{i}" for i, sig in enumerate(dict.fromkeys(map(signature, adapters)))}
-        names = {Path(a): slot_of[signature(a)] for a in adapters}
+        sigs = {Path(a): signature(a) for a in adapters}
+        slot_of = {sig: f"slot{i}" for i, sig in enumerate(dict.fromkeys(sigs.values()))}
+        names = {a: slot_of[sig] for a, sig in sigs.items()}
     first: dict[str, Path] = {}
     for folder, name in names.items():
         first.setdefault(name, folder)
