@@ -89,31 +89,27 @@ def generate_answers(
     for a in adapters:
         _check_adapter(a)
     from codetune.bench.generate import Decoding, HFGenerator, Job
+    from codetune.bench.prompts import render_prompt
     from codetune.models import load_model
 
     model, tokenizer = load_model(model_spec, device=device)
-
-    def chat(text: str) -> str:
-        system = [{"role": "system", "content": prompts.system}] if prompts.system else []
-        messages = [*system, {"role": "user", "content": text}]
-        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-
+    system = [{"role": "system", "content": prompts.system}] if prompts.system else []
     models: list[tuple[str, Path | None]] = [("base", None), *zip(labels, adapters, strict=True)]
+    cells = [(label, adapter, p) for label, adapter in models for p in prompts.prompts]
     jobs = [
-        Job(f"{m}\0{p.id}", chat(p.text), (0,), a) for m, (_, a) in enumerate(models) for p in prompts.prompts
+        Job(str(i), render_prompt([*system, {"role": "user", "content": p.text}], tokenizer), (0,), adapter)
+        for i, (_, adapter, p) in enumerate(cells)
     ]
-    answers: dict[str, dict[str, str]] = {p.id: {} for p in prompts.prompts}
+    answers = {p.id: dict.fromkeys([label for label, _ in models], "") for p in prompts.prompts}
 
     def keep(key: str, _sample: int, text: str) -> None:
-        m, pid = key.split("\0", 1)
-        answers[pid][models[int(m)][0]] = text.strip()
+        label, _, p = cells[int(key)]
+        answers[p.id][label] = text.strip()
 
     start = time.time()
-    generator = HFGenerator(
-        model, tokenizer, batch_size=len(jobs)
-    )  # the base model and every adapter in one pass
+    # the base model and every adapter in one pass
+    generator = HFGenerator(model, tokenizer, batch_size=len(jobs))
     generator.run(jobs, Decoding(max_new_tokens=max_new_tokens), on_result=keep, progress=False)
-    answers = {pid: {label: a[label] for label, _ in models} for pid, a in answers.items()}
     return {
         "model": model_spec,
         "adapters": {label: str(a) for label, a in zip(labels, adapters, strict=True)},
