@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Issue 8, one prepared GPU run (< 8 minutes): training then generation throughput, side by side, on the
-# Qwen2.5-Coder-1.5B architecture (random init). Writes $OUT/train.json, $OUT/generate.json, $OUT/log.txt (and
-# $OUT/train_compile.json if time is left). Needs the carried wheels in .whl/ (run with carry=[".whl"]).
+# Issue 8, one prepared GPU run (< 9.5 minutes): training then generation throughput, side by side, on the
+# Qwen2.5-Coder-1.5B architecture (random init). Writes $OUT/train.json, $OUT/train_memory.json, $OUT/generate.json
+# (with a profile of codetune's decoding steps), $OUT/log.txt (and $OUT/train_extra.json if time is left). Needs the
+# carried wheels in .whl/ (run with carry=[".whl"]).
 # Each benchmark has its own timeout and writes its JSON after every path, so one failure loses nothing else.
 set -u
 cd "$(dirname "$0")/.."
@@ -36,7 +37,7 @@ print("varlen self-test bf16:", attention.varlen_ready("cuda", torch.bfloat16), 
 EOF
 
 echo "== train $(date -u +%FT%TZ) (t=${SECONDS}s)"
-timeout 270 $PY benchmarks/train_throughput.py --config "$CONFIG" --paths "${TRAIN_PATHS:-a,b,c,c_peft,c_bits}" \
+timeout 240 $PY benchmarks/train_throughput.py --config "$CONFIG" --paths "${TRAIN_PATHS:-a,b,c,c_eager}" \
   --warmup 3 --steps "$STEPS" --profile-steps 3 --out "$OUT/train.json" > "$OUT/train.stdout.json"
 echo "train exit $? (124 = timeout; partial results are in train.json)"
 
@@ -45,30 +46,30 @@ timeout 90 $PY benchmarks/train_memory.py --config "$CONFIG" --layers 28 --token
 echo "train_memory exit $?"
 
 echo "== generate $(date -u +%FT%TZ) (t=${SECONDS}s)"
-[ -n "${SKIP_GENERATE:-}" ] || TORCH_LOGS=perf_hints timeout 200 $PY benchmarks/generate_throughput.py --config "$CONFIG" --max-new-tokens "${NEW_TOKENS:-512}" \
-  --serial-problems 2 --serial-new-tokens 128 --out "$OUT/generate.json" > "$OUT/generate.stdout.json"
+[ -n "${SKIP_GENERATE:-}" ] || TORCH_LOGS=perf_hints timeout 270 $PY benchmarks/generate_throughput.py --config "$CONFIG" --max-new-tokens "${NEW_TOKENS:-512}" \
+  --serial-problems 2 --serial-new-tokens 128 --profile --out "$OUT/generate.json" > "$OUT/generate.stdout.json"
 echo "generate exit $?"
 
-LEFT=$((465 - SECONDS))
-if [ "$LEFT" -gt 75 ] && [ -z "${SKIP_COMPILE:-}" ]; then
-  echo "== train, compiled layers (extra) $(date -u +%FT%TZ) (t=${SECONDS}s, ${LEFT}s left)"
-  timeout "$LEFT" $PY benchmarks/train_throughput.py --config "$CONFIG" --paths "${COMPILE_PATHS:-c_compile_noliger_peft,c_compile_noliger_bits}" \
-    --warmup 4 --steps 20 --no-check --out "$OUT/train_compile.json" > /dev/null
-  echo "train_compile exit $?"
+LEFT=$((560 - SECONDS))
+if [ "$LEFT" -gt 75 ] && [ -z "${SKIP_EXTRA:-}" ]; then
+  echo "== train, extra paths $(date -u +%FT%TZ) (t=${SECONDS}s, ${LEFT}s left)"
+  timeout "$LEFT" $PY benchmarks/train_throughput.py --config "$CONFIG" --paths "${EXTRA_PATHS:-c_peft}" \
+    --warmup 3 --steps 20 --no-check --out "$OUT/train_extra.json" > /dev/null
+  echo "train_extra exit $?"
 fi
 
 echo "== summary (t=${SECONDS}s)"
 $PY - "$OUT" <<'EOF'
 import json, pathlib, sys
 out = pathlib.Path(sys.argv[1])
-for name in ("train.json", "train_memory.json", "generate.json", "train_compile.json"):
+for name in ("train.json", "train_memory.json", "generate.json", "train_extra.json"):
     p = out / name
     if not p.is_file():
         print(name, "missing")
         continue
     r = json.loads(p.read_text())
     print(name, r.get("device"), "ratios", r.get("ratios"))
-    if name == "train_compile.json" and (out / "train.json").is_file():
+    if name == "train_extra.json" and (out / "train.json").is_file():
         base = json.loads((out / "train.json").read_text())["paths"]
         for path, res in r["paths"].items():
             tps = res.get("real_tokens_per_s")
@@ -82,7 +83,7 @@ for name in ("train.json", "train_memory.json", "generate.json", "train_compile.
         print(" ", path, {k: res[k] for k in keys if k in res})
         if "profile" in res:
             prof = res["profile"]
-            print("   profile", {k: v for k, v in prof.items() if k != "top"})
-            for row in prof["top"][:10]:
+            print("   profile", {k: v for k, v in prof.items() if k not in ("top", "top_host")})
+            for row in prof["top"][:10] + prof.get("top_host", [])[:6]:
                 print("    ", row)
 EOF

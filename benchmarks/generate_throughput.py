@@ -12,7 +12,8 @@ ignored), so the work is fixed.
     first (compile) run reported as warmup_seconds.
 (d) codetune evaluating 3 models in one pass, as `codetune run` does: every prompt for the base model and for two
     random LoRA adapters (r=16 on all 7 projections), rows grouped by adapter, PEFT mixed batches where groups meet.
-Prints JSON with new tokens/s for each and the ratios c/a, c/b and d/c.
+Prints JSON with new tokens/s for each and the ratios c/a, c/b and d/c; --profile adds, for (c), wall vs GPU-busy ms
+per decoding step and the top kernels and host ops.
 """
 
 from __future__ import annotations
@@ -189,6 +190,15 @@ def run(path: str, model: Any, prompts: list[list[int]], opts: argparse.Namespac
     }
     if path == "d":
         result["models"] = 3
+    if path == "c" and opts.profile:
+        from profiling import summarize
+        from torch.profiler import ProfilerActivity, profile
+
+        activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+        with profile(activities=activities) as prof:
+            _, wall = once()
+        # one step = one new token for every row (the prefill is spread over the steps)
+        result["profile"] = summarize(prof, wall, new, cuda)
     if path == "c" and getattr(opts, "b_tokens", None):
         same = [a[:32] == b[:32] for a, b in zip(opts.b_tokens, rows, strict=True)]
         result["first_32_tokens_same_as_b"] = f"{sum(same)}/{len(same)} (random weights: near-ties flip)"
@@ -214,6 +224,11 @@ def main() -> None:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="compile (c) and (d) (default: on CUDA only; --compile on a CPU rehearses the CUDA path)",
+    )
+    ap.add_argument(
+        "--profile",
+        action="store_true",
+        help="profile one more run of (c): where a decoding step's time goes",
     )
     ap.add_argument("--problems", type=int, default=41)
     ap.add_argument("--out", type=Path, default=None)

@@ -73,8 +73,8 @@ def run_path(path: str, opts: argparse.Namespace) -> dict[str, Any]:
         )
     model = get_peft_model(model, lora_config())
     model.train()
-    lean_lora.MASKS = "bits" if path == "lean_bits" else "seed"
-    patched = lean_lora.make_lean(model) if path.startswith("lean") else None
+    masks = "bits" if path == "lean_bits" else "seed"
+    patched = lean_lora.make_lean(model, masks=masks) if path.startswith("lean") else None
     gen = torch.Generator().manual_seed(opts.seed)
     ids = torch.randint(
         10, config["vocab_size"], (opts.sequences, opts.tokens // opts.sequences), generator=gen

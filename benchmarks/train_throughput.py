@@ -2,8 +2,9 @@
 
 (a) study: HF Trainer, every sequence padded to max length, fp16 model + fp16 mixed precision, gradient checkpointing;
 (b) TRL SFTTrainer defaults: bf16, dynamic padding, gradient checkpointing (TRL's default), TRL's chunked LM-head loss;
-(c) codetune: SFTTrainer + `codetune.train.speed.configure_fast_path` (padding-free, flash varlen, Liger, plan) +
-    `after_lora` (lean LoRA: dropout masks redrawn from seeds, the MLP down-projection input recomputed).
+(c) codetune: SFTTrainer + `codetune.train.speed.configure_fast_path` (padding-free, flash varlen, memory plan; on
+    CUDA compiled decoder layers, else Liger's kernels when installed) + `after_lora` (lean LoRA: dropout masks kept
+    as bits when compiled, else redrawn from seeds; the MLP down-projection input recomputed).
 All: LoRA r16/alpha32/dropout 0.05 on the 7 projections, 16 sequences per optimizer step (micro-batch 8 x 2 for a
 and b; codetune's plan takes up to 16 x 1 when the worst case fits in memory), sequences lognormal around the median
 length, clipped, fed in the same order.
@@ -29,6 +30,10 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from profiling import summarize  # noqa: E402
 
 from codetune.files import atomic_write_json  # noqa: E402
 
@@ -191,23 +196,7 @@ def profile_callback(start: int, steps: int, cuda: bool, top: int = 15) -> Any:
                 return
             wall = time.perf_counter() - self.t0
             self.prof.__exit__(None, None, None)
-            events = self.prof.key_averages()
-            own = "self_device_time_total" if cuda else "self_cpu_time_total"
-            ranked = sorted(events, key=lambda e: getattr(e, own), reverse=True)
-            busy = sum(e.self_device_time_total for e in events) if cuda else None
-            self.summary = {
-                "steps": steps,
-                "wall_ms_per_step": round(wall * 1e3 / steps, 2),
-                "device_busy_ms_per_step": round(busy / 1e3 / steps, 2) if busy is not None else None,
-                "top": [
-                    {
-                        "op": e.key[:80],
-                        "own_ms_per_step": round(getattr(e, own) / 1e3 / steps, 3),
-                        "calls_per_step": round(e.count / steps, 1),
-                    }
-                    for e in ranked[:top]
-                ],
-            }
+            self.summary = summarize(self.prof, wall, steps, cuda, top)
 
     return StepProfiler()
 
@@ -267,9 +256,8 @@ def run_path(path: str, opts: argparse.Namespace, seqs: list[list[int]], tok: An
     from transformers import PrinterCallback, Trainer, TrainingArguments
     from trl import SFTConfig, SFTTrainer
 
-    from codetune.train import lean_lora
     from codetune.train.config import TrainConfig
-    from codetune.train.speed import after_lora, compile_layers, configure_fast_path
+    from codetune.train.speed import after_lora, configure_fast_path
 
     cuda = opts.device.startswith("cuda")
     timed_end = opts.warmup + opts.steps
@@ -315,25 +303,23 @@ def run_path(path: str, opts: argparse.Namespace, seqs: list[list[int]], tok: An
         model = build_model(opts.config, dtype, opts.device, opts.seed)
         kwargs = dict(common, bf16=cuda, max_length=opts.max_length)
         if path.startswith("c"):
-            # c: micro-batch up to 16 (experiments/deep_vs_diverse.yaml), lowered by the memory plan if it must be.
-            # Variants, by the words in the path name: mb8 at most 8 (TrainConfig's default); compile: + compiled
-            # decoder layers; noliger: without Liger (dynamo cannot trace Liger's RMSNorm); a _peft ending: PEFT's own
-            # LoRA forward instead of the lean one (whose seed draws break compiled graphs); bits: lean LoRA keeps its
-            # dropout masks packed in bits instead of redrawing them from seeds (traceable by torch.compile).
+            # c: codetune's defaults, as `codetune train` runs them (micro-batch up to 16, as in
+            # experiments/deep_vs_diverse.yaml, lowered by the memory plan if it must be). Variants, by the words in
+            # the path name: eager (no torch.compile: Liger's kernels when installed, lean LoRA's masks from seeds;
+            # the CUDA default before session 5), compile (compiled layers even on a CPU), noliger, peft (PEFT's LoRA
+            # forward instead of the lean one), mb8 (at most 8 sequences per micro-batch).
             words = set(path.split("_"))
-            lean_lora.MASKS = "bits" if "bits" in words else "seed"
             cfg = TrainConfig(
                 micro_batch_size=8 if "mb8" in words else 16,
                 effective_batch_size=16,
                 max_length=opts.max_length,
                 padding_free="on",
+                compile="off" if "eager" in words else "on" if "compile" in words else "auto",
                 liger_kernel="off" if "noliger" in words else "auto",
                 lean_lora="off" if "peft" in words else "auto",
             )
             kwargs.update(configure_fast_path(model, cfg, opts.device))
             info.update(model.codetune_fast_path)
-            if "compile" in words:
-                info["compiled_layers"] = compile_layers(model)
         args = SFTConfig(**kwargs)
         info.update(
             dtype=str(dtype), checkpointing=bool(args.gradient_checkpointing), liger=args.use_liger_kernel
@@ -347,6 +333,7 @@ def run_path(path: str, opts: argparse.Namespace, seqs: list[list[int]], tok: An
             callbacks=[timer, profiler],
         )
         info["lean_lora_patched"] = after_lora(trainer.model)
+        info["compiled_layers"] = trainer.model.codetune_fast_path.get("compiled_layers", 0)
         collator = trainer.data_collator = Counting(trainer.data_collator)
     trainer.remove_callback(PrinterCallback)
     trainer._get_train_sampler = lambda *a, **k: SequentialSampler(data)
@@ -393,8 +380,8 @@ def main() -> None:
     ap.add_argument(
         "--paths",
         default="a,b,c",
-        help="comma list, run in this order: a, b, c, and c variants named by words: mb8, peft, bits, compile, "
-        "noliger (e.g. c_peft, c_compile_noliger_bits)",
+        help="comma list, run in this order: a, b, c, and c variants named by words: eager, compile, noliger, peft, "
+        "mb8, budgetNN (compiled: keep NN%% of the activations; e.g. c_eager, c_peft, c_peft_budget50)",
     )
     ap.add_argument("--warmup", type=int, default=None, help="untimed steps (default 3; 1 for tiny)")
     ap.add_argument("--steps", type=int, default=None, help="timed optimizer steps (default 30; 3 for tiny)")
@@ -441,8 +428,15 @@ def main() -> None:
         "paths": {},
     }
     for path in opts.paths.split(","):
+        # budgetNN: the compiler's partitioner keeps at most NN% of the activations it would keep by default and
+        # recomputes the cheapest rest (torch._functorch.config.activation_memory_budget)
+        budget = [int(w[6:]) / 100 for w in path.split("_") if w.startswith("budget") and w[6:].isdigit()]
+        torch._dynamo.reset()  # compiled graphs of one path must not serve the next
         try:
-            report["paths"][path] = run_path(path, opts, seqs, tok)
+            with torch._functorch.config.patch(activation_memory_budget=budget[0] if budget else 1.0):
+                report["paths"][path] = run_path(path, opts, seqs, tok)
+            if budget:
+                report["paths"][path]["activation_memory_budget"] = budget[0]
         except Exception as e:  # one failing path must not lose the others
             report["paths"][path] = {
                 "error": f"{type(e).__name__}: {e}",

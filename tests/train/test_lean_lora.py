@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import types
 
 import pytest
 
@@ -66,8 +67,8 @@ def _worst(g1: dict, g2: dict) -> float:
 
 @pytest.fixture(params=["seed", "bits"])
 def masks(request, monkeypatch):
-    """Both ways a mask reaches the backward pass; yields the masks each layer's forward drew, in order."""
-    monkeypatch.setattr(lean_lora, "MASKS", request.param)
+    """Both ways a mask reaches the backward pass (`.mode`); `.drawn`: the masks each layer's forward drew, in
+    order."""
     drawn: list = []
     new_mask = lean_lora.LoraSide.new_mask
 
@@ -77,7 +78,7 @@ def masks(request, monkeypatch):
         return mask, packed
 
     monkeypatch.setattr(lean_lora.LoraSide, "new_mask", record)
-    return drawn
+    return types.SimpleNamespace(mode=request.param, drawn=drawn)
 
 
 class Replay(nn.Module):
@@ -92,14 +93,14 @@ class Replay(nn.Module):
 @pytest.mark.parametrize("dropout", [0.0, 0.3])
 def test_same_loss_and_gradients_as_peft(base, dropout, masks):
     lean = _peft(base, dropout)
-    counts = lean_lora.make_lean(lean)
+    counts = lean_lora.make_lean(lean, masks=masks.mode)
     assert counts == {"projections": 14, "mlps": 2}
     lean_loss, lean_grads = _step(lean)
 
     reference = _peft(base, dropout)
     if dropout:
         # PEFT runs its dropouts in the same order (q, k, v, o, gate, up, down): give each the lean path's mask.
-        order = list(masks)
+        order = list(masks.drawn)
         assert len(order) == 14 and all(m is not None for m in order)
         for module in reference.modules():
             if hasattr(module, "lora_dropout"):
@@ -121,9 +122,9 @@ def test_bf16_autocast_matches_peft(base):
 
 def test_dropout_is_seeded_and_recomputed_under_checkpointing(base, masks):
     lean = _peft(base, 0.3)
-    lean_lora.make_lean(lean)
+    lean_lora.make_lean(lean, masks=masks.mode)
     checkpointed = _peft(base, 0.3)
-    lean_lora.make_lean(checkpointed)
+    lean_lora.make_lean(checkpointed, masks=masks.mode)
     checkpointed.base_model.model.gradient_checkpointing_enable({"use_reentrant": False})
     torch.manual_seed(3)
     loss, grads = _step(lean)
@@ -156,15 +157,15 @@ def _saved_activation_bytes(model) -> int:
 def test_keeps_less_for_backward(base, masks):
     peft_bytes = _saved_activation_bytes(_peft(base, 0.05))
     lean = _peft(base, 0.05)
-    lean_lora.make_lean(lean)
+    lean_lora.make_lean(lean, masks=masks.mode)
     lean_bytes = _saved_activation_bytes(lean)
     # Per layer and token, PEFT keeps masks + dropped copies of 7 inputs and the down projection's input; lean does not.
     assert lean_bytes < 0.6 * peft_bytes, (lean_bytes, peft_bytes)
     no_dropout = _peft(base, 0.0)
-    lean_lora.make_lean(no_dropout)
+    lean_lora.make_lean(no_dropout, masks=masks.mode)
     extra = lean_bytes - _saved_activation_bytes(no_dropout)
     elements = IDS.numel() * 2 * (6 * 64 + 160)  # 2 layers: q, k, v, o, gate, up inputs of 64, down's of 160
-    assert extra == (0 if lean_lora.MASKS == "seed" else pytest.approx(elements / 8, abs=14 * 2))
+    assert extra == (0 if masks.mode == "seed" else pytest.approx(elements / 8, abs=14 * 2))
 
 
 def test_bits_round_trip():
@@ -202,12 +203,11 @@ def test_bits_masks_trace_under_torch_compile(base, monkeypatch):
     random numbers as eager does, so both draw the same masks)."""
     import torch._inductor.config as inductor
 
-    monkeypatch.setattr(lean_lora, "MASKS", "bits")
     monkeypatch.setattr(inductor, "fallback_random", True)
     results = []
     for compiled in (False, True):
         model = _peft(base, 0.3)
-        lean_lora.make_lean(model)
+        lean_lora.make_lean(model, masks="bits")
         if compiled:
             for layer in model.base_model.model.model.layers:
                 layer.compile(dynamic=True)

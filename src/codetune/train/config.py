@@ -58,8 +58,14 @@ class TrainConfig(StrictModel):
         "auto",
         description="Pack examples without padding, attention kept inside each example (auto: on CUDA).",
     )
+    compile: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="torch.compile each decoder layer, fusing LoRA's and the model's elementwise work (auto: on "
+        "CUDA). Replaces Liger's kernels, which it cannot trace.",
+    )
     liger_kernel: Literal["auto", "on", "off"] = Field(
-        "auto", description="Fused kernels when liger-kernel is installed."
+        "auto",
+        description="Liger's fused kernels when liger-kernel is installed and layers are not compiled.",
     )
     lean_lora: Literal["auto", "on", "off"] = Field(
         "auto",

@@ -3,14 +3,14 @@
 PEFT computes `lora_B(lora_A(dropout(x)))` and so keeps, for every adapted projection, a dropout mask and a dropped copy
 of the projection's input; q/k/v and gate/up each keep their own. Here a projection keeps only its input (which the
 frozen base projection keeps anyway) and a seed, and draws the same dropout mask again in the backward pass (or, with
-`MASKS = "bits"`, keeps the mask packed at one bit per element: no generator objects or `.item()` in the forward, so
-`torch.compile` can trace it, for 1/16 of a bf16 copy's memory). A SwiGLU
-MLP whose three projections are LoRA layers runs as one function that keeps its input and the gate and up outputs and
-recomputes the down projection's input (as Liger's SwiGLU recomputes the SiLU).
+`masks="bits"`, keeps the mask packed at one bit per element: no generator objects or `.item()` in the forward, so
+`torch.compile` can trace it, for 1/16 of a bf16 copy's memory). A SwiGLU MLP whose three projections are LoRA layers
+runs as one function that keeps its input and the gate and up outputs and recomputes the down projection's input (as
+Liger's SwiGLU recomputes the SiLU).
 
-`make_lean(model)` patches a PEFT model in place, after LoRA (and Liger) are applied. The lean path runs only in
-training mode with gradients on; evaluation, generation, mixed-adapter batches, merged or disabled adapters, DoRA and
-several active adapters take PEFT's own forward.
+`make_lean(model, masks=...)` patches a PEFT model in place, after LoRA (and Liger) are applied. The lean path runs
+only in training mode with gradients on; evaluation, generation, mixed-adapter batches, merged or disabled adapters,
+DoRA and several active adapters take PEFT's own forward.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-MASKS = "seed"  # or "bits" (see above); read when a layer runs
+MASKS = ("seed", "bits")
 
 
 def _seed() -> int:
@@ -66,10 +66,9 @@ class LoraSide:
     mask reaches the backward pass (a seed, or the mask packed into bits)."""
 
     def __init__(
-        self, a: torch.Tensor, b: torch.Tensor, scaling: float, p: float, dtype: torch.dtype
+        self, a: torch.Tensor, b: torch.Tensor, scaling: float, p: float, dtype: torch.dtype, *, bits: bool
     ) -> None:
-        self.a, self.b, self.scaling, self.p, self.dtype = a, b, scaling, p, dtype
-        self.bits = MASKS == "bits"
+        self.a, self.b, self.scaling, self.p, self.dtype, self.bits = a, b, scaling, p, dtype, bits
         self.seed = _seed() if p and not self.bits else 0
 
     def new_mask(self, x: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
@@ -214,7 +213,8 @@ def _side(layer: Any, name: str, x: torch.Tensor) -> LoraSide:
     a, b = layer.lora_A[name].weight, layer.lora_B[name].weight
     dropout = layer.lora_dropout[name]
     p = dropout.p if isinstance(dropout, nn.Dropout) else 0.0
-    return LoraSide(a, b, layer.scaling[name], p, compute_dtype(x, a))
+    bits = layer._codetune_masks == "bits"
+    return LoraSide(a, b, layer.scaling[name], p, compute_dtype(x, a), bits=bits)
 
 
 def _linear_forward(self: Any, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
@@ -248,11 +248,15 @@ def _is_swiglu(mlp: Any) -> bool:
     return act in ("silu", "swish")
 
 
-def make_lean(model: Any) -> dict[str, int]:
-    """Patch every LoRA projection and SwiGLU MLP of a PEFT `model` (idempotent); returns how many of each."""
+def make_lean(model: Any, *, masks: str = "seed") -> dict[str, int]:
+    """Patch every LoRA projection and SwiGLU MLP of a PEFT `model` (idempotent; a second call may change `masks`);
+    returns how many of each. masks: "seed" (least memory) or "bits" (traceable by torch.compile)."""
+    if masks not in MASKS:
+        raise ValueError(f"masks: {masks!r} is not one of {MASKS}")
     counts = {"projections": 0, "mlps": 0}
     for module in model.modules():
         if _is_lora_linear(module) and not module.base_layer.weight.requires_grad:
+            module._codetune_masks = masks
             if "_codetune_peft_forward" not in module.__dict__:
                 module._codetune_peft_forward = module.forward
                 module.forward = types.MethodType(_linear_forward, module)

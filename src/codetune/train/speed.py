@@ -1,5 +1,5 @@
-"""codetune's fast LoRA training path: no compute on padding, varlen flash attention, fused kernels, lean LoRA
-activations, memory-aware batches.
+"""codetune's fast LoRA training path: no compute on padding, varlen flash attention, compiled (or Liger's fused)
+kernels, lean LoRA activations, memory-aware batches.
 
 `configure_fast_path(model, cfg, device)` patches the model and returns the SFTConfig keyword arguments to merge over
 the stage's own ones; `after_lora(trainer.model)` finishes it once SFTTrainer has added the LoRA layers. The loss is the
@@ -21,10 +21,19 @@ from codetune.train.attention import ATTENTION
 from codetune.train.config import TrainConfig
 
 # Saved activation bytes per token, per layer, per hidden unit, without checkpointing (LoRA, bf16), by (lean LoRA,
-# Liger). PEFT's LoRA with Liger: fitted to the 1.5B figures of issue 8 (27.7 GiB at ~5,700 padded tokens); Liger's
-# norms and SwiGLU save less than the eager ones. Lean LoRA without Liger: 38.3 measured by
-# benchmarks/train_memory.py (PEFT's LoRA: 112.5 there); with Liger: counted by hand (its norms keep less).
-ACT_BYTES = {(False, True): 95, (False, False): 125, (True, True): 36, (True, False): 40}
+# kernels). PEFT's LoRA with Liger: fitted to the 1.5B figures of issue 8 (27.7 GiB at ~5,700 padded tokens); Liger's
+# norms and SwiGLU save less than the eager ones. Lean LoRA, eager: 38.3 measured by benchmarks/train_memory.py on a
+# CPU, 40.0 on an H200 (PEFT's LoRA: 112.5 and 83.3); with Liger: counted by hand (its norms keep less). Compiled
+# layers: fitted to an H200 run (benchmarks/RESULTS.md, session 5: lean 9.29 GiB peak where lean + Liger took 19.86,
+# PEFT 26.26 where PEFT + Liger took 26.39).
+ACT_BYTES = {
+    (False, "liger"): 95,
+    (False, "eager"): 125,
+    (False, "compile"): 95,
+    (True, "liger"): 36,
+    (True, "eager"): 40,
+    (True, "compile"): 14,
+}
 ACT_BYTES_CHECKPOINTED = 8
 MEMORY_FRACTION = 0.85
 
@@ -151,8 +160,8 @@ def plain_path(model: Any):
 
 
 def compile_layers(model: Any) -> int:
-    """Opt-in: torch.compile each decoder layer (dynamic token count; identical layers share one compiled graph),
-    fusing LoRA's dropout/scale/add and the elementwise ops to cut kernel launches. Returns the layers compiled."""
+    """torch.compile each decoder layer (dynamic token count; identical layers share one compiled graph), fusing
+    LoRA's dropout/scale/add and the elementwise ops to cut kernel launches. Returns the layers compiled."""
     layers = getattr(_backbone(model), "layers", [])
     for layer in layers:
         layer.compile(dynamic=True)
@@ -172,13 +181,13 @@ class BatchPlan:
 
 
 def estimate_peak_bytes(
-    model: Any, micro_batch: int, max_length: int, *, checkpointing: bool, liger: bool, lean: bool = False
+    model: Any, micro_batch: int, max_length: int, *, checkpointing: bool, kernels: str, lean: bool = False
 ) -> float:
     """Worst-case training memory: weights + saved activations of `micro_batch` full-length examples + the LM head's
-    fp32 logit tiles (TRL scores 4,096 tokens x 32,768 words at a time)."""
+    fp32 logit tiles (TRL scores 4,096 tokens x 32,768 words at a time). kernels: liger, compile or eager."""
     c = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
     weights = sum(p.numel() * p.element_size() for p in model.parameters())
-    per = ACT_BYTES_CHECKPOINTED if checkpointing else ACT_BYTES[lean, liger]
+    per = ACT_BYTES_CHECKPOINTED if checkpointing else ACT_BYTES[lean, kernels]
     tokens = micro_batch * max_length
     acts = tokens * c.hidden_size * c.num_hidden_layers * per
     head = 4096 * min(c.vocab_size, 32768) * 4 * 3 + tokens * c.hidden_size * 4
@@ -190,7 +199,7 @@ def plan_batches(
     cfg: TrainConfig,
     memory_bytes: float | None,
     *,
-    liger: bool,
+    kernels: str,
     lean: bool = False,
     world_size: int = 1,
     max_micro_batch: int | None = None,
@@ -204,7 +213,7 @@ def plan_batches(
     budget = None if memory_bytes is None else memory_bytes * MEMORY_FRACTION
 
     def plan(m: int, ckpt: bool) -> BatchPlan:
-        peak = estimate_peak_bytes(model, m, cfg.max_length, checkpointing=ckpt, liger=liger, lean=lean)
+        peak = estimate_peak_bytes(model, m, cfg.max_length, checkpointing=ckpt, kernels=kernels, lean=lean)
         return BatchPlan(
             m, per_process // m, ckpt, round(peak / 2**30, 2), budget and round(budget / 2**30, 2)
         )
@@ -217,11 +226,32 @@ def plan_batches(
         for m in sizes:
             if (
                 m >= floor
-                and estimate_peak_bytes(model, m, cfg.max_length, checkpointing=ckpt, liger=liger, lean=lean)
+                and estimate_peak_bytes(
+                    model, m, cfg.max_length, checkpointing=ckpt, kernels=kernels, lean=lean
+                )
                 <= budget
             ):
                 return plan(m, ckpt)
     return plan(sizes[-1], forced is not False)
+
+
+def choose_kernels(cfg: TrainConfig, cuda: bool) -> str:
+    """How the decoder layers run: "compile" (torch.compile), "liger" (Liger's fused kernels) or "eager". An explicit
+    "on" wins over the other's "auto"; on CUDA, auto compiles (measured faster and leaner than Liger on an H200)."""
+    if cfg.compile == "on" and cfg.liger_kernel == "on":
+        raise CodetuneError(
+            "config: train.liger_kernel: 'on' cannot be combined with train.compile: 'on' (torch.compile cannot "
+            "trace Liger's fused norms); set one of them to auto or off"
+        )
+    if cfg.liger_kernel == "on":
+        if not liger_installed():
+            raise CodetuneError(
+                "config: train.liger_kernel: 'on' needs the liger-kernel package (codetune[gpu]) importable"
+            )
+        return "liger"
+    if _switch(cfg.compile, cuda):
+        return "compile"
+    return "liger" if cfg.liger_kernel == "auto" and cuda and liger_installed() else "eager"
 
 
 def _training_arg_names() -> set[str]:
@@ -252,26 +282,31 @@ def configure_fast_path(
             f"config: train.effective_batch_size: {cfg.effective_batch_size} is not a multiple of the "
             f"{world_size} processes; change it"
         )
-    liger = _switch(cfg.liger_kernel, cuda and liger_installed())
-    if liger and not liger_installed():
-        raise CodetuneError(
-            "config: train.liger_kernel: 'on' needs the liger-kernel package (codetune[gpu]) importable"
-        )
+    kernels = choose_kernels(cfg, cuda)
     unpad = _switch(cfg.padding_free, cuda)
     lean = _switch(cfg.lean_lora, True)
     if unpad:
         unpad_backbone(model, device=device)
     if memory_bytes is None and cuda:
         memory_bytes = torch.cuda.get_device_properties(torch.device(device)).total_memory
-    plan = plan_batches(
-        model,
-        cfg,
-        memory_bytes,
-        liger=liger,
-        lean=lean,
-        world_size=world_size,
-        max_micro_batch=max_micro_batch,
-    )
+
+    def plan_for(kernels: str) -> BatchPlan:
+        return plan_batches(
+            model,
+            cfg,
+            memory_bytes,
+            kernels=kernels,
+            lean=lean,
+            world_size=world_size,
+            max_micro_batch=max_micro_batch,
+        )
+
+    plan = plan_for(kernels)
+    if plan.checkpointing and kernels == "compile" and cfg.compile == "auto":
+        # compiled layers under activation checkpointing have not been measured on a GPU: keep the eager path there
+        kernels = choose_kernels(cfg.model_copy(update={"compile": "off"}), cuda)
+        plan = plan_for(kernels)
+    liger = kernels == "liger"
     dtype = next(model.parameters()).dtype
     kwargs: dict[str, Any] = {
         "packing": False,  # packing would change how many examples make an optimizer step
@@ -302,20 +337,25 @@ def configure_fast_path(
         "padding_free": unpad,
         "attention": attention,
         "liger": liger,
+        "compile": kernels == "compile",
         "lean_lora": lean,
+        # Seeds are the leanest, but their generator objects break compiled graphs; bits trace.
+        "lean_masks": "bits" if kernels == "compile" else "seed",
     }
     return kwargs
 
 
 def after_lora(model: Any) -> dict[str, int] | None:
-    """Finish the fast path on the PEFT model SFTTrainer built (`trainer.model`): the lean LoRA patch, if chosen.
-    Returns the projections and MLPs patched, or None when lean LoRA is off."""
+    """Finish the fast path on the PEFT model SFTTrainer built (`trainer.model`): the lean LoRA patch and the
+    compiled layers, if chosen. Returns the projections and MLPs patched, or None when lean LoRA is off."""
     info = getattr(model, "codetune_fast_path", None) or {}
+    if info.get("compile") and not info.get("compiled_layers"):
+        info["compiled_layers"] = compile_layers(model)
     if not info.get("lean_lora"):
         return None
     from codetune.train.lean_lora import make_lean
 
-    info["lean_lora_patched"] = make_lean(model)
+    info["lean_lora_patched"] = make_lean(model, masks=info.get("lean_masks", "seed"))
     return info["lean_lora_patched"]
 
 
