@@ -180,6 +180,7 @@ def test_batch_plan_keeps_the_effective_batch(tiny_model_dir):
 @pytest.mark.parametrize("liger_installed", [True, False])
 def test_kernel_choice(liger_installed, monkeypatch):
     monkeypatch.setattr(speed, "liger_installed", lambda: liger_installed)
+    monkeypatch.setattr(speed, "_triton_ready", lambda: True)
 
     def choose(cuda: bool, **switches: str) -> str:
         return speed.choose_kernels(TrainConfig(**switches), cuda)
@@ -196,6 +197,9 @@ def test_kernel_choice(liger_installed, monkeypatch):
             choose(True, liger_kernel="on")
     with pytest.raises(CodetuneError, match="cannot be combined"):
         choose(True, compile="on", liger_kernel="on")
+    monkeypatch.setattr(speed, "_triton_ready", lambda: False)  # e.g. a GPU Triton does not support
+    assert choose(True) == ("liger" if liger_installed else "eager")
+    assert choose(True, compile="on") == "compile"
 
 
 def test_compiled_lean_layers_plan_bigger_batches(tiny_model_dir):
@@ -292,6 +296,7 @@ def test_auto_compile_steps_aside_when_memory_needs_checkpointing(tiny_model_dir
     """Compiled layers under activation checkpointing are unmeasured on a GPU, so `auto` keeps the eager path there;
     an explicit `on` is obeyed. (Patched to look like CUDA with little memory; nothing runs on a GPU.)"""
     monkeypatch.setattr(speed, "liger_installed", lambda: False)
+    monkeypatch.setattr(speed, "_triton_ready", lambda: True)
     small = 1.2 * sum(p.numel() * p.element_size() for p in _model(tiny_model_dir).parameters())
     for switch, kernels in (("auto", "eager"), ("on", "compile")):
         model = _model(tiny_model_dir)

@@ -235,9 +235,17 @@ def plan_batches(
     return plan(sizes[-1], forced is not False)
 
 
+def _triton_ready() -> bool:
+    """Inductor can generate GPU kernels (it needs Triton and a GPU Triton supports)."""
+    from torch.utils._triton import has_triton
+
+    return has_triton()
+
+
 def choose_kernels(cfg: TrainConfig, cuda: bool) -> str:
     """How the decoder layers run: "compile" (torch.compile), "liger" (Liger's fused kernels) or "eager". An explicit
-    "on" wins over the other's "auto"; on CUDA, auto compiles (measured faster and leaner than Liger on an H200)."""
+    "on" wins over the other's "auto"; on CUDA with Triton, auto compiles (measured faster and leaner than Liger on an
+    H200)."""
     if cfg.compile == "on" and cfg.liger_kernel == "on":
         raise CodetuneError(
             "config: train.liger_kernel: 'on' cannot be combined with train.compile: 'on' (torch.compile cannot "
@@ -249,7 +257,7 @@ def choose_kernels(cfg: TrainConfig, cuda: bool) -> str:
                 "config: train.liger_kernel: 'on' needs the liger-kernel package (codetune[gpu]) importable"
             )
         return "liger"
-    if _switch(cfg.compile, cuda):
+    if _switch(cfg.compile, cuda and _triton_ready()):
         return "compile"
     return "liger" if cfg.liger_kernel == "auto" and cuda and liger_installed() else "eager"
 
