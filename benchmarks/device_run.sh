@@ -37,7 +37,7 @@ print("varlen self-test bf16:", attention.varlen_ready("cuda", torch.bfloat16), 
 EOF
 
 echo "== train $(date -u +%FT%TZ) (t=${SECONDS}s)"
-timeout 240 $PY benchmarks/train_throughput.py --config "$CONFIG" --paths "${TRAIN_PATHS:-a,b,c,c_eager}" \
+timeout 240 $PY benchmarks/train_throughput.py --config "$CONFIG" --paths "${TRAIN_PATHS:-a,b,c,c_peft_budget50}" \
   --warmup 3 --steps "$STEPS" --profile-steps 3 --out "$OUT/train.json" > "$OUT/train.stdout.json"
 echo "train exit $? (124 = timeout; partial results are in train.json)"
 
@@ -47,13 +47,14 @@ echo "train_memory exit $?"
 
 echo "== generate $(date -u +%FT%TZ) (t=${SECONDS}s)"
 [ -n "${SKIP_GENERATE:-}" ] || TORCH_LOGS=perf_hints timeout 270 $PY benchmarks/generate_throughput.py --config "$CONFIG" --max-new-tokens "${NEW_TOKENS:-512}" \
-  --serial-problems 2 --serial-new-tokens 128 --profile --out "$OUT/generate.json" > "$OUT/generate.stdout.json"
+  --paths "${GEN_PATHS:-a,b,c,e,d}" --serial-problems 2 --serial-new-tokens 128 --profile \
+  --out "$OUT/generate.json" > "$OUT/generate.stdout.json"
 echo "generate exit $?"
 
 LEFT=$((560 - SECONDS))
 if [ "$LEFT" -gt 75 ] && [ -z "${SKIP_EXTRA:-}" ]; then
   echo "== train, extra paths $(date -u +%FT%TZ) (t=${SECONDS}s, ${LEFT}s left)"
-  timeout "$LEFT" $PY benchmarks/train_throughput.py --config "$CONFIG" --paths "${EXTRA_PATHS:-c_peft}" \
+  timeout "$LEFT" $PY benchmarks/train_throughput.py --config "$CONFIG" --paths "${EXTRA_PATHS:-c_eager,c_peft}" \
     --warmup 3 --steps 20 --no-check --out "$OUT/train_extra.json" > /dev/null
   echo "train_extra exit $?"
 fi

@@ -12,8 +12,10 @@ ignored), so the work is fixed.
     first (compile) run reported as warmup_seconds.
 (d) codetune evaluating 3 models in one pass, as `codetune run` does: every prompt for the base model and for two
     random LoRA adapters (r=16 on all 7 projections), rows grouped by adapter, PEFT mixed batches where groups meet.
-Prints JSON with new tokens/s for each and the ratios c/a, c/b and d/c; --profile adds, for (c), wall vs GPU-busy ms
-per decoding step and the top kernels and host ops.
+(e) transformers' continuous batching (`model.generate_batch`: paged KV cache, CUDA graphs), the library's own
+    throughput path, as a candidate backend.
+Prints JSON with new tokens/s for each and the ratios c/a, c/b, d/c, e/b, c/e; --profile adds, for (c), wall vs
+GPU-busy ms per decoding step and the top kernels and host ops.
 """
 
 from __future__ import annotations
@@ -104,6 +106,40 @@ def random_adapters(model: Any, folder: Path, n: int) -> list[Path]:
     ]
 
 
+def continuous_batching(model: Any, prompts: list[list[int]], opts: argparse.Namespace) -> dict[str, Any]:
+    """(e) transformers' own throughput path, `generate_batch`: continuous batching over a paged KV cache, CUDA
+    graphs on CUDA; EOS disabled so every prompt gets exactly max_new_tokens. Timed on its second call."""
+    from transformers import GenerationConfig
+
+    cfg = GenerationConfig(
+        max_new_tokens=opts.max_new_tokens, do_sample=False, eos_token_id=-1, pad_token_id=opts.pad_id
+    )
+
+    def once() -> tuple[list[list[int]], float]:
+        sync(opts.cuda)
+        t = time.perf_counter()
+        out = model.generate_batch(prompts, generation_config=cfg, max_new_tokens=opts.max_new_tokens)
+        sync(opts.cuda)
+        rows = [out[k].generated_tokens for k in sorted(out, key=lambda k: int(k.rsplit("_", 1)[-1]))]
+        return rows, time.perf_counter() - t
+
+    _, warm = once()
+    rows, elapsed = once()
+    total = sum(len(r) for r in rows)
+    result = {
+        "problems": len(prompts),
+        "new_tokens": total,
+        "seconds": round(elapsed, 2),
+        "tokens_per_s": round(total / elapsed, 1),
+        "warmup_seconds": round(warm, 1),
+        "cache": "paged (transformers continuous batching)",
+    }
+    if getattr(opts, "b_tokens", None):
+        same = [a[:32] == b[:32] for a, b in zip(opts.b_tokens, rows, strict=True)]
+        result["first_32_tokens_same_as_b"] = f"{sum(same)}/{len(same)}"
+    return result
+
+
 def run(path: str, model: Any, prompts: list[list[int]], opts: argparse.Namespace) -> dict[str, Any]:
     from codetune.bench.generate import Decoding, HFGenerator
 
@@ -141,6 +177,9 @@ def run(path: str, model: Any, prompts: list[list[int]], opts: argparse.Namespac
             "batch": len(prompts),
             "cache": "dynamic",
         }
+
+    if path == "e":
+        return continuous_batching(model, prompts, opts)
 
     gen = HFGenerator(model, opts.tokenizer, batch_size=opts.max_batch, compile=opts.compile)
     adapters: list[Any] = [None] * len(prompts)
@@ -286,7 +325,7 @@ def main() -> None:
             }
         gc.collect()
         tps = {p: r.get("tokens_per_s") for p, r in report["paths"].items()}
-        pairs = (("c", "a"), ("c", "b"), ("d", "c"))
+        pairs = (("c", "a"), ("c", "b"), ("d", "c"), ("e", "b"), ("c", "e"))
         report["ratios"] = {
             f"{x}/{y}": round(tps[x] / tps[y], 2) for x, y in pairs if tps.get(x) and tps.get(y)
         }
