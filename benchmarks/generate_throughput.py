@@ -12,9 +12,11 @@ ignored), so the work is fixed.
     first (compile) run reported as warmup_seconds.
 (d) codetune evaluating 3 models in one pass, as `codetune run` does: every prompt for the base model and for two
     random LoRA adapters (r=16 on all 7 projections), rows grouped by adapter, PEFT mixed batches where groups meet.
+(f) (c) with transformers' SDPA at decoding steps (it copies each KV head once per query head of its group), as (c)
+    ran until session 5; (c) now folds the grouped query heads instead (`codetune.bench.speed.grouped_decode_sdpa`).
 (e) transformers' continuous batching (`model.generate_batch`: paged KV cache, CUDA graphs), the library's own
     throughput path, as a candidate backend.
-Prints JSON with new tokens/s for each and the ratios c/a, c/b, d/c, e/b, c/e; --profile adds, for (c), wall vs
+Prints JSON with new tokens/s for each and the ratios c/a, c/b, d/c, e/b, c/e, c/f; --profile adds, for (c), wall vs
 GPU-busy ms per decoding step and the top kernels and host ops.
 """
 
@@ -141,7 +143,7 @@ def continuous_batching(model: Any, prompts: list[list[int]], opts: argparse.Nam
 
 
 def run(path: str, model: Any, prompts: list[list[int]], opts: argparse.Namespace) -> dict[str, Any]:
-    from codetune.bench.generate import Decoding, HFGenerator
+    from codetune.bench.generate import HFGenerator
 
     cuda, new, pad = opts.cuda, opts.max_new_tokens, opts.pad_id
     if path == "a":
@@ -181,7 +183,25 @@ def run(path: str, model: Any, prompts: list[list[int]], opts: argparse.Namespac
     if path == "e":
         return continuous_batching(model, prompts, opts)
 
-    gen = HFGenerator(model, opts.tokenizer, batch_size=opts.max_batch, compile=opts.compile)
+    from codetune.bench import speed
+
+    if path == "f":  # (c) as it was until session 5: transformers' SDPA, which copies the KV heads per group
+        model.set_attn_implementation("sdpa")
+        grouped, speed.use_grouped_decode_attention = speed.use_grouped_decode_attention, lambda m: False
+    try:
+        gen = HFGenerator(model, opts.tokenizer, batch_size=opts.max_batch, compile=opts.compile)
+        return timed_generator(path, gen, model, prompts, opts)
+    finally:
+        if path == "f":
+            speed.use_grouped_decode_attention = grouped
+
+
+def timed_generator(
+    path: str, gen: Any, model: Any, prompts: list[list[int]], opts: argparse.Namespace
+) -> dict[str, Any]:
+    from codetune.bench.generate import Decoding
+
+    cuda, new, pad = opts.cuda, opts.max_new_tokens, opts.pad_id
     adapters: list[Any] = [None] * len(prompts)
     if path == "d":
         folders = random_adapters(model, Path(opts.adapter_dir), 2)
@@ -215,6 +235,7 @@ def run(path: str, model: Any, prompts: list[list[int]], opts: argparse.Namespac
         "tokens_per_s": round(total / elapsed, 1),
         "warmup_seconds": round(warm, 1),
         "max_batch": opts.max_batch,
+        "attention": model.config._attn_implementation,
         "cache": "dynamic (compile failed)"
         if gen._eager
         else "static+compile"
@@ -238,7 +259,7 @@ def run(path: str, model: Any, prompts: list[list[int]], opts: argparse.Namespac
             _, wall = once()
         # one step = one new token for every row (the prefill is spread over the steps)
         result["profile"] = summarize(prof, wall, new, cuda)
-    if path == "c" and getattr(opts, "b_tokens", None):
+    if path in ("c", "f") and getattr(opts, "b_tokens", None):
         same = [a[:32] == b[:32] for a, b in zip(opts.b_tokens, rows, strict=True)]
         result["first_32_tokens_same_as_b"] = f"{sum(same)}/{len(same)} (random weights: near-ties flip)"
     return result
@@ -316,6 +337,8 @@ def main() -> None:
         "paths": {},
     }
     for path in opts.paths.split(","):
+        torch._dynamo.reset()  # every path compiles its own graphs, from transformers' SDPA
+        model.set_attn_implementation("sdpa")
         try:
             report["paths"][path] = run(path, model, prompts, opts)
         except Exception as e:
@@ -325,7 +348,7 @@ def main() -> None:
             }
         gc.collect()
         tps = {p: r.get("tokens_per_s") for p, r in report["paths"].items()}
-        pairs = (("c", "a"), ("c", "b"), ("d", "c"), ("e", "b"), ("c", "e"))
+        pairs = (("c", "a"), ("c", "b"), ("d", "c"), ("e", "b"), ("c", "e"), ("c", "f"))
         report["ratios"] = {
             f"{x}/{y}": round(tps[x] / tps[y], 2) for x, y in pairs if tps.get(x) and tps.get(y)
         }

@@ -3,6 +3,10 @@ static cache used on CUDA (checked here on CPU) equal to the dynamic one."""
 
 from __future__ import annotations
 
+import types
+
+import pytest
+
 from codetune.bench.generate import Decoding, HFGenerator
 from codetune.bench.speed import fast_generate_kwargs, left_pad
 
@@ -95,3 +99,49 @@ def test_compiled_generation_of_several_models_equals_each_model_eager(tiny_mode
     assert got == want
     assert counters["frames"]["ok"] <= 3  # base, the r=4 slot, the r=8 slot
     assert not hasattr(model, "peft_config") or not model.peft_config  # adapters removed after
+
+
+@pytest.mark.parametrize("mask_kind", ["bool", "additive", "none"])
+def test_grouped_decode_attention_equals_sdpa_without_copying_the_cache(mask_kind, monkeypatch):
+    import torch
+    import transformers.integrations.sdpa_attention as sdpa
+
+    from codetune.bench.speed import grouped_decode_sdpa
+
+    module = types.SimpleNamespace(num_key_value_groups=3, is_causal=True)
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(5, heads, n, 8, generator=g) for heads, n in ((6, 1), (2, 11), (2, 11)))
+    keep = torch.rand(5, 1, 1, 11, generator=g) > 0.4
+    keep[..., -1] = True
+    additive = torch.zeros(keep.shape).masked_fill(~keep, float("-inf"))
+    mask = {"bool": keep, "additive": additive, "none": None}[mask_kind]
+    want, _ = sdpa.sdpa_attention_forward(module, q, k, v, mask, scaling=0.3)
+
+    def no_copies(*args):
+        raise AssertionError("repeat_kv copied the KV cache")
+
+    monkeypatch.setattr(sdpa, "repeat_kv", no_copies)
+    got, _ = grouped_decode_sdpa(module, q, k, v, mask, scaling=0.3)
+    assert got.shape == want.shape == (5, 1, 6, 8)
+    torch.testing.assert_close(got, want)
+    # several query positions (prefill) take transformers' path, which copies when there is a mask
+    if mask is not None:
+        with pytest.raises(AssertionError, match="copied"):
+            grouped_decode_sdpa(module, torch.cat([q, q], 2), k, v, mask.expand(5, 1, 2, 11))
+
+
+def test_compiled_generation_folds_grouped_query_heads(tiny_model_dir, qwen_tokenizer):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from codetune.bench.speed import DECODE_ATTENTION
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32).eval()
+    assert model.config.num_key_value_heads < model.config.num_attention_heads
+    eager = HFGenerator(model, qwen_tokenizer, compile=False)
+    eager.generate_ids([[5, 6, 7]], Decoding(max_new_tokens=2), pad_token_id=0, eos_token_id=[1])
+    assert model.config._attn_implementation == "sdpa"  # eager generation leaves the model as it is
+    compiled = HFGenerator(model, qwen_tokenizer, compile=True)
+    compiled._fast_kwargs = lambda: {"cache_implementation": "static"}  # the switch, without compiling here
+    compiled.generate_ids([[5, 6, 7]], Decoding(max_new_tokens=2), pad_token_id=0, eos_token_id=[1])
+    assert model.config._attn_implementation == DECODE_ATTENTION

@@ -193,6 +193,10 @@ class HFGenerator:
         group = {None: -1} | {a: i for i, a in enumerate(adapters)}
         order = sorted(range(len(rows)), key=lambda i: (group[folders[i]], -len(rows[i][0])))
         fixed = bool(self._fast_kwargs())
+        if fixed:
+            from codetune.bench.speed import use_grouped_decode_attention
+
+            use_grouped_decode_attention(self.model)
         batches = _batch_plan(order, [group[f] for f in folders], self.batch_size, mixed=not fixed)
         fill = max(map(len, batches), default=0) if fixed else 0
         with adapters_attached(self.model, adapters, mixed=not fixed) as (model, route):
