@@ -1,5 +1,6 @@
 """Pieces of the fast generation path that `HFGenerator` uses: left padding to a few widths and, on CUDA, a static KV
-cache with torch.compile (CUDA graphs), so each decoding step is one graph replay instead of ~1,000 kernel launches."""
+cache with torch.compile (CUDA graphs), so each decoding step is one graph replay instead of ~1,000 kernel launches,
+and an SDPA attention that reads a grouped-query KV cache without copying it per query head."""
 
 from __future__ import annotations
 
