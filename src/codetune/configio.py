@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
 from codetune.errors import CodetuneError
 
 M = TypeVar("M", bound=BaseModel)
+
+
+def _switch_word(value: Any) -> Any:
+    # YAML 1.1 reads on/off/yes/no/true/false as booleans: `compile: on` in a file or `-o compile=on` means "on"
+    return {True: "on", False: "off"}[value] if isinstance(value, bool) else value
+
+
+Switch = Annotated[Literal["auto", "on", "off"], BeforeValidator(_switch_word)]
+"""A three-way setting; YAML's booleans (on/off, true/false, yes/no) are read as "on" and "off"."""
 
 
 class StrictModel(BaseModel):

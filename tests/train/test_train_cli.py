@@ -45,6 +45,8 @@ def test_bad_key_is_a_one_line_error_with_exit_code_2(tiny_model_dir, tmp_path):
         (["train.micro_batch_size=0"], "train.micro_batch_size"),
         (["micro_batch_size=3"], "train.effective_batch_size"),  # bare keys mean train.KEY
         (["train.lr_scheduler=cosinus"], "train.lr_scheduler"),
+        (["train.compile=on", "train.liger_kernel=on"], "train.compile and train.liger_kernel"),
+        (["train.compile=fast"], "train.compile"),
         (["data.format=poem"], "data.format"),
         (["model=no-such-model"], "model"),
     ],
@@ -54,6 +56,19 @@ def test_invalid_settings_name_the_file_and_key(tiny_model_dir, tmp_path, overri
     with pytest.raises(CodetuneError) as e:
         load_run_config(cfg, overrides)
     assert str(cfg) in str(e.value) and expect in str(e.value)
+
+
+def test_on_and_off_mean_the_words_not_yaml_booleans(tiny_model_dir, tmp_path):
+    """YAML 1.1 reads on/off/yes/no/true/false as booleans; three-way switches take them as "on" and "off", in a file
+    and in overrides alike."""
+    cfg = write_config(tmp_path / "arm.yaml", str(tiny_model_dir), tmp_path / "run")
+    text = cfg.read_text(encoding="utf-8").replace(
+        "train:\n", "train:\n  liger_kernel: off\n  lean_lora: yes\n", 1
+    )
+    cfg.write_text(text, encoding="utf-8")
+    loaded = load_run_config(cfg, ["train.compile=on", "train.gradient_checkpointing=false"]).train
+    assert (loaded.liger_kernel, loaded.lean_lora) == ("off", "on")
+    assert (loaded.compile, loaded.gradient_checkpointing, loaded.padding_free) == ("on", "off", "auto")
 
 
 def test_missing_out_is_an_error(tiny_model_dir, tmp_path):

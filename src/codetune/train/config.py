@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from codetune.configio import StrictModel
+from codetune.configio import StrictModel, Switch
 from codetune.data.config import DataConfig
 
 STUDY_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -51,23 +51,21 @@ class TrainConfig(StrictModel):
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto", description="auto: float32 on CPU, bfloat16 on CUDA."
     )
-    gradient_checkpointing: Literal["auto", "on", "off"] = Field(
-        "auto", description="auto: off unless memory needs it."
-    )
-    padding_free: Literal["auto", "on", "off"] = Field(
+    gradient_checkpointing: Switch = Field("auto", description="auto: off unless memory needs it.")
+    padding_free: Switch = Field(
         "auto",
         description="Pack examples without padding, attention kept inside each example (auto: on CUDA).",
     )
-    compile: Literal["auto", "on", "off"] = Field(
+    compile: Switch = Field(
         "auto",
         description="torch.compile each decoder layer, fusing LoRA's and the model's elementwise work (auto: on "
         "CUDA). Replaces Liger's kernels, which it cannot trace.",
     )
-    liger_kernel: Literal["auto", "on", "off"] = Field(
+    liger_kernel: Switch = Field(
         "auto",
         description="Liger's fused kernels when liger-kernel is installed and layers are not compiled.",
     )
-    lean_lora: Literal["auto", "on", "off"] = Field(
+    lean_lora: Switch = Field(
         "auto",
         description="Keep less for LoRA's backward pass: dropout masks redrawn from a seed, the MLP's down-projection "
         "input recomputed; same maths as PEFT (auto: on).",

@@ -67,6 +67,11 @@ def check_config(cfg: TrainConfig, source: str = "config") -> None:
         raise CodetuneError(
             f"{source}: train.lr_scheduler: unknown scheduler {cfg.lr_scheduler!r}; one of {', '.join(valid)}"
         )
+    if cfg.compile == "on" and cfg.liger_kernel == "on":
+        raise CodetuneError(
+            f"{source}: train.compile and train.liger_kernel are both 'on', but torch.compile cannot trace Liger's "
+            "fused norms; set one of them to auto or off"
+        )
     if cfg.liger_kernel == "on" and not _installed("liger_kernel"):
         raise CodetuneError(
             f"{source}: train.liger_kernel: 'on' needs the liger-kernel package (codetune[gpu])"
