@@ -273,20 +273,27 @@ def test_fast_path_takes_the_same_optimizer_step(tiny_model_dir, tmp_path, compi
     ],
 )
 def test_benchmark_smoke(script, keys, tmp_path):
+    """Every path benchmarks/device_run.sh runs by default works on the tiny model (a GPU run has no time to waste)."""
     out = tmp_path / "result.json"
     args = [sys.executable, str(ROOT / "benchmarks" / script), "--config", "tiny", "--out", str(out)]
     if script == "train_throughput.py":
+        paths = ["a", "b", "c", "c_peft_budget50"]
         args += ["--warmup", "1", "--steps", "2"]
-    proc = subprocess.run(args, capture_output=True, text=True, timeout=300, cwd=ROOT)
+        ratios = {f"{c}/{ab}" for c in paths[2:] for ab in "ab"}
+    else:
+        paths = ["a", "b", "c", "f", "e", "d"]
+        ratios = {"c/a", "c/b", "d/c", "e/b", "c/e", "c/f"}
+    proc = subprocess.run(
+        args + ["--paths", ",".join(paths)], capture_output=True, text=True, timeout=400, cwd=ROOT
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout)
     assert report == json.loads(out.read_text())
-    paths = {"a", "b", "c"} | ({"d"} if script == "generate_throughput.py" else set())
-    assert set(report["paths"]) == paths
+    assert set(report["paths"]) == set(paths)
     for path, result in report["paths"].items():
         assert "error" not in result, (path, result)
         assert keys <= set(result), (path, sorted(result))
-    assert set(report["ratios"]) == {"c/a", "c/b"} | ({"d/c"} if "d" in paths else set())
+    assert set(report["ratios"]) == ratios
     if script == "train_throughput.py":
         check = report["paths"]["c"]["check"]
         assert check["loss_rel_diff"] < 1e-3 and check["leak_max_abs_logit_change"] < 1e-4
