@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +109,31 @@ def random_adapters(model: Any, folder: Path, n: int) -> list[Path]:
     ]
 
 
+def timed_twice(
+    once: Callable[[], tuple[list[list[int]], float]], count: Callable[[list[list[int]]], int]
+) -> tuple[list[list[int]], dict[str, Any]]:
+    """Run `once` twice (the first warms up: compiling, graph capture) and time the second; `count` gives its new
+    tokens. Returns its rows and the common result fields."""
+    _, warm = once()
+    rows, elapsed = once()
+    total = count(rows)
+    return rows, {
+        "problems": len(rows),
+        "new_tokens": total,
+        "seconds": round(elapsed, 2),
+        "tokens_per_s": round(total / elapsed, 1),
+        "warmup_seconds": round(warm, 1),
+    }
+
+
+def same_start_as_b(opts: argparse.Namespace, rows: list[list[int]]) -> str | None:
+    """How many rows begin with the same 32 tokens as path (b)'s (None when (b) did not run)."""
+    if not getattr(opts, "b_tokens", None):
+        return None
+    same = [a[:32] == b[:32] for a, b in zip(opts.b_tokens, rows, strict=True)]
+    return f"{sum(same)}/{len(same)}"
+
+
 def continuous_batching(model: Any, prompts: list[list[int]], opts: argparse.Namespace) -> dict[str, Any]:
     """(e) transformers' own throughput path, `generate_batch`: continuous batching over a paged KV cache, CUDA
     graphs on CUDA; EOS disabled so every prompt gets exactly max_new_tokens. Timed on its second call."""
@@ -125,20 +151,10 @@ def continuous_batching(model: Any, prompts: list[list[int]], opts: argparse.Nam
         rows = [out[k].generated_tokens for k in sorted(out, key=lambda k: int(k.rsplit("_", 1)[-1]))]
         return rows, time.perf_counter() - t
 
-    _, warm = once()
-    rows, elapsed = once()
-    total = sum(len(r) for r in rows)
-    result = {
-        "problems": len(prompts),
-        "new_tokens": total,
-        "seconds": round(elapsed, 2),
-        "tokens_per_s": round(total / elapsed, 1),
-        "warmup_seconds": round(warm, 1),
-        "cache": "paged (transformers continuous batching)",
-    }
-    if getattr(opts, "b_tokens", None):
-        same = [a[:32] == b[:32] for a, b in zip(opts.b_tokens, rows, strict=True)]
-        result["first_32_tokens_same_as_b"] = f"{sum(same)}/{len(same)}"
+    rows, result = timed_twice(once, lambda rows: sum(map(len, rows)))
+    result["cache"] = "paged (transformers continuous batching)"
+    if same := same_start_as_b(opts, rows):
+        result["first_32_tokens_same_as_b"] = same
     return result
 
 
@@ -225,15 +241,9 @@ def timed_generator(
     from torch._dynamo.utils import counters
 
     counters.clear()
-    _, warm = once()
-    rows, elapsed = once()
-    total = len(prompts) * new  # min_new_tokens = max_new_tokens: every row decodes exactly `new` steps
-    result = {
-        "problems": len(prompts),
-        "new_tokens": total,
-        "seconds": round(elapsed, 2),
-        "tokens_per_s": round(total / elapsed, 1),
-        "warmup_seconds": round(warm, 1),
+    # min_new_tokens = max_new_tokens: every row decodes exactly `new` steps
+    rows, result = timed_twice(once, lambda rows: len(rows) * new)
+    result |= {
         "max_batch": opts.max_batch,
         "attention": model.config._attn_implementation,
         "cache": "dynamic (compile failed)"
@@ -259,9 +269,8 @@ def timed_generator(
             _, wall = once()
         # one step = one new token for every row (the prefill is spread over the steps)
         result["profile"] = summarize(prof, wall, new, cuda)
-    if path in ("c", "f") and getattr(opts, "b_tokens", None):
-        same = [a[:32] == b[:32] for a, b in zip(opts.b_tokens, rows, strict=True)]
-        result["first_32_tokens_same_as_b"] = f"{sum(same)}/{len(same)} (random weights: near-ties flip)"
+    if path in ("c", "f") and (same := same_start_as_b(opts, rows)):
+        result["first_32_tokens_same_as_b"] = f"{same} (random weights: near-ties flip)"
     return result
 
 
