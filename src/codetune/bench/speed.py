@@ -83,8 +83,7 @@ def grouped_decode_sdpa(
 def use_grouped_decode_attention(model: Any) -> bool:
     """Switch an SDPA model (or the model under a PEFT wrapper) to `grouped_decode_sdpa`; False if it uses another
     attention implementation (left as it is)."""
-    from transformers import AttentionInterface
-    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+    from codetune.models.attention import use_attention
 
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     impl = base.config._attn_implementation
@@ -92,7 +91,5 @@ def use_grouped_decode_attention(model: Any) -> bool:
         return True
     if impl != "sdpa":
         return False
-    AttentionInterface.register(DECODE_ATTENTION, grouped_decode_sdpa)
-    AttentionMaskInterface.register(DECODE_ATTENTION, sdpa_mask)
-    base.set_attn_implementation(DECODE_ATTENTION)
+    use_attention(base, DECODE_ATTENTION, grouped_decode_sdpa)
     return True

@@ -152,22 +152,3 @@ def varlen_attention_forward(
     return sdpa_attention_forward(
         module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
     )
-
-
-def register_varlen_attention() -> None:
-    """Register `codetune_varlen` with transformers (attention and mask functions); idempotent."""
-    from transformers import AttentionInterface
-    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
-
-    AttentionInterface.register(ATTENTION, varlen_attention_forward)
-    AttentionMaskInterface.register(ATTENTION, sdpa_mask)
-
-
-def set_attention(model: Any, name: str) -> None:
-    try:
-        model.set_attn_implementation(name)
-    except Exception:  # older transformers: set it on the configs directly
-        for module in model.modules():
-            config = getattr(module, "config", None)
-            if config is not None and hasattr(config, "_attn_implementation"):
-                config._attn_implementation = name

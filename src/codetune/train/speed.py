@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from codetune.errors import CodetuneError
+from codetune.models.attention import set_attention, use_attention
 from codetune.train import attention as attn
 from codetune.train.attention import ATTENTION
 from codetune.train.config import TrainConfig
@@ -135,8 +136,7 @@ def unpad_backbone(model: Any, *, device: str = "cpu") -> None:
     backbone._codetune_unpad = True
     backbone._codetune_original_forward = original
     if device.startswith("cuda"):
-        attn.register_varlen_attention()
-        attn.set_attention(model.get_base_model() if hasattr(model, "get_base_model") else model, ATTENTION)
+        use_attention(model, ATTENTION, attn.varlen_attention_forward)
 
 
 @contextmanager
@@ -149,14 +149,14 @@ def plain_path(model: Any):
     if patched is not None:
         del backbone.forward
     if impl == ATTENTION:
-        attn.set_attention(base, "sdpa")
+        set_attention(base, "sdpa")
     try:
         yield model
     finally:
         if patched is not None:
             backbone.forward = patched
         if impl == ATTENTION:
-            attn.set_attention(base, ATTENTION)
+            set_attention(base, ATTENTION)
 
 
 def compile_layers(model: Any) -> int:
