@@ -84,3 +84,13 @@ class TrainRunConfig(StrictModel):
     )
     data: DataConfig
     train: TrainConfig = Field(default_factory=TrainConfig)
+
+
+def kernel_conflict(cfg: TrainConfig) -> str | None:
+    """Why `cfg`'s kernel switches cannot all hold (None when they can)."""
+    if cfg.compile == "on" and cfg.liger_kernel == "on":
+        return (
+            "train.compile and train.liger_kernel are both 'on' and cannot be combined (torch.compile cannot trace "
+            "Liger's fused norms); set one of them to auto or off"
+        )
+    return None

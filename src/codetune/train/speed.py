@@ -19,7 +19,7 @@ from codetune.errors import CodetuneError
 from codetune.models.attention import set_attention, use_attention
 from codetune.train import attention as attn
 from codetune.train.attention import ATTENTION
-from codetune.train.config import TrainConfig
+from codetune.train.config import TrainConfig, kernel_conflict
 
 # Saved activation bytes per token, per layer, per hidden unit, without checkpointing (LoRA, bf16), by (lean LoRA,
 # kernels). PEFT's LoRA with Liger: fitted to the 1.5B figures of issue 8 (27.7 GiB at ~5,700 padded tokens); Liger's
@@ -246,11 +246,8 @@ def choose_kernels(cfg: TrainConfig, cuda: bool) -> str:
     """How the decoder layers run: "compile" (torch.compile), "liger" (Liger's fused kernels) or "eager". An explicit
     "on" wins over the other's "auto"; on CUDA with Triton, auto compiles (measured faster and leaner than Liger on an
     H200)."""
-    if cfg.compile == "on" and cfg.liger_kernel == "on":
-        raise CodetuneError(
-            "config: train.liger_kernel: 'on' cannot be combined with train.compile: 'on' (torch.compile cannot "
-            "trace Liger's fused norms); set one of them to auto or off"
-        )
+    if conflict := kernel_conflict(cfg):
+        raise CodetuneError(f"config: {conflict}")
     if cfg.liger_kernel == "on":
         if not liger_installed():
             raise CodetuneError(

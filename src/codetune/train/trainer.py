@@ -23,7 +23,7 @@ from codetune.train.checkpoints import (
     publish,
     remove_incomplete,
 )
-from codetune.train.config import TrainConfig
+from codetune.train.config import TrainConfig, kernel_conflict
 
 SPLITS = {"train": "train", "val": "valid", "test": "test"}  # eval-set name -> splits key
 VERSIONED = ("torch", "transformers", "trl", "peft", "accelerate", "datasets", "codetune")
@@ -67,11 +67,8 @@ def check_config(cfg: TrainConfig, source: str = "config") -> None:
         raise CodetuneError(
             f"{source}: train.lr_scheduler: unknown scheduler {cfg.lr_scheduler!r}; one of {', '.join(valid)}"
         )
-    if cfg.compile == "on" and cfg.liger_kernel == "on":
-        raise CodetuneError(
-            f"{source}: train.compile and train.liger_kernel are both 'on', but torch.compile cannot trace Liger's "
-            "fused norms; set one of them to auto or off"
-        )
+    if conflict := kernel_conflict(cfg):
+        raise CodetuneError(f"{source}: {conflict}")
     if cfg.liger_kernel == "on" and not _installed("liger_kernel"):
         raise CodetuneError(
             f"{source}: train.liger_kernel: 'on' needs the liger-kernel package (codetune[gpu])"
