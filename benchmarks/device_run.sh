@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Issue 8, one prepared GPU run (< 9.5 minutes): training then generation throughput, side by side, on the
 # Qwen2.5-Coder-1.5B architecture (random init). Writes $OUT/train.json, $OUT/train_memory.json, $OUT/generate.json
-# (with a profile of codetune's decoding steps), $OUT/log.txt (and $OUT/train_extra.json if time is left). Needs the
-# carried wheels in .whl/ (run with carry=[".whl"]).
+# (with profiles of codetune's decoding steps, under `generate` (path c) and under its own loop (path g)),
+# $OUT/log.txt (and $OUT/train_extra.json if time is left). Needs the carried wheels in .whl/ (carry=[".whl"]).
+# Generation paths run most-wanted first (c vs g, then e): the step's timeout may cut the last ones.
 # Each benchmark has its own timeout and writes its JSON after every path, so one failure loses nothing else.
 set -u
 cd "$(dirname "$0")/.."
@@ -49,7 +50,7 @@ fi
 
 echo "== generate $(date -u +%FT%TZ) (t=${SECONDS}s)"
 [ -n "${SKIP_GENERATE:-}" ] || TORCH_LOGS=perf_hints timeout 300 $PY benchmarks/generate_throughput.py --config "$CONFIG" --max-new-tokens "${NEW_TOKENS:-512}" \
-  --paths "${GEN_PATHS:-a,b,c,f,e,d}" --serial-problems 2 --serial-new-tokens 128 --profile \
+  --paths "${GEN_PATHS:-a,b,c,g,e,f,d}" --serial-problems 2 --serial-new-tokens 128 --profile \
   --out "$OUT/generate.json" > "$OUT/generate.stdout.json"
 echo "generate exit $?"
 

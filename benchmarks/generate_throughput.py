@@ -16,8 +16,11 @@ ignored), so the work is fixed.
     ran until session 5; (c) now folds the grouped query heads instead (`codetune.bench.speed.grouped_decode_sdpa`).
 (e) transformers' continuous batching (`model.generate_batch`: paged KV cache, CUDA graphs), the library's own
     throughput path, as a candidate backend.
-Prints JSON with new tokens/s for each and the ratios c/a, c/b, d/c, e/b, c/e, c/f; --profile adds, for (c), wall vs
-GPU-busy ms per decoding step and the top kernels and host ops.
+(g) (c) with codetune's decoding loop (`codetune.bench.decode`) in place of `generate`: one compiled step per token
+    (mask, forward and argmax in one CUDA graph), finished rows read on the host every 32 tokens instead of every
+    token, so the host queues steps ahead of the GPU.
+Prints JSON with new tokens/s for each and the ratios c/a, c/b, d/c, e/b, c/e, c/f, g/b, g/c; --profile adds, for (c)
+and (g), wall vs GPU-busy ms per decoding step and the top kernels and host ops.
 """
 
 from __future__ import annotations
@@ -205,7 +208,9 @@ def run(path: str, model: Any, prompts: list[list[int]], opts: argparse.Namespac
         model.set_attn_implementation("sdpa")
         grouped, speed.use_grouped_decode_attention = speed.use_grouped_decode_attention, lambda m: False
     try:
-        gen = HFGenerator(model, opts.tokenizer, batch_size=opts.max_batch, compile=opts.compile)
+        gen = HFGenerator(
+            model, opts.tokenizer, batch_size=opts.max_batch, compile=opts.compile, decode_loop=path == "g"
+        )
         return timed_generator(path, gen, model, prompts, opts)
     finally:
         if path == "f":
@@ -260,7 +265,7 @@ def timed_generator(
     }
     if path == "d":
         result["models"] = 3
-    if path == "c" and opts.profile:
+    if path in ("c", "g") and opts.profile:
         from profiling import summarize
         from torch.profiler import ProfilerActivity, profile
 
@@ -269,7 +274,7 @@ def timed_generator(
             _, wall = once()
         # one step = one new token for every row (the prefill is spread over the steps)
         result["profile"] = summarize(prof, wall, new, cuda)
-    if path in ("c", "f") and (same := same_start_as_b(opts, rows)):
+    if path in ("c", "f", "g") and (same := same_start_as_b(opts, rows)):
         result["first_32_tokens_same_as_b"] = f"{same} (random weights: near-ties flip)"
     return result
 
@@ -297,7 +302,7 @@ def main() -> None:
     ap.add_argument(
         "--profile",
         action="store_true",
-        help="profile one more run of (c): where a decoding step's time goes",
+        help="profile one more run of (c) and of (g): where a decoding step's time goes",
     )
     ap.add_argument("--problems", type=int, default=41)
     ap.add_argument("--out", type=Path, default=None)
@@ -357,7 +362,7 @@ def main() -> None:
             }
         gc.collect()
         tps = {p: r.get("tokens_per_s") for p, r in report["paths"].items()}
-        pairs = (("c", "a"), ("c", "b"), ("d", "c"), ("e", "b"), ("c", "e"), ("c", "f"))
+        pairs = (("c", "a"), ("c", "b"), ("d", "c"), ("e", "b"), ("c", "e"), ("c", "f"), ("g", "b"), ("g", "c"))
         report["ratios"] = {
             f"{x}/{y}": round(tps[x] / tps[y], 2) for x, y in pairs if tps.get(x) and tps.get(y)
         }

@@ -66,11 +66,13 @@ def _tokenizer(tiny_model_dir):
     return load_tokenizer(str(tiny_model_dir))
 
 
-def test_compiled_generation_of_several_models_equals_each_model_eager(tiny_model_dir, tmp_path):
+@pytest.mark.parametrize("decode_loop", [False, True], ids=["generate", "decode_loop"])
+def test_compiled_generation_of_several_models_equals_each_model_eager(tiny_model_dir, tmp_path, decode_loop):
     """The compiled path (static cache + torch.compile, as on CUDA; forced here on CPU) generating for the base model
     and three adapters in one call gives every row its own model's eager tokens, and compiles one graph per adapter
     configuration plus one for the base model, however many adapters and batches share it. (PEFT mixed batches under
-    compile kept the routing of the batch they were traced on and gave other batches wrong answers.)"""
+    compile kept the routing of the batch they were traced on and gave other batches wrong answers.) The same holds
+    with codetune's decoding loop in place of `generate`."""
     import torch
     from torch._dynamo.utils import counters
     from transformers import AutoModelForCausalLM
@@ -92,7 +94,7 @@ def test_compiled_generation_of_several_models_equals_each_model_eager(tiny_mode
     want = [row for a in models for row in eager.generate_ids(prompts, dec, adapters=[a] * 5, **kw)]
     assert len({str(want[m * 5 : m * 5 + 5]) for m in range(4)}) == 4  # four different models
 
-    compiled = HFGenerator(model, tok, batch_size=3, compile=True)
+    compiled = HFGenerator(model, tok, batch_size=3, compile=True, decode_loop=decode_loop)
     counters.clear()
     got = compiled.generate_ids(prompts * 4, dec, adapters=[a for a in models for _ in prompts], **kw)
     assert not compiled._eager  # it compiled, and did not fall back

@@ -106,10 +106,20 @@ class HFGenerator:
     backend = "hf"
 
     def __init__(
-        self, model: Any, tokenizer: Any, batch_size: int = 8, *, compile: bool | None = None
+        self,
+        model: Any,
+        tokenizer: Any,
+        batch_size: int = 8,
+        *,
+        compile: bool | None = None,
+        decode_loop: bool = False,
     ) -> None:
         self.model, self.tokenizer, self.batch_size = model, tokenizer, batch_size
         self.compile = compile  # None: on CUDA only
+        # compiled greedy batches: codetune's decoding loop (bench/decode.py) instead of `generate`; off until it
+        # has been timed on a GPU
+        self.decode_loop = decode_loop
+        self._loop: Any = None
         self._eager = False  # set when compiling failed once
 
     def generate(
@@ -258,6 +268,8 @@ class HFGenerator:
         scope, extra = route()
         try:
             with scope, torch.inference_mode():
+                if fast and self.decode_loop and decoding.greedy and not extra:
+                    return self._decode_loop(model, ids, mask, config, decoding)[: len(prompts)]
                 out = model.generate(**kw, **extra)
         except Exception as e:
             if not fast or isinstance(e, torch.OutOfMemoryError):
@@ -268,6 +280,30 @@ class HFGenerator:
             self._eager = True
             return self._generate_batch(model, prompts, gen_config, decoding, route, fill)
         return out[: len(prompts), ids.shape[1] :].tolist()
+
+    def _decode_loop(
+        self, model: Any, ids: Any, mask: Any, config: Any, decoding: Decoding
+    ) -> list[list[int]]:
+        from codetune.bench.decode import DecodeLoop
+
+        self._loop = self._loop or DecodeLoop(compile=True)
+        eos = config.eos_token_id
+        stops = [s for s in decoding.stop if s]
+        tok = self.tokenizer
+
+        def stop_text(rows: list[list[int]]) -> list[bool]:
+            return [any(s in tok.decode(r, skip_special_tokens=True) for s in stops) for r in rows]
+
+        return self._loop.generate(
+            model,
+            ids,
+            mask,
+            max_new_tokens=config.max_new_tokens,
+            min_new_tokens=config.min_new_tokens or 0,
+            stop_ids=[eos] if isinstance(eos, int) else list(eos or []),
+            stop_text=stop_text if stops else None,
+            cache_len=getattr(config, "max_cache_len", None),
+        )
 
     def _generation_config(self, model: Any, decoding: Decoding) -> Any:
         from transformers import GenerationConfig

@@ -1,0 +1,135 @@
+"""A greedy decoding loop that lets the host run ahead of the GPU: codetune's candidate for the compiled (CUDA) path.
+
+transformers' `generate` (5.x on CUDA) reads `unfinished_sequences.max()` on the host after every token, so the host
+waits for each step to finish before it prepares the next: a step costs the GPU's time plus the host's (building the
+mask and positions, the compiled call's guard checks, logits processing) instead of the larger of the two. Here one
+compiled step per token holds the attention mask, the forward pass and the argmax (one CUDA graph replay), the
+finished flags stay on the device and the host reads them every `check_every` tokens. Rows that finish early keep
+decoding until the next check; callers cut every row after its first end-of-turn id, so the output equals `generate`'s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+StopText = Callable[[list[list[int]]], list[bool]]  # new ids so far, per row -> which rows hit a stop string
+
+
+def _step(
+    model: Any, token: Any, position: Any, slot: Any, valid: Any, bias: Any, cache: dict[str, Any]
+) -> Any:
+    """One token for every row: the mask lets each row see its own prompt (not its left padding) and the slots
+    written so far."""
+    import torch
+
+    seen = valid & (torch.arange(valid.shape[1], device=valid.device) <= slot)
+    logits = model(
+        input_ids=token[:, None],
+        attention_mask=seen[:, None, None, :],
+        position_ids=position[:, None],
+        cache_position=slot,
+        use_cache=True,
+        logits_to_keep=1,
+        **cache,
+    ).logits
+    return (logits[:, -1].float() + bias).argmax(-1)
+
+
+class DecodeLoop:
+    """Greedy decoding over left-padded batches with a static KV cache (one per batch shape, reused: a compiled step
+    keeps serving it)."""
+
+    def __init__(self, *, compile: bool, check_every: int = 32) -> None:
+        import torch
+
+        self.check_every = check_every
+        self._caches: dict[tuple[int, int], Any] = {}
+        # like transformers' compiled generation: static shapes, CUDA graphs, graph breaks allowed
+        self._step = torch.compile(_step, mode="reduce-overhead", dynamic=False) if compile else _step
+
+    def generate(
+        self,
+        model: Any,
+        ids: Any,
+        mask: Any,
+        *,
+        max_new_tokens: int,
+        stop_ids: Sequence[int],
+        min_new_tokens: int = 0,
+        stop_text: StopText | None = None,
+        cache_len: int | None = None,
+    ) -> list[list[int]]:
+        """New ids of each row of `ids` (left-padded, `mask` 1 on prompt tokens). Rows run on past their end-of-turn
+        id until every row has one (or a stop string, when `stop_text` says so) or `max_new_tokens` are made.
+        `min_new_tokens`: end-of-turn ids are ruled out before then, as in `generate`. `cache_len` (default: prompt
+        width + max_new_tokens) fixes the KV cache's length, so batches of other widths share one compiled step."""
+        import torch
+
+        device = next(model.parameters()).device
+        ids, mask = ids.to(device), mask.to(device)
+        rows, width = ids.shape
+        length = cache_len or width + max_new_tokens
+        cache = {_cache_argument(model): self._cache(model, rows, length)}
+        position = (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 1)  # as `generate` numbers them
+        logits = model(
+            input_ids=ids,
+            attention_mask=mask,
+            position_ids=position,
+            cache_position=torch.arange(width, device=device),
+            use_cache=True,
+            logits_to_keep=1,
+            **cache,
+        ).logits[:, -1]
+        stops = torch.tensor(list(stop_ids) or [-1], device=device)
+        free = torch.zeros(logits.shape[-1], device=device)
+        no_stop = free.clone()
+        no_stop[stops[(stops >= 0) & (stops < len(free))]] = float("-inf")
+
+        token = (logits.float() + (no_stop if min_new_tokens > 0 else free)).argmax(-1)
+        out = torch.empty(rows, max_new_tokens, dtype=torch.long, device=device)
+        out[:, 0] = token
+        done = torch.isin(token, stops)
+        valid = torch.ones(rows, length, dtype=torch.bool, device=device)
+        valid[:, :width] = mask.bool()
+        position, slot = position[:, -1] + 1, torch.tensor([width], device=device)
+        made = 1
+        while made < max_new_tokens:
+            if made % self.check_every == 0 and _finished(done, out[:, :made], stop_text):
+                break
+            if device.type == "cuda":
+                torch.compiler.cudagraph_mark_step_begin()
+            bias = no_stop if made < min_new_tokens else free
+            token = self._step(model, token, position, slot, valid, bias, cache).clone()
+            out[:, made] = token
+            done |= torch.isin(token, stops)
+            position += 1
+            slot += 1
+            made += 1
+        return out[:, :made].tolist()
+
+    def _cache(self, model: Any, rows: int, length: int) -> Any:
+        from transformers import StaticCache
+
+        if (rows, length) in self._caches:
+            self._caches[rows, length].reset()
+        else:
+            self._caches[rows, length] = StaticCache(config=model.config, max_cache_len=length)
+        return self._caches[rows, length]
+
+
+def _cache_argument(model: Any) -> str:
+    """The forward argument that takes the KV cache: `cache` since transformers 5.2x, `past_key_values` before."""
+    import inspect
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
+
+
+def _finished(done: Any, new: Any, stop_text: StopText | None) -> bool:
+    """Whether every row is done (the host waits for the device here); rows whose text has a stop string are marked."""
+    import torch
+
+    if not bool(done.all()) and stop_text is not None:
+        done |= torch.tensor(stop_text(new.tolist()), dtype=torch.bool, device=done.device)
+    return bool(done.all())
