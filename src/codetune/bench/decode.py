@@ -89,7 +89,7 @@ class DecodeLoop:
         token = (logits.float() + (no_stop if min_new_tokens > 0 else free)).argmax(-1)
         out = torch.empty(rows, max_new_tokens, dtype=torch.long, device=device)
         out[:, 0] = token
-        done = torch.isin(token, stops)
+        done = (token[:, None] == stops).any(-1)
         valid = torch.ones(rows, length, dtype=torch.bool, device=device)
         valid[:, :width] = mask.bool()
         position, slot = position[:, -1] + 1, torch.tensor([width], device=device)
@@ -102,7 +102,7 @@ class DecodeLoop:
             bias = no_stop if made < min_new_tokens else free
             token = self._step(model, token, position, slot, valid, bias, cache).clone()
             out[:, made] = token
-            done |= torch.isin(token, stops)
+            done |= (token[:, None] == stops).any(-1)  # no host sync, unlike isin's sort path
             position += 1
             slot += 1
             made += 1
