@@ -362,9 +362,11 @@ def main() -> None:
             }
         gc.collect()
         tps = {p: r.get("tokens_per_s") for p, r in report["paths"].items()}
-        pairs = (("c", "a"), ("c", "b"), ("d", "c"), ("e", "b"), ("c", "e"), ("c", "f"), ("g", "b"), ("g", "c"))
+        pairs = ("c/a", "c/b", "d/c", "e/b", "c/e", "c/f", "g/b", "g/c")
         report["ratios"] = {
-            f"{x}/{y}": round(tps[x] / tps[y], 2) for x, y in pairs if tps.get(x) and tps.get(y)
+            f"{x}/{y}": round(tps[x] / tps[y], 2)
+            for x, y in (pair.split("/") for pair in pairs)
+            if tps.get(x) and tps.get(y)
         }
         if opts.out:
             atomic_write_json(opts.out, report)
