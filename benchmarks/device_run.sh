@@ -50,7 +50,7 @@ fi
 
 echo "== generate $(date -u +%FT%TZ) (t=${SECONDS}s)"
 [ -n "${SKIP_GENERATE:-}" ] || TORCH_LOGS=perf_hints timeout 300 $PY benchmarks/generate_throughput.py --config "$CONFIG" --max-new-tokens "${NEW_TOKENS:-512}" \
-  --paths "${GEN_PATHS:-a,b,c,g,e,f,d}" --serial-problems 2 --serial-new-tokens 128 --profile \
+  --paths "${GEN_PATHS:-a,b,c,g,e,f,d}" --serial-problems 1 --serial-new-tokens 64 --profile \
   --out "$OUT/generate.json" > "$OUT/generate.stdout.json"
 echo "generate exit $?"
 

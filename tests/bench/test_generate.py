@@ -70,6 +70,22 @@ def test_stop_strings_truncate(tiny) -> None:
     assert stop not in stopped[0][0]
 
 
+def test_decode_loop_gives_generates_texts(tiny) -> None:
+    """codetune's decoding loop (used for compiled greedy batches; run uncompiled here) answers as `generate` does,
+    stop strings and end-of-turn included."""
+    model, tok = tiny
+    want = HFGenerator(model, tok, 4).generate(PROMPTS, Decoding(max_new_tokens=12))
+    stop = want[1][0][3:5]
+    want_stopped = HFGenerator(model, tok, 4).generate(PROMPTS, Decoding(max_new_tokens=12, stop=(stop,)))
+    gen = HFGenerator(model, tok, 4, decode_loop=True)
+    gen._fast_kwargs = lambda: {
+        "cache_implementation": "static"
+    }  # the compiled path's batches, without compiling
+    assert gen.generate(PROMPTS, Decoding(max_new_tokens=12)) == want
+    assert gen.generate(PROMPTS, Decoding(max_new_tokens=12, stop=(stop,))) == want_stopped
+    assert gen._loop is not None and not gen._eager
+
+
 def test_truncate_at_stop() -> None:
     assert truncate_at_stop("abc```def", ["```", "c"]) == "ab"
     assert truncate_at_stop("abc", []) == "abc"

@@ -269,7 +269,8 @@ class HFGenerator:
         try:
             with scope, torch.inference_mode():
                 if fast and self.decode_loop and decoding.greedy and not extra:
-                    return self._decode_loop(model, ids, mask, config, decoding)[: len(prompts)]
+                    compiled = "compile_config" in fast
+                    return self._decode_loop(model, ids, mask, config, decoding, compiled)[: len(prompts)]
                 out = model.generate(**kw, **extra)
         except Exception as e:
             if not fast or isinstance(e, torch.OutOfMemoryError):
@@ -282,11 +283,11 @@ class HFGenerator:
         return out[: len(prompts), ids.shape[1] :].tolist()
 
     def _decode_loop(
-        self, model: Any, ids: Any, mask: Any, config: Any, decoding: Decoding
+        self, model: Any, ids: Any, mask: Any, config: Any, decoding: Decoding, compiled: bool
     ) -> list[list[int]]:
         from codetune.bench.decode import DecodeLoop
 
-        self._loop = self._loop or DecodeLoop(compile=True)
+        self._loop = self._loop or DecodeLoop(compile=compiled)
         eos = config.eos_token_id
         stops = [s for s in decoding.stop if s]
         tok = self.tokenizer
