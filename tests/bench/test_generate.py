@@ -86,6 +86,17 @@ def test_decode_loop_gives_generates_texts(tiny) -> None:
     assert gen._loop is not None and not gen._eager
 
 
+def test_bench_config_switches_the_decoding_loop_on(tiny) -> None:
+    from codetune.bench.config import BenchConfig
+    from codetune.bench.generate import make_generator
+    from codetune.configio import validate
+
+    model, tok = tiny
+    assert not make_generator("tiny", BenchConfig(), model=model, tokenizer=tok).decode_loop
+    cfg = validate(BenchConfig, {"decode_loop": "on"}, "bench.yaml")  # YAML's on/off booleans
+    assert make_generator("tiny", cfg, model=model, tokenizer=tok).decode_loop
+
+
 def test_truncate_at_stop() -> None:
     assert truncate_at_stop("abc```def", ["```", "c"]) == "ab"
     assert truncate_at_stop("abc", []) == "abc"

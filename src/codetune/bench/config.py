@@ -52,6 +52,12 @@ class BenchConfig(StrictModel):
     max_new_tokens: int = Field(1024, ge=1)
     batch_size: int = Field(8, ge=1)
     backend: Literal["auto", "hf", "vllm"] = "auto"
+    decode_loop: bool = Field(
+        False,
+        description="hf backend, compiled (CUDA) greedy decoding: codetune's decoding loop, which reads finished "
+        "rows every 32 tokens, instead of transformers' generate, which waits for the GPU after every token. Same "
+        "answers; off until its speed has been measured on a GPU (benchmarks/RESULTS.md, path g).",
+    )
     compare: Literal["lcb", "exact"] = Field(
         "lcb", description="Output comparison: LiveCodeBench's or exact tokens."
     )

@@ -402,7 +402,7 @@ def make_generator(model_spec: str, cfg: Any, *, model: Any = None, tokenizer: A
             from codetune.models import load_tokenizer
 
             tokenizer = load_tokenizer(model_spec)
-        return HFGenerator(model, tokenizer, cfg.batch_size)
+        return HFGenerator(model, tokenizer, cfg.batch_size, decode_loop=cfg.decode_loop)
     if pick_backend(cfg.backend) == "vllm":
         from codetune.bench.generate_vllm import VLLMGenerator
 
@@ -410,4 +410,4 @@ def make_generator(model_spec: str, cfg: Any, *, model: Any = None, tokenizer: A
     from codetune.models import load_model
 
     model, tokenizer = load_model(model_spec)
-    return HFGenerator(model, tokenizer, cfg.batch_size)
+    return HFGenerator(model, tokenizer, cfg.batch_size, decode_loop=cfg.decode_loop)
