@@ -275,8 +275,10 @@ class HFGenerator:
         except Exception as e:
             if not fast or isinstance(e, torch.OutOfMemoryError):
                 raise
+            reason = (str(e).strip().splitlines() or [""])[0][:300]
             print(
-                f"warning: compiled generation failed ({type(e).__name__}); continuing without torch.compile"
+                f"warning: compiled generation failed ({type(e).__name__}: {reason}); continuing without "
+                "torch.compile"
             )
             self._eager = True
             return self._generate_batch(model, prompts, gen_config, decoding, route, fill)
