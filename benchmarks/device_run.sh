@@ -9,7 +9,7 @@ set -u
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/device-out}
 PY=${PY:-python3}
-CONFIG=${CONFIG:-qwen2.5-coder-1.5b}  # CONFIG=tiny DRY_RUN=1: rehearse the script on a CPU machine
+CONFIG=${CONFIG:-qwen2.5-coder-1.5b}  # CONFIG=tiny DRY_RUN=1: rehearse the script on a CPU machine (GEN_FLAGS=--compile: with the CUDA generation path)
 STEPS=${STEPS:-30}
 mkdir -p "$OUT"
 exec > >(tee -a "$OUT/log.txt") 2>&1
@@ -50,7 +50,7 @@ fi
 
 echo "== generate $(date -u +%FT%TZ) (t=${SECONDS}s)"
 [ -n "${SKIP_GENERATE:-}" ] || TORCH_LOGS=perf_hints timeout 300 $PY benchmarks/generate_throughput.py --config "$CONFIG" --max-new-tokens "${NEW_TOKENS:-512}" \
-  --paths "${GEN_PATHS:-a,b,c,g,e,f,d}" --serial-problems 1 --serial-new-tokens 64 --profile \
+  --paths "${GEN_PATHS:-a,b,c,g,e,f,d}" --serial-problems 1 --serial-new-tokens 64 --profile ${GEN_FLAGS:-} \
   --out "$OUT/generate.json" > "$OUT/generate.stdout.json"
 echo "generate exit $?"
 
@@ -83,7 +83,8 @@ for name in ("train.json", "train_memory.json", "generate.json", "train_extra.js
     for path, res in r.get("paths", {}).items():
         keys = ("real_tokens_per_s", "tokens_per_s", "peak_memory_gib", "mfu", "loss_first_timed_step",
                 "micro_batch", "checkpointing", "attention", "lean_lora_patched", "check", "error",
-                "saved_bytes_per_token_per_layer", "fwd_bwd_seconds", "cuda_peak_above_weights_gib", "warmup_seconds", "compile")
+                "saved_bytes_per_token_per_layer", "fwd_bwd_seconds", "cuda_peak_above_weights_gib", "warmup_seconds", "compile",
+                "compile_error", "first_32_tokens_same_as_b")
         print(" ", path, {k: res[k] for k in keys if k in res})
         if "profile" in res:
             prof = res["profile"]

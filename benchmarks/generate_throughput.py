@@ -257,6 +257,8 @@ def timed_generator(
         if cuda or opts.compile
         else "dynamic (CPU)",
     }
+    if gen.compile_error:
+        result["compile_error"] = gen.compile_error
     # did inductor use CUDA graphs? (TORCH_LOGS=perf_hints prints why it skipped them)
     result["compile"] = {
         "graphs": counters["frames"]["ok"],

@@ -121,6 +121,7 @@ class HFGenerator:
         self.decode_loop = decode_loop
         self._loop: Any = None
         self._eager = False  # set when compiling failed once
+        self.compile_error: str | None = None
 
     def generate(
         self, prompts: Sequence[str], decoding: Decoding, *, adapter: Path | None = None
@@ -280,7 +281,7 @@ class HFGenerator:
                 f"warning: compiled generation failed ({type(e).__name__}: {reason}); continuing without "
                 "torch.compile"
             )
-            self._eager = True
+            self._eager, self.compile_error = True, f"{type(e).__name__}: {reason}"
             return self._generate_batch(model, prompts, gen_config, decoding, route, fill)
         return out[: len(prompts), ids.shape[1] :].tolist()
 
