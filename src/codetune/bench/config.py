@@ -54,9 +54,10 @@ class BenchConfig(StrictModel):
     backend: Literal["auto", "hf", "vllm"] = "auto"
     decode_loop: bool = Field(
         False,
-        description="hf backend, compiled (CUDA) greedy decoding: codetune's decoding loop, which reads finished "
-        "rows every 32 tokens, instead of transformers' generate, which waits for the GPU after every token. Same "
-        "answers; off until its speed has been measured on a GPU (benchmarks/RESULTS.md, path g).",
+        description="hf backend, compiled (CUDA) decoding: codetune's decoding loop, which reads finished rows "
+        "every 32 tokens, instead of transformers' generate, which waits for the GPU after every token. Same greedy "
+        "answers (sampling: same distribution); off until its speed has been measured on a GPU (benchmarks/"
+        "RESULTS.md, path g).",
     )
     compare: Literal["lcb", "exact"] = Field(
         "lcb", description="Output comparison: LiveCodeBench's or exact tokens."

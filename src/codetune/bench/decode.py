@@ -1,13 +1,14 @@
-"""A greedy decoding loop that lets the host run ahead of the GPU: codetune's candidate for the compiled (CUDA) path.
+"""A decoding loop that lets the host run ahead of the GPU: codetune's candidate for the compiled (CUDA) path.
 
 transformers' `generate` (5.x on CUDA) reads `unfinished_sequences.max()` on the host after every token, so the host
 waits for each step to finish before it prepares the next: a step costs the GPU's time plus the host's (building the
 mask and positions, the compiled call's guard checks, logits processing) instead of the larger of the two. Here one
-compiled step per token holds the attention mask, the forward pass and the argmax (one CUDA graph replay), the
+compiled step per token holds the attention mask, the forward pass and the token choice (one CUDA graph replay), the
 finished flags stay on the device and the host reads them every `check_every` tokens, and after a batch's first step
 the compiled step skips the guard checks that cannot change within the batch (on a 2-core CPU, 28 layers: 2.15 ms a
 step of guard checks before, 0.42 after). Rows that finish early keep decoding until the next check; callers cut
-every row after its first end-of-turn id, so the output equals `generate`'s.
+every row after its first end-of-turn id, so greedy output equals `generate`'s (sampled output follows the same
+distribution, with other draws).
 """
 
 from __future__ import annotations
@@ -20,8 +21,34 @@ from typing import Any
 StopText = Callable[[list[list[int]]], list[bool]]  # new ids so far, per row -> which rows hit a stop string
 
 
+def pick(scores: Any, temperature: float, top_p: float) -> Any:
+    """The next token of each row from its scores: the largest when `temperature` is 0, else drawn from
+    softmax(scores / temperature) cut to the smallest set of tokens holding `top_p` of the probability (transformers'
+    temperature and top-p processors), as argmax(p / E) with E ~ Exp(1), which compiles into the step's graph."""
+    import torch
+
+    if temperature == 0:
+        return scores.argmax(-1)
+    scores = scores / temperature
+    if top_p < 1:
+        ascending, order = torch.sort(scores, dim=-1)
+        cut = ascending.softmax(-1).cumsum(-1) <= 1 - top_p
+        cut[..., -1] = False  # the most likely token always stays
+        scores = scores.masked_fill(cut.scatter(-1, order, cut), float("-inf"))
+    exponential = -torch.log(torch.rand_like(scores))
+    return (scores.softmax(-1) / exponential).argmax(-1)
+
+
 def _step(
-    model: Any, token: Any, position: Any, slot: Any, valid: Any, bias: Any, cache: dict[str, Any]
+    model: Any,
+    token: Any,
+    position: Any,
+    slot: Any,
+    valid: Any,
+    bias: Any,
+    cache: dict[str, Any],
+    temperature: float,
+    top_p: float,
 ) -> Any:
     """One token for every row: the mask lets each row see its own prompt (not its left padding) and the slots
     written so far."""
@@ -37,11 +64,11 @@ def _step(
         logits_to_keep=1,
         **cache,
     ).logits
-    return (logits[:, -1].float() + bias).argmax(-1)
+    return pick(logits[:, -1].float() + bias, temperature, top_p)
 
 
 class DecodeLoop:
-    """Greedy decoding over left-padded batches with a static KV cache (one per batch shape, reused: a compiled step
+    """Greedy or sampled decoding over left-padded batches with a static KV cache (one per batch shape, reused: a compiled step
     keeps serving it)."""
 
     def __init__(self, *, compile: bool, check_every: int = 32, skip_guards: bool = True) -> None:
@@ -70,11 +97,14 @@ class DecodeLoop:
         min_new_tokens: int = 0,
         stop_text: StopText | None = None,
         cache_len: int | None = None,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
     ) -> list[list[int]]:
         """New ids of each row of `ids` (left-padded, `mask` 1 on prompt tokens). Rows run on past their end-of-turn
         id until every row has one (or a stop string, when `stop_text` says so) or `max_new_tokens` are made.
         `min_new_tokens`: end-of-turn ids are ruled out before then, as in `generate`. `cache_len` (default: prompt
-        width + max_new_tokens) fixes the KV cache's length, so batches of other widths share one compiled step."""
+        width + max_new_tokens) fixes the KV cache's length, so batches of other widths share one compiled step.
+        `temperature` 0 is greedy; above 0, tokens are sampled (see `pick`) from torch's global generator."""
         import torch
 
         device = next(model.parameters()).device
@@ -97,7 +127,7 @@ class DecodeLoop:
         no_stop = free.clone()
         no_stop[stops[(stops >= 0) & (stops < len(free))]] = float("-inf")
 
-        token = (logits.float() + (no_stop if min_new_tokens > 0 else free)).argmax(-1)
+        token = pick(logits.float() + (no_stop if min_new_tokens > 0 else free), temperature, top_p)
         out = torch.empty(rows, max_new_tokens, dtype=torch.long, device=device)
         out[:, 0] = token
         done = (token[:, None] == stops).any(-1)
@@ -112,7 +142,9 @@ class DecodeLoop:
                 if device.type == "cuda":
                     torch.compiler.cudagraph_mark_step_begin()
                 bias = no_stop if made < min_new_tokens else free
-                token = self._step(model, token, position, slot, valid, bias, cache).clone()
+                token = self._step(
+                    model, token, position, slot, valid, bias, cache, temperature, top_p
+                ).clone()
                 out[:, made] = token
                 done |= (token[:, None] == stops).any(-1)  # no host sync, unlike isin's sort path
                 position += 1

@@ -116,8 +116,8 @@ class HFGenerator:
     ) -> None:
         self.model, self.tokenizer, self.batch_size = model, tokenizer, batch_size
         self.compile = compile  # None: on CUDA only
-        # compiled greedy batches: codetune's decoding loop (bench/decode.py) instead of `generate`; off until it
-        # has been timed on a GPU
+        # compiled batches: codetune's decoding loop (bench/decode.py) instead of `generate`; off until it has been
+        # timed on a GPU
         self.decode_loop = decode_loop
         self._loop: Any = None
         self._eager = False  # set when compiling failed once
@@ -269,7 +269,7 @@ class HFGenerator:
         scope, extra = route()
         try:
             with scope, torch.inference_mode():
-                if fast and self.decode_loop and decoding.greedy and not extra:
+                if fast and self.decode_loop and not extra:
                     compiled = "compile_config" in fast
                     return self._decode_loop(model, ids, mask, config, decoding, compiled)[: len(prompts)]
                 out = model.generate(**kw, **extra)
@@ -307,6 +307,8 @@ class HFGenerator:
             stop_ids=[eos] if isinstance(eos, int) else list(eos or []),
             stop_text=stop_text if stops else None,
             cache_len=getattr(config, "max_cache_len", None),
+            temperature=decoding.temperature,
+            top_p=decoding.top_p,
         )
 
     def _generation_config(self, model: Any, decoding: Decoding) -> Any:
