@@ -50,11 +50,17 @@ def test_greedy_samples_are_filled_and_counted(tiny) -> None:
     assert 0 < stats.new_tokens <= 2 * 6
 
 
-def test_sampling_is_seeded_and_varies(tiny) -> None:
+@pytest.mark.parametrize("decode_loop", [False, True], ids=["generate", "decode_loop"])
+def test_sampling_is_seeded_and_varies(tiny, decode_loop) -> None:
     model, tok = tiny
     dec = Decoding(n=3, temperature=1.0, top_p=0.95, max_new_tokens=8, seed=3)
-    gen = HFGenerator(model, tok, 8)
+    gen = HFGenerator(model, tok, 8, decode_loop=decode_loop)
+    if decode_loop:
+        gen._fast_kwargs = lambda: {
+            "cache_implementation": "static"
+        }  # the compiled path's batches, uncompiled
     first, again = gen.generate(PROMPTS[:2], dec), gen.generate(PROMPTS[:2], dec)
+    assert (gen._loop is not None) == decode_loop
     assert first == again
     assert len(set(first[0])) > 1
 
