@@ -341,6 +341,9 @@ def run_path(path: str, opts: argparse.Namespace, seqs: list[list[int]], tok: An
         collator = trainer.data_collator = Counting(trainer.data_collator)
     trainer.remove_callback(PrinterCallback)
     trainer._get_train_sampler = lambda *a, **k: SequentialSampler(data)
+    from torch._dynamo.utils import counters
+
+    counters.clear()
     accum = trainer.args.gradient_accumulation_steps
     info.update(micro_batch=trainer.args.per_device_train_batch_size, grad_accum=accum)
     trainer.train()
@@ -363,6 +366,13 @@ def run_path(path: str, opts: argparse.Namespace, seqs: list[list[int]], tok: An
         "mfu": round(model_flops(opts.config, timed) / elapsed / peak, 4) if peak else None,
         "loss_first_timed_step": timer.first_loss,
     }
+    if counters["frames"][
+        "ok"
+    ]:  # compiled frames, recompiles included: more than a handful means shapes churn
+        result["compile"] = {
+            "frames": counters["frames"]["ok"],
+            "graph_breaks": sum(counters["graph_break"].values()),
+        }
     if profiled:
         result["profile"] = profiler.summary
     if path == "c" and opts.check:
