@@ -37,10 +37,13 @@ from codetune.train import attention
 print("varlen self-test bf16:", attention.varlen_ready("cuda", torch.bfloat16), attention.VARLEN_STATE)
 EOF
 
-echo "== train $(date -u +%FT%TZ) (t=${SECONDS}s)"
-timeout 250 $PY benchmarks/train_throughput.py --config "$CONFIG" --paths "${TRAIN_PATHS:-a,b,c,c_peft_budget50}" \
-  --warmup 3 --steps "$STEPS" --profile-steps 3 --out "$OUT/train.json" > "$OUT/train.stdout.json"
-echo "train exit $? (124 = timeout; partial results are in train.json)"
+# A follow-up call on the same warm machine: SKIP_TRAIN=1 SKIP_EXTRA=1 GEN_PATHS=b,h (say) times only those.
+if [ -z "${SKIP_TRAIN:-}" ]; then
+  echo "== train $(date -u +%FT%TZ) (t=${SECONDS}s)"
+  timeout 250 $PY benchmarks/train_throughput.py --config "$CONFIG" --paths "${TRAIN_PATHS:-a,b,c,c_peft_budget50}" \
+    --warmup 3 --steps "$STEPS" --profile-steps 3 --out "$OUT/train.json" > "$OUT/train.stdout.json"
+  echo "train exit $? (124 = timeout; partial results are in train.json)"
+fi
 
 if [ -n "${MEMORY:-}" ]; then  # measured in session 5; MEMORY=1 runs it again
   echo "== train memory, PEFT vs lean LoRA $(date -u +%FT%TZ) (t=${SECONDS}s)"

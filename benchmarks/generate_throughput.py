@@ -18,7 +18,7 @@ ignored), so the work is fixed.
     throughput path, as a candidate backend.
 (g) (c) with codetune's decoding loop (`codetune.bench.decode`) in place of `generate`: one compiled step per token
     (mask, forward and argmax in one CUDA graph), finished rows read on the host every 32 tokens instead of every
-    token, so the host queues steps ahead of the GPU.
+    token, so the host queues steps ahead of the GPU. (h) is (d) with the same loop.
 Prints JSON with new tokens/s for each and the ratios c/a, c/b, d/c, e/b, c/e, c/f, g/b, g/c; --profile adds, for (c)
 and (g), wall vs GPU-busy ms per decoding step and the top kernels and host ops.
 """
@@ -209,7 +209,11 @@ def run(path: str, model: Any, prompts: list[list[int]], opts: argparse.Namespac
         grouped, speed.use_grouped_decode_attention = speed.use_grouped_decode_attention, lambda m: False
     try:
         gen = HFGenerator(
-            model, opts.tokenizer, batch_size=opts.max_batch, compile=opts.compile, decode_loop=path == "g"
+            model,
+            opts.tokenizer,
+            batch_size=opts.max_batch,
+            compile=opts.compile,
+            decode_loop=path in ("g", "h"),
         )
         return timed_generator(path, gen, model, prompts, opts)
     finally:
@@ -224,7 +228,7 @@ def timed_generator(
 
     cuda, new, pad = opts.cuda, opts.max_new_tokens, opts.pad_id
     adapters: list[Any] = [None] * len(prompts)
-    if path == "d":
+    if path in ("d", "h"):
         folders = random_adapters(model, Path(opts.adapter_dir), 2)
         adapters = [a for a in (None, *folders) for _ in prompts]
         prompts = prompts * 3
@@ -265,7 +269,7 @@ def timed_generator(
         "graph_breaks": sum(counters["graph_break"].values()),
         "cudagraph_skips": counters["inductor"]["cudagraph_skips"],
     }
-    if path == "d":
+    if path in ("d", "h"):
         result["models"] = 3
     if path in ("c", "g") and opts.profile:
         from profiling import summarize
@@ -364,7 +368,7 @@ def main() -> None:
             }
         gc.collect()
         tps = {p: r.get("tokens_per_s") for p, r in report["paths"].items()}
-        pairs = ("c/a", "c/b", "d/c", "e/b", "c/e", "c/f", "g/b", "g/c")
+        pairs = ("c/a", "c/b", "d/c", "e/b", "c/e", "c/f", "g/b", "g/c", "h/d", "h/g")
         report["ratios"] = {
             f"{x}/{y}": round(tps[x] / tps[y], 2)
             for x, y in (pair.split("/") for pair in pairs)

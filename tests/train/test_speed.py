@@ -281,8 +281,8 @@ def test_benchmark_smoke(script, keys, tmp_path):
         args += ["--warmup", "1", "--steps", "2"]
         ratios = {f"{c}/{ab}" for c in paths[2:] for ab in "ab"}
     else:
-        paths = ["a", "b", "c", "g", "e", "f", "d"]
-        ratios = {"c/a", "c/b", "d/c", "e/b", "c/e", "c/f", "g/b", "g/c"}
+        paths = ["a", "b", "c", "g", "e", "f", "d", "h"]  # h: a follow-up device call's path
+        ratios = {"c/a", "c/b", "d/c", "e/b", "c/e", "c/f", "g/b", "g/c", "h/d", "h/g"}
     proc = subprocess.run(
         args + ["--paths", ",".join(paths)], capture_output=True, text=True, timeout=400, cwd=ROOT
     )
