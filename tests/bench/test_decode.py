@@ -1,6 +1,7 @@
 """codetune's decoding loop: the same greedy tokens as transformers' `generate` on left-padded batches, with
-end-of-turn ids, `min_new_tokens`, stop strings and early exit once every row is done. Its compiled form, with
-adapters, is checked against eager generation in test_fast_generate.py."""
+end-of-turn ids, `min_new_tokens`, stop strings and early exit once every row is done; sampled tokens that follow
+temperature and top-p, seeded. Its compiled greedy form, with adapters, is checked against eager generation in
+test_fast_generate.py."""
 
 from __future__ import annotations
 
