@@ -19,8 +19,8 @@ ignored), so the work is fixed.
 (g) (c) with codetune's decoding loop (`codetune.bench.decode`) in place of `generate`: one compiled step per token
     (mask, forward and argmax in one CUDA graph), finished rows read on the host every 32 tokens instead of every
     token, so the host queues steps ahead of the GPU. (h) is (d) with the same loop.
-Prints JSON with new tokens/s for each and the ratios c/a, c/b, d/c, e/b, c/e, c/f, g/b, g/c; --profile adds, for (c)
-and (g), wall vs GPU-busy ms per decoding step and the top kernels and host ops.
+Prints JSON with new tokens/s for each and the ratios c/a, c/b, d/c, e/b, c/e, c/f, g/b, g/c, h/d, h/g; --profile
+adds, for (c) and (g), wall vs GPU-busy ms per decoding step and the top kernels and host ops.
 """
 
 from __future__ import annotations

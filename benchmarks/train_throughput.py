@@ -366,9 +366,8 @@ def run_path(path: str, opts: argparse.Namespace, seqs: list[list[int]], tok: An
         "mfu": round(model_flops(opts.config, timed) / elapsed / peak, 4) if peak else None,
         "loss_first_timed_step": timer.first_loss,
     }
-    if counters["frames"][
-        "ok"
-    ]:  # compiled frames, recompiles included: more than a handful means shapes churn
+    # compiled frames, recompiles included: more than a handful means the shapes churn
+    if counters["frames"]["ok"]:
         result["compile"] = {
             "frames": counters["frames"]["ok"],
             "graph_breaks": sum(counters["graph_break"].values()),
