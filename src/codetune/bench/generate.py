@@ -260,28 +260,27 @@ class HFGenerator:
         config = copy.copy(gen_config)
         for key, value in fast.items():
             setattr(config, key, value)
-        kw: dict[str, Any] = {
-            "input_ids": ids.to(device),
-            "attention_mask": mask.to(device),
-            "generation_config": config,
-            "stopping_criteria": _stop_on_text(self.tokenizer, decoding.stop, ids.shape[1]),
-        }
         scope, extra = route()
         try:
             with scope, torch.inference_mode():
                 if fast and self.decode_loop and not extra:
                     compiled = "compile_config" in fast
                     return self._decode_loop(model, ids, mask, config, decoding, compiled)[: len(prompts)]
-                out = model.generate(**kw, **extra)
+                out = model.generate(
+                    input_ids=ids.to(device),
+                    attention_mask=mask.to(device),
+                    generation_config=config,
+                    stopping_criteria=_stop_on_text(self.tokenizer, decoding.stop, ids.shape[1]),
+                    **extra,
+                )
         except Exception as e:
             if not fast or isinstance(e, torch.OutOfMemoryError):
                 raise
-            reason = (str(e).strip().splitlines() or [""])[0][:300]
+            self._eager = True
+            self.compile_error = f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0][:300]}"
             print(
-                f"warning: compiled generation failed ({type(e).__name__}: {reason}); continuing without "
-                "torch.compile"
+                f"warning: compiled generation failed ({self.compile_error}); continuing without torch.compile"
             )
-            self._eager, self.compile_error = True, f"{type(e).__name__}: {reason}"
             return self._generate_batch(model, prompts, gen_config, decoding, route, fill)
         return out[: len(prompts), ids.shape[1] :].tolist()
 
