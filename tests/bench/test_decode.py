@@ -47,9 +47,8 @@ def test_same_tokens_as_generate_and_stops_once_every_row_ended(setup):
 
     model, ids, mask = setup
     free_run = _generate(model, ids, mask, 12, eos_token_id=[-1])
-    stops = sorted(
-        {row[i] for row, i in zip(free_run, (2, 5, 1, 3, 4), strict=True)}
-    )  # every row ends by step 6
+    # every row ends by step 6
+    stops = sorted({row[i] for row, i in zip(free_run, (2, 5, 1, 3, 4), strict=True)})
     want = _cut(_generate(model, ids, mask, 30, eos_token_id=stops), stops)
     with torch.inference_mode():
         got = DecodeLoop(compile=False, check_every=4).generate(

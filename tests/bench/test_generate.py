@@ -18,6 +18,12 @@ PROMPTS = [
 ]
 
 
+def _uncompiled_fast_batches(gen: HFGenerator) -> HFGenerator:
+    """`gen` batches as on CUDA (static cache, fixed batch shapes, the decoding loop when asked), without compiling."""
+    gen._fast_kwargs = lambda: {"cache_implementation": "static"}
+    return gen
+
+
 @pytest.fixture(scope="module")
 def tiny(tiny_model_dir: Path):
     from codetune.models import load_model
@@ -56,9 +62,7 @@ def test_sampling_is_seeded_and_varies(tiny, decode_loop) -> None:
     dec = Decoding(n=3, temperature=1.0, top_p=0.95, max_new_tokens=8, seed=3)
     gen = HFGenerator(model, tok, 8, decode_loop=decode_loop)
     if decode_loop:
-        gen._fast_kwargs = lambda: {
-            "cache_implementation": "static"
-        }  # the compiled path's batches, uncompiled
+        _uncompiled_fast_batches(gen)
     first, again = gen.generate(PROMPTS[:2], dec), gen.generate(PROMPTS[:2], dec)
     assert (gen._loop is not None) == decode_loop
     assert first == again
@@ -83,10 +87,7 @@ def test_decode_loop_gives_generates_texts(tiny) -> None:
     want = HFGenerator(model, tok, 4).generate(PROMPTS, Decoding(max_new_tokens=12))
     stop = want[1][0][3:5]
     want_stopped = HFGenerator(model, tok, 4).generate(PROMPTS, Decoding(max_new_tokens=12, stop=(stop,)))
-    gen = HFGenerator(model, tok, 4, decode_loop=True)
-    gen._fast_kwargs = lambda: {
-        "cache_implementation": "static"
-    }  # the compiled path's batches, without compiling
+    gen = _uncompiled_fast_batches(HFGenerator(model, tok, 4, decode_loop=True))
     assert gen.generate(PROMPTS, Decoding(max_new_tokens=12)) == want
     assert gen.generate(PROMPTS, Decoding(max_new_tokens=12, stop=(stop,))) == want_stopped
     assert gen._loop is not None and not gen._eager
