@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Issue 8, one prepared GPU run (< 9.5 minutes): training then generation throughput, side by side, on the
-# Qwen2.5-Coder-1.5B architecture (random init). Writes $OUT/train.json, $OUT/train_memory.json, $OUT/generate.json
-# (with profiles of codetune's decoding steps, under `generate` (path c) and under its own loop (path g)),
-# $OUT/log.txt (and $OUT/train_extra.json if time is left). Needs the carried wheels in .whl/ (carry=[".whl"]).
-# Generation paths run most-wanted first (c vs g, then e): the step's timeout may cut the last ones.
+# Qwen2.5-Coder-1.5B architecture (random init). Writes $OUT/train.json, $OUT/generate.json (with profiles of
+# codetune's decoding steps, under `generate` (path c) and under its own loop (path g)), $OUT/log.txt; if time is left,
+# $OUT/train_memory_compiled.json and $OUT/train_extra.json; with MEMORY=1, $OUT/train_memory.json.
+# Needs the carried wheels in .whl/ (carry=[".whl"]).
+# Generation paths run most-wanted first (c vs g, then f and e): the step's timeout may cut the last ones.
 # Each benchmark has its own timeout and writes its JSON after every path, so one failure loses nothing else.
 set -u
 cd "$(dirname "$0")/.."
@@ -37,10 +38,11 @@ from codetune.train import attention
 print("varlen self-test bf16:", attention.varlen_ready("cuda", torch.bfloat16), attention.VARLEN_STATE)
 EOF
 
-# A follow-up call on the same warm machine: SKIP_TRAIN=1 SKIP_EXTRA=1 GEN_PATHS=b,h (say) times only those.
+# A follow-up call on the same warm machine: SKIP_TRAIN=1 SKIP_EXTRA=1 GEN_PATHS=b,h (say) times only those;
+# SKIP_TRAIN=1 SKIP_GENERATE=1 EXTRA_PATHS=none runs only the compiled memory breakdown (MEM_PATHS=none skips that).
 if [ -z "${SKIP_TRAIN:-}" ]; then
   echo "== train $(date -u +%FT%TZ) (t=${SECONDS}s)"
-  timeout 250 $PY benchmarks/train_throughput.py --config "$CONFIG" --paths "${TRAIN_PATHS:-a,b,c,c_peft_budget50}" \
+  timeout 250 $PY benchmarks/train_throughput.py --config "$CONFIG" --paths "${TRAIN_PATHS:-a,b,c,c_peft_budget50,c_peft_budget70}" \
     --warmup 3 --steps "$STEPS" --profile-steps 3 --out "$OUT/train.json" > "$OUT/train.stdout.json"
   echo "train exit $? (124 = timeout; partial results are in train.json)"
 fi
@@ -53,14 +55,24 @@ fi
 
 echo "== generate $(date -u +%FT%TZ) (t=${SECONDS}s)"
 [ -n "${SKIP_GENERATE:-}" ] || TORCH_LOGS=perf_hints timeout 300 $PY benchmarks/generate_throughput.py --config "$CONFIG" --max-new-tokens "${NEW_TOKENS:-512}" \
-  --paths "${GEN_PATHS:-a,b,c,g,e,f,d}" --serial-problems 1 --serial-new-tokens 64 --profile ${GEN_FLAGS:-} \
+  --paths "${GEN_PATHS:-a,b,c,g,f,e,d}" --serial-problems 1 --serial-new-tokens 64 --profile ${GEN_FLAGS:-} \
   --out "$OUT/generate.json" > "$OUT/generate.stdout.json"
 echo "generate exit $?"
 
 LEFT=$((560 - SECONDS))
-if [ "$LEFT" -gt 75 ] && [ -z "${SKIP_EXTRA:-}" ]; then
+if [ "$LEFT" -gt 60 ] && [ -z "${SKIP_EXTRA:-}" ] && [ "${MEM_PATHS:-}" != none ]; then
+  # What compiled layers keep for the backward pass, per token and layer, with and without a compiler memory budget
+  # (a CPU run says PEFT + budget 0.5 keeps less than lean LoRA's bits with no extra matmuls; is the GPU's the same?)
+  echo "== train memory, compiled $(date -u +%FT%TZ) (t=${SECONDS}s, ${LEFT}s left)"
+  timeout "$LEFT" $PY benchmarks/train_memory.py --config "$CONFIG" --layers 28 --tokens "${MEM_TOKENS:-4096}" --sequences 8 \
+    --paths "${MEM_PATHS:-peft_compile,lean_bits_compile,peft_compile_budget50}" --out "$OUT/train_memory_compiled.json" > /dev/null
+  echo "train_memory_compiled exit $?"
+fi
+
+LEFT=$((560 - SECONDS))
+if [ "$LEFT" -gt 75 ] && [ -z "${SKIP_EXTRA:-}" ] && [ "${EXTRA_PATHS:-}" != none ]; then
   echo "== train, extra paths $(date -u +%FT%TZ) (t=${SECONDS}s, ${LEFT}s left)"
-  timeout "$LEFT" $PY benchmarks/train_throughput.py --config "$CONFIG" --paths "${EXTRA_PATHS:-c_eager,c_peft}" \
+  timeout "$LEFT" $PY benchmarks/train_throughput.py --config "$CONFIG" --paths "${EXTRA_PATHS:-c_peft,c_peft_budget30}" \
     --warmup 3 --steps 20 --no-check --out "$OUT/train_extra.json" > /dev/null
   echo "train_extra exit $?"
 fi
@@ -69,7 +81,7 @@ echo "== summary (t=${SECONDS}s)"
 $PY - "$OUT" <<'EOF'
 import json, pathlib, sys
 out = pathlib.Path(sys.argv[1])
-for name in ("train.json", "train_memory.json", "generate.json", "train_extra.json"):
+for name in ("train.json", "train_memory.json", "generate.json", "train_memory_compiled.json", "train_extra.json"):
     p = out / name
     if not p.is_file():
         print(name, "missing")
@@ -87,7 +99,7 @@ for name in ("train.json", "train_memory.json", "generate.json", "train_extra.js
         keys = ("real_tokens_per_s", "tokens_per_s", "peak_memory_gib", "mfu", "loss_first_timed_step",
                 "micro_batch", "checkpointing", "attention", "lean_lora_patched", "check", "error",
                 "saved_bytes_per_token_per_layer", "fwd_bwd_seconds", "cuda_peak_above_weights_gib", "warmup_seconds", "compile",
-                "compile_error", "first_32_tokens_same_as_b")
+                "compile_error", "first_32_tokens_same_as_b", "compile_memory_budget", "per_hidden_unit")
         print(" ", path, {k: res[k] for k in keys if k in res})
         if "profile" in res:
             prof = res["profile"]

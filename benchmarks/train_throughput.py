@@ -258,7 +258,7 @@ def run_path(path: str, opts: argparse.Namespace, seqs: list[list[int]], tok: An
     from trl import SFTConfig, SFTTrainer
 
     from codetune.train.config import TrainConfig
-    from codetune.train.speed import after_lora, configure_fast_path
+    from codetune.train.speed import after_lora, configure_fast_path, training_context
 
     cuda = opts.device.startswith("cuda")
     timed_end = opts.warmup + opts.steps
@@ -320,6 +320,9 @@ def run_path(path: str, opts: argparse.Namespace, seqs: list[list[int]], tok: An
                 compile="off" if "eager" in words else "on" if "compile" in words else "auto",
                 liger_kernel="off" if "noliger" in words else "auto",
                 lean_lora="off" if "peft" in words else "auto",
+                compile_memory_budget=next(
+                    (int(w[6:]) / 100 for w in words if w.startswith("budget") and w[6:].isdigit()), 1.0
+                ),
             )
             kwargs.update(configure_fast_path(model, cfg, opts.device))
             info.update(model.codetune_fast_path)
@@ -346,7 +349,8 @@ def run_path(path: str, opts: argparse.Namespace, seqs: list[list[int]], tok: An
     counters.clear()
     accum = trainer.args.gradient_accumulation_steps
     info.update(micro_batch=trainer.args.per_device_train_batch_size, grad_accum=accum)
-    trainer.train()
+    with training_context(trainer.model):
+        trainer.train()
     elapsed = timer.marks[timed_end] - timer.marks[opts.warmup]
     timed = [s for b in collator.batches[opts.warmup * accum : timed_end * accum] for s in b]
     real = sum(timed)
@@ -441,15 +445,9 @@ def main() -> None:
         "paths": {},
     }
     for path in opts.paths.split(","):
-        # budgetNN: the compiler's partitioner keeps at most NN% of the activations it would keep by default and
-        # recomputes the cheapest rest (torch._functorch.config.activation_memory_budget)
-        budget = [int(w[6:]) / 100 for w in path.split("_") if w.startswith("budget") and w[6:].isdigit()]
         torch._dynamo.reset()  # compiled graphs of one path must not serve the next
         try:
-            with torch._functorch.config.patch(activation_memory_budget=budget[0] if budget else 1.0):
-                report["paths"][path] = run_path(path, opts, seqs, tok)
-            if budget:
-                report["paths"][path]["activation_memory_budget"] = budget[0]
+            report["paths"][path] = run_path(path, opts, seqs, tok)
         except Exception as e:  # one failing path must not lose the others
             report["paths"][path] = {
                 "error": f"{type(e).__name__}: {e}",

@@ -183,7 +183,21 @@ def test_memory_benchmark_smoke(tmp_path):
 
     root = Path(__file__).resolve().parents[2]
     out = tmp_path / "memory.json"
-    args = ["--config", "tiny", "--layers", "2", "--tokens", "64", "--repeats", "1", "--out", str(out)]
+    paths = "peft,lean,lean_bits,peft_compile,peft_compile_budget40"
+    args = [
+        "--config",
+        "tiny",
+        "--layers",
+        "2",
+        "--tokens",
+        "64",
+        "--repeats",
+        "1",
+        "--paths",
+        paths,
+        "--out",
+        str(out),
+    ]
     proc = subprocess.run(
         [sys.executable, str(root / "benchmarks" / "train_memory.py"), *args],
         capture_output=True,
@@ -196,6 +210,7 @@ def test_memory_benchmark_smoke(tmp_path):
     assert report["paths"]["lean"]["patched"] == {"projections": 14, "mlps": 2}
     assert report["paths"]["peft"]["patched"] is None
     assert 0 < report["ratios"]["saved_bytes_lean_over_peft"] < 0.7
+    assert 0 < report["ratios"]["saved_bytes_peft_compile_budget40_over_peft_compile"] < 0.8
 
 
 def test_bits_masks_trace_under_torch_compile(base):

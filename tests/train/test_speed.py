@@ -212,6 +212,42 @@ def test_compiled_lean_layers_plan_bigger_batches(tiny_model_dir):
     assert liger.micro_batch < 16  # Liger's eager layers keep more activations than compiled ones
 
 
+def test_compile_memory_budget_reaches_the_partitioner(tiny_model_dir):
+    """train.compile_memory_budget is applied only inside `training_context`, where compiled layers then keep fewer
+    activations for the backward pass (and no budget leaves torch's setting alone); the batch plan expects it."""
+    import torch._functorch.config as functorch
+    from peft import LoraConfig, get_peft_model
+
+    from codetune.train.speed import after_lora, saved_activation_bytes, training_context
+
+    ids = torch.tensor([_sequences((24, 24))[0], _sequences((24, 24))[1]])
+    saved = {}
+    for budget in (1.0, 0.4):
+        torch._dynamo.reset()
+        model = _model(tiny_model_dir).train()
+        cfg = TrainConfig(compile="on", lean_lora="off", compile_memory_budget=budget)
+        configure_fast_path(model, cfg, "cpu")
+        lora = LoraConfig(r=4, lora_alpha=8, target_modules=STUDY_TARGETS, task_type="CAUSAL_LM")
+        model = get_peft_model(model, lora)
+        after_lora(model)
+        assert model.codetune_fast_path["compile_memory_budget"] == budget
+        with training_context(model):
+            assert functorch.activation_memory_budget == budget
+            layers = model.get_base_model().model.layers
+            saved[budget] = saved_activation_bytes(
+                model, lambda m=model: m(input_ids=ids, labels=ids), layers
+            )
+        assert functorch.activation_memory_budget == 1.0
+    torch._dynamo.reset()
+    assert saved[0.4] < 0.8 * saved[1.0], saved
+    plain = _model(tiny_model_dir)
+    need = [
+        speed.estimate_peak_bytes(plain, 8, 1024, checkpointing=False, kernels="compile", budget=b)
+        for b in (1.0, 0.4)
+    ]
+    assert need[1] < need[0]
+
+
 @pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
 def test_fast_path_takes_the_same_optimizer_step(tiny_model_dir, tmp_path, compiled):
     """PEFT at 4 x 2 vs the whole fast path (padding-free, lean LoRA, 8 x 1, compiled layers or not): same loss and

@@ -61,6 +61,13 @@ class TrainConfig(StrictModel):
         description="torch.compile each decoder layer, fusing LoRA's and the model's elementwise work (auto: on "
         "CUDA). Replaces Liger's kernels, which it cannot trace.",
     )
+    compile_memory_budget: float = Field(
+        1.0,
+        gt=0,
+        le=1,
+        description="With compiled layers: the share of its default activations torch.compile's partitioner may keep "
+        "for the backward pass; below 1 it recomputes the cheapest rest (torch's activation_memory_budget).",
+    )
     liger_kernel: Switch = Field(
         "auto",
         description="Liger's fused kernels when liger-kernel is installed and layers are not compiled.",

@@ -181,13 +181,23 @@ class BatchPlan:
 
 
 def estimate_peak_bytes(
-    model: Any, micro_batch: int, max_length: int, *, checkpointing: bool, kernels: str, lean: bool = False
+    model: Any,
+    micro_batch: int,
+    max_length: int,
+    *,
+    checkpointing: bool,
+    kernels: str,
+    lean: bool = False,
+    budget: float = 1.0,
 ) -> float:
     """Worst-case training memory: weights + saved activations of `micro_batch` full-length examples + the LM head's
-    fp32 logit tiles (TRL scores 4,096 tokens x 32,768 words at a time). kernels: liger, compile or eager."""
+    fp32 logit tiles (TRL scores 4,096 tokens x 32,768 words at a time). kernels: liger, compile or eager; budget:
+    the compiler's activation memory budget (compiled layers keep about that share of their activations)."""
     c = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
     weights = sum(p.numel() * p.element_size() for p in model.parameters())
     per = ACT_BYTES_CHECKPOINTED if checkpointing else ACT_BYTES[lean, kernels]
+    if kernels == "compile" and not checkpointing:
+        per *= budget
     tokens = micro_batch * max_length
     acts = tokens * c.hidden_size * c.num_hidden_layers * per
     head = 4096 * min(c.vocab_size, 32768) * 4 * 3 + tokens * c.hidden_size * 4
@@ -210,27 +220,30 @@ def plan_batches(
     per_process = cfg.effective_batch_size // world_size
     cap = max_micro_batch or cfg.micro_batch_size
     sizes = [m for m in range(min(cap, per_process), 0, -1) if per_process % m == 0]
-    budget = None if memory_bytes is None else memory_bytes * MEMORY_FRACTION
+    limit = None if memory_bytes is None else memory_bytes * MEMORY_FRACTION
 
-    def plan(m: int, ckpt: bool) -> BatchPlan:
-        peak = estimate_peak_bytes(model, m, cfg.max_length, checkpointing=ckpt, kernels=kernels, lean=lean)
-        return BatchPlan(
-            m, per_process // m, ckpt, round(peak / 2**30, 2), budget and round(budget / 2**30, 2)
+    def peak_bytes(m: int, ckpt: bool) -> float:
+        return estimate_peak_bytes(
+            model,
+            m,
+            cfg.max_length,
+            checkpointing=ckpt,
+            kernels=kernels,
+            lean=lean,
+            budget=cfg.compile_memory_budget,
         )
 
+    def plan(m: int, ckpt: bool) -> BatchPlan:
+        peak = peak_bytes(m, ckpt)
+        return BatchPlan(m, per_process // m, ckpt, round(peak / 2**30, 2), limit and round(limit / 2**30, 2))
+
     forced = {"on": True, "off": False}.get(cfg.gradient_checkpointing)
-    if budget is None:  # CPU: memory is not the limit, and checkpointing only costs time
+    if limit is None:  # CPU: memory is not the limit, and checkpointing only costs time
         return plan(sizes[0], bool(forced))
     for ckpt in [forced] if forced is not None else [False, True]:
         floor = 1 if ckpt or forced is False else min(2, sizes[0])
         for m in sizes:
-            if (
-                m >= floor
-                and estimate_peak_bytes(
-                    model, m, cfg.max_length, checkpointing=ckpt, kernels=kernels, lean=lean
-                )
-                <= budget
-            ):
+            if m >= floor and peak_bytes(m, ckpt) <= limit:
                 return plan(m, ckpt)
     return plan(sizes[-1], forced is not False)
 
@@ -343,6 +356,7 @@ def configure_fast_path(
         "attention": attention,
         "liger": liger,
         "compile": kernels == "compile",
+        "compile_memory_budget": cfg.compile_memory_budget if kernels == "compile" else None,
         "lean_lora": lean,
         # Seeds are the leanest, but their generator objects break compiled graphs; bits trace.
         "lean_masks": "bits" if kernels == "compile" else "seed",
@@ -362,6 +376,20 @@ def after_lora(model: Any) -> dict[str, int] | None:
 
     info["lean_lora_patched"] = make_lean(model, masks=info.get("lean_masks", "seed"))
     return info["lean_lora_patched"]
+
+
+@contextmanager
+def training_context(model: Any):
+    """Run the training loop under what the fast path chose that must hold while graphs compile: the compiler's
+    activation memory budget (its partitioner runs when a compiled layer first runs forward with gradients)."""
+    import torch
+
+    budget = (getattr(model, "codetune_fast_path", None) or {}).get("compile_memory_budget")
+    if budget is None or budget >= 1:
+        yield
+        return
+    with torch._functorch.config.patch(activation_memory_budget=budget):
+        yield
 
 
 def saved_activation_bytes(model: Any, run: Any, within: Any = ()) -> int:

@@ -252,7 +252,7 @@ def train(
 
     from codetune.models import load_model
     from codetune.train.callbacks import LossLogCallback, RichProgressCallback, ValEarlyStopping
-    from codetune.train.speed import after_lora, configure_fast_path
+    from codetune.train.speed import after_lora, configure_fast_path, training_context
 
     cuda = torch.cuda.is_available()
     dtype = _dtype(cfg, "cuda" if cuda else "cpu")
@@ -352,7 +352,8 @@ def train(
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
     after_lora(trainer.model)
-    output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    with training_context(trainer.model):
+        output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     staged_adapter = out_dir / STAGING / "adapter"
     trainer.save_model(str(staged_adapter))
     if main:
