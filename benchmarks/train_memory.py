@@ -25,7 +25,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from train_throughput import CONFIGS, lora_config  # noqa: E402
+from train_throughput import CONFIGS, lora_config, path_budget  # noqa: E402
 
 from codetune.files import atomic_write_json  # noqa: E402
 
@@ -94,7 +94,7 @@ def run_path(path: str, opts: argparse.Namespace) -> dict[str, Any]:
     )
     ids = ids.to(opts.device)
     layers = model.get_base_model().model.layers
-    budget = next((int(w[6:]) / 100 for w in words if w.startswith("budget") and w[6:].isdigit()), 1.0)
+    budget = path_budget(words)
     if "compile" in words:
         torch._dynamo.reset()  # each path compiles afresh, under its own budget
         for layer in layers:

@@ -250,6 +250,11 @@ def robust_hashing() -> None:
     fp.Hasher.hash = classmethod(hash_)
 
 
+def path_budget(words: set[str] | list[str]) -> float:
+    """The compiler memory budget a path's name asks for: budgetNN is NN% (default 1.0)."""
+    return next((int(w[6:]) / 100 for w in words if w.startswith("budget") and w[6:].isdigit()), 1.0)
+
+
 def run_path(path: str, opts: argparse.Namespace, seqs: list[list[int]], tok: Any) -> dict[str, Any]:
     import torch
     from datasets import Dataset
@@ -320,9 +325,7 @@ def run_path(path: str, opts: argparse.Namespace, seqs: list[list[int]], tok: An
                 compile="off" if "eager" in words else "on" if "compile" in words else "auto",
                 liger_kernel="off" if "noliger" in words else "auto",
                 lean_lora="off" if "peft" in words else "auto",
-                compile_memory_budget=next(
-                    (int(w[6:]) / 100 for w in words if w.startswith("budget") and w[6:].isdigit()), 1.0
-                ),
+                compile_memory_budget=path_budget(words),
             )
             kwargs.update(configure_fast_path(model, cfg, opts.device))
             info.update(model.codetune_fast_path)

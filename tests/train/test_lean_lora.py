@@ -184,20 +184,8 @@ def test_memory_benchmark_smoke(tmp_path):
     root = Path(__file__).resolve().parents[2]
     out = tmp_path / "memory.json"
     paths = "peft,lean,lean_bits,peft_compile,peft_compile_budget40"
-    args = [
-        "--config",
-        "tiny",
-        "--layers",
-        "2",
-        "--tokens",
-        "64",
-        "--repeats",
-        "1",
-        "--paths",
-        paths,
-        "--out",
-        str(out),
-    ]
+    args = ["--config", "tiny", "--layers", "2", "--tokens", "64", "--repeats", "1"]
+    args += ["--paths", paths, "--out", str(out)]
     proc = subprocess.run(
         [sys.executable, str(root / "benchmarks" / "train_memory.py"), *args],
         capture_output=True,
