@@ -134,6 +134,25 @@ def test_resume_with_a_changed_config_is_refused(trained_run, tiny_model_dir, tm
         )
 
 
+@pytest.mark.parametrize("budget, refused", [(1.0, False), (0.5, True)])
+def test_resume_reads_a_setting_added_since_as_its_default(tmp_path, budget, refused):
+    """A run begun before train.compile_memory_budget existed resumes with its default, and only with it."""
+    import yaml
+
+    from codetune.train.config import TrainConfig
+    from codetune.train.trainer import _check_resumable, run_config
+
+    saved = run_config("m", TrainConfig(), None)
+    del saved["train"]["compile_memory_budget"]
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(saved))
+    wanted = run_config("m", TrainConfig(compile_memory_budget=budget), None)
+    if refused:
+        with pytest.raises(CodetuneError, match=r"train.compile_memory_budget was 1.0, now 0.5"):
+            _check_resumable(tmp_path, wanted)
+    else:
+        _check_resumable(tmp_path, wanted)
+
+
 def test_batch_sizes_must_divide(tiny_model_dir, tmp_path):
     from codetune.train import train
 

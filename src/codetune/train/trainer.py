@@ -174,6 +174,8 @@ def _check_resumable(out_dir: Path, wanted: dict) -> None:
     if not path.is_file():
         return
     saved = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if isinstance(saved.get("train"), dict):  # a setting added since the run began counts as its default
+        saved["train"] = {**TrainConfig().model_dump(mode="json"), **saved["train"]}
     for section in ("model", "train"):
         old, new = saved.get(section), wanted.get(section)
         if isinstance(old, dict) and isinstance(new, dict):
