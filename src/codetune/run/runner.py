@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,10 @@ class ExperimentRunner:
         text = dump_config(self.exp)
         if path.is_file():
             before = yaml.safe_load(path.read_text())
+            # Settings added since the folder was pinned read as their defaults; a file this version cannot read
+            # (pydantic's ValidationError is a ValueError) stays as it is, and differs.
+            with contextlib.suppress(ValueError):
+                before = Experiment.model_validate(before).model_dump(mode="json")
             if before != yaml.safe_load(text):
                 raise CodetuneError(
                     f"{path}: this folder holds an experiment with other settings; use another `out` or delete the folder"

@@ -1,0 +1,38 @@
+"""An experiment folder is pinned to its settings; one pinned by an older codetune still matches its defaults."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from codetune.errors import CodetuneError
+from codetune.run.config import load_experiment
+from codetune.run.runner import ExperimentRunner
+
+
+def _runner(tmp_path, *overrides: str) -> ExperimentRunner:
+    return ExperimentRunner(load_experiment(None, [f"out={tmp_path / 'exp'}", *overrides]))
+
+
+def _pin_as_older_version(runner: ExperimentRunner) -> None:
+    old = runner.exp.model_dump(mode="json")
+    del (
+        old["train"]["compile_memory_budget"],
+        old["bench"]["decode_loop"],
+    )  # settings added in sessions 6 and 7
+    runner.out.mkdir(parents=True)
+    (runner.out / "experiment.yaml").write_text(yaml.safe_dump(old, sort_keys=False))
+
+
+def test_folder_pinned_by_an_older_version_accepts_the_same_settings(tmp_path):
+    runner = _runner(tmp_path)
+    _pin_as_older_version(runner)
+    runner._pin_config()
+    _runner(tmp_path)._pin_config()
+
+
+@pytest.mark.parametrize("override", ["train.compile_memory_budget=0.5", "train.learning_rate=0.5"])
+def test_other_settings_are_refused(tmp_path, override):
+    _pin_as_older_version(_runner(tmp_path))
+    with pytest.raises(CodetuneError, match="other settings"):
+        _runner(tmp_path, override)._pin_config()
