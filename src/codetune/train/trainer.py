@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -174,8 +175,11 @@ def _check_resumable(out_dir: Path, wanted: dict) -> None:
     if not path.is_file():
         return
     saved = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    if isinstance(saved.get("train"), dict):  # a setting added since the run began counts as its default
-        saved["train"] = {**TrainConfig().model_dump(mode="json"), **saved["train"]}
+    if isinstance(saved.get("train"), dict):
+        # A setting added since the run began counts as its default; a section this version cannot read (pydantic's
+        # ValidationError is a ValueError) stays as it is.
+        with contextlib.suppress(ValueError):
+            saved["train"] = TrainConfig.model_validate(saved["train"]).model_dump(mode="json")
     for section in ("model", "train"):
         old, new = saved.get(section), wanted.get(section)
         if isinstance(old, dict) and isinstance(new, dict):
