@@ -105,3 +105,12 @@ def load_config(model: type[M], path: str | Path | None, overrides: list[str] | 
 
 def dump_config(cfg: BaseModel) -> str:
     return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+
+def with_defaults(model: type[BaseModel], data: Any) -> Any:
+    """`data` (a saved config section) as `model` reads it today: settings added since it was written take their
+    defaults. Data `model` cannot read is returned as it is."""
+    try:
+        return model.model_validate(data).model_dump(mode="json")
+    except ValidationError:
+        return data

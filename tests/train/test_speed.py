@@ -220,7 +220,7 @@ def test_compile_memory_budget_reaches_the_partitioner(tiny_model_dir):
 
     from codetune.train.speed import after_lora, saved_activation_bytes, training_context
 
-    ids = torch.tensor([_sequences((24, 24))[0], _sequences((24, 24))[1]])
+    ids = torch.tensor(_sequences((24, 24)))
     saved = {}
     for budget in (1.0, 0.4):
         torch._dynamo.reset()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import time
 from pathlib import Path
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 import yaml
 from rich.console import Console
 
-from codetune.configio import dump_config
+from codetune.configio import dump_config, with_defaults
 from codetune.errors import CodetuneError
 from codetune.files import atomic_write_json, atomic_write_text, file_lock
 from codetune.run.config import Experiment
@@ -95,11 +94,7 @@ class ExperimentRunner:
         path = self.out / "experiment.yaml"
         text = dump_config(self.exp)
         if path.is_file():
-            before = yaml.safe_load(path.read_text())
-            # Settings added since the folder was pinned read as their defaults; a file this version cannot read
-            # (pydantic's ValidationError is a ValueError) stays as it is, and differs.
-            with contextlib.suppress(ValueError):
-                before = Experiment.model_validate(before).model_dump(mode="json")
+            before = with_defaults(Experiment, yaml.safe_load(path.read_text()))
             if before != yaml.safe_load(text):
                 raise CodetuneError(
                     f"{path}: this folder holds an experiment with other settings; use another `out` or delete the folder"

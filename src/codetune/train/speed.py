@@ -8,6 +8,7 @@ plain padded loss: only the arithmetic on pad tokens is dropped.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib.util
 import types
@@ -378,18 +379,15 @@ def after_lora(model: Any) -> dict[str, int] | None:
     return info["lean_lora_patched"]
 
 
-@contextmanager
-def training_context(model: Any):
-    """Run the training loop under what the fast path chose that must hold while graphs compile: the compiler's
-    activation memory budget (its partitioner runs when a compiled layer first runs forward with gradients)."""
+def training_context(model: Any) -> contextlib.AbstractContextManager:
+    """What must hold around the training loop while graphs compile: the compiler's activation memory budget the fast
+    path chose (its partitioner runs when a compiled layer first runs forward with gradients)."""
     import torch
 
     budget = (getattr(model, "codetune_fast_path", None) or {}).get("compile_memory_budget")
     if budget is None or budget >= 1:
-        yield
-        return
-    with torch._functorch.config.patch(activation_memory_budget=budget):
-        yield
+        return contextlib.nullcontext()
+    return torch._functorch.config.patch(activation_memory_budget=budget)
 
 
 def saved_activation_bytes(model: Any, run: Any, within: Any = ()) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 import time
@@ -13,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from codetune.configio import with_defaults
 from codetune.errors import CodetuneError
 from codetune.files import append_jsonl, atomic_write_json, atomic_write_text, read_json
 from codetune.train.checkpoints import (
@@ -175,11 +175,8 @@ def _check_resumable(out_dir: Path, wanted: dict) -> None:
     if not path.is_file():
         return
     saved = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    if isinstance(saved.get("train"), dict):
-        # A setting added since the run began counts as its default; a section this version cannot read (pydantic's
-        # ValidationError is a ValueError) stays as it is.
-        with contextlib.suppress(ValueError):
-            saved["train"] = TrainConfig.model_validate(saved["train"]).model_dump(mode="json")
+    if "train" in saved:
+        saved["train"] = with_defaults(TrainConfig, saved["train"])
     for section in ("model", "train"):
         old, new = saved.get(section), wanted.get(section)
         if isinstance(old, dict) and isinstance(new, dict):
