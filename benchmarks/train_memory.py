@@ -106,7 +106,7 @@ def run_path(path: str, opts: argparse.Namespace) -> dict[str, Any]:
 def measure(model: Any, ids: Any, layers: Any, config: dict, opts: argparse.Namespace, patched: Any) -> dict:
     import torch
 
-    from codetune.train.speed import saved_activation_bytes
+    from codetune.train.memory import saved_activation_bytes
 
     tokens = ids.numel()
     if getattr(layers[0], "_compiled_call_impl", None) is not None:  # compile outside the measured forward

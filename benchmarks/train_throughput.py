@@ -382,7 +382,7 @@ def run_path(path: str, opts: argparse.Namespace, seqs: list[list[int]], tok: An
     if profiled:
         result["profile"] = profiler.summary
     if path == "c" and opts.check:
-        from codetune.train.speed import compare_paths
+        from codetune.train.unpad import compare_paths
 
         result["check"] = compare_paths(trainer.model, [s[:300] for s in seqs[:4]], tok.pad_token_id)
     del trainer, model

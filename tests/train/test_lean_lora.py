@@ -12,7 +12,7 @@ torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
 from codetune.train import lean_lora  # noqa: E402
-from codetune.train.speed import saved_activation_bytes  # noqa: E402
+from codetune.train.memory import saved_activation_bytes  # noqa: E402
 
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
