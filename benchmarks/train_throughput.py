@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 import traceback
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -266,6 +267,7 @@ def run_path(path: str, opts: argparse.Namespace, seqs: list[list[int]], tok: An
     from codetune.train.speed import after_lora, configure_fast_path, training_context
 
     cuda = opts.device.startswith("cuda")
+    words = set(path.split("_"))
     timed_end = opts.warmup + opts.steps
     profiled = opts.profile_steps if path == opts.profile_path else 0
     # Profiled steps come after the timed ones and do not count in their time.
@@ -315,8 +317,9 @@ def run_path(path: str, opts: argparse.Namespace, seqs: list[list[int]], tok: An
             # experiments/deep_vs_diverse.yaml, lowered by the memory plan if it must be). Variants, by the words in
             # the path name: eager (no torch.compile: Liger's kernels when installed, lean LoRA's masks from seeds;
             # the CUDA default before session 5), compile (compiled layers even on a CPU), noliger, peft (PEFT's LoRA
-            # forward instead of the lean one), mb8 (at most 8 sequences per micro-batch).
-            words = set(path.split("_"))
+            # forward instead of the lean one), mb8 (at most 8 sequences per micro-batch), budgetNN (the compiler
+            # keeps NN% of the activations), cppwrapper (inductor's C++ wrapper: kernels launched from C++ instead of
+            # generated Python, less host time per kernel).
             cfg = TrainConfig(
                 micro_batch_size=8 if "mb8" in words else 16,
                 effective_batch_size=16,
@@ -352,7 +355,8 @@ def run_path(path: str, opts: argparse.Namespace, seqs: list[list[int]], tok: An
     counters.clear()
     accum = trainer.args.gradient_accumulation_steps
     info.update(micro_batch=trainer.args.per_device_train_batch_size, grad_accum=accum)
-    with training_context(trainer.model):
+    wrapper = torch._inductor.config.patch(cpp_wrapper=True) if "cppwrapper" in words else nullcontext()
+    with training_context(trainer.model), wrapper:
         trainer.train()
     elapsed = timer.marks[timed_end] - timer.marks[opts.warmup]
     timed = [s for b in collator.batches[opts.warmup * accum : timed_end * accum] for s in b]
@@ -401,7 +405,8 @@ def main() -> None:
         "--paths",
         default="a,b,c",
         help="comma list, run in this order: a, b, c, and c variants named by words: eager, compile, noliger, peft, "
-        "mb8, budgetNN (compiled: keep NN%% of the activations; e.g. c_eager, c_peft, c_peft_budget50)",
+        "mb8, budgetNN (compiled: keep NN%% of the activations), cppwrapper (inductor's C++ wrapper); e.g. c_eager, c_peft, "
+        "c_peft_budget50",
     )
     ap.add_argument("--warmup", type=int, default=None, help="untimed steps (default 3; 1 for tiny)")
     ap.add_argument("--steps", type=int, default=None, help="timed optimizer steps (default 30; 3 for tiny)")
