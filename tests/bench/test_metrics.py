@@ -6,7 +6,7 @@ from itertools import combinations
 
 import pytest
 
-from codetune.bench.metrics import pass_at_k, summarize
+from codetune.bench.metrics import Z95, pass_at_k, summarize, wilson_interval
 
 
 def brute_pass_at_k(n: int, c: int, k: int) -> float:
@@ -52,3 +52,26 @@ def test_summarize_groups_and_pass_at_k() -> None:
 def test_summarize_empty() -> None:
     s = summarize([], [1])
     assert s["total"] == 0 and s["pass@1"] == 0.0 and s["pass@k"] == {}
+
+
+@pytest.mark.parametrize("passed,total", [(0, 41), (14, 41), (12, 41), (41, 41), (1, 10), (2.5, 4)])
+def test_wilson_interval_bounds_solve_the_score_equation(passed: float, total: int) -> None:
+    """Each bound p is a root of (rate - p)^2 = z^2 p (1 - p) / total, the score test's boundary."""
+    lo, hi = wilson_interval(passed, total)
+    rate = passed / total
+    assert 0 <= lo <= rate <= hi <= 1
+    for bound in (lo, hi):
+        assert (rate - bound) ** 2 == pytest.approx(Z95**2 * bound * (1 - bound) / total, abs=1e-12)
+    assert hi - lo > 0.05  # never a zero-width interval, even at 0 or all solved
+
+
+def test_wilson_interval_known_values() -> None:
+    assert wilson_interval(0, 41)[1] == pytest.approx(Z95**2 / (41 + Z95**2))
+    assert wilson_interval(14, 41) == pytest.approx((0.2156, 0.4945), abs=5e-4)  # worked by hand
+    assert wilson_interval(27, 41) == pytest.approx(tuple(1 - x for x in reversed(wilson_interval(14, 41))))
+
+
+def test_summary_carries_the_interval() -> None:
+    s = summarize([row(str(i), [i < 14]) for i in range(41)], [1])
+    assert s["pass@1_ci95"] == pytest.approx(list(wilson_interval(14, 41)))
+    assert summarize([], [1])["pass@1_ci95"] == [0.0, 1.0]

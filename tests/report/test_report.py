@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from report_fixtures import ARMS, BASE, PROBLEMS, SHARED
 
+from codetune.bench.metrics import wilson_interval
 from codetune.report.stats import compare_pair
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -77,11 +78,13 @@ def test_results_table_matches_eval_files(report_dir: Path, fixture_runs: dict[s
         folder = fixture_runs["base"] if name == "base" else fixture_runs[name] / "eval" / "checkpoint-20"
         summary = json.loads((folder / "summary.json").read_text())
         solved = sum(r["graded_list"][0] for r in json.loads((folder / "eval_all.json").read_text()))
-        assert rows[name][2] == f"{100 * summary['pass@1']:.1f}%"
+        lo, hi = wilson_interval(solved, len(PROBLEMS))
+        assert rows[name][2] == f"{100 * summary['pass@1']:.1f}% [{100 * lo:.1f}, {100 * hi:.1f}]"
         assert rows[name][3] == f"{solved}/{len(PROBLEMS)}" == f"{summary['solved']}/{summary['total']}"
     assert rows["deep"][1] == "checkpoint-20" and rows["deep"][4] == "0.8200"
     assert rows["diverse"][4] == "0.8800" and rows["base"][1] == "-"
     assert "Tests graded: public tests only." in text
+    assert "95% Wilson score intervals" in text
     assert "Comparison mode: lcb" in text
 
 

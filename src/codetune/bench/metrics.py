@@ -1,9 +1,12 @@
-"""Pass@k (the unbiased estimator of Chen et al. 2021) and per-difficulty / per-platform summaries of graded rows."""
+"""Pass@k (the unbiased estimator of Chen et al. 2021), a 95% interval for Pass@1, and per-difficulty / per-platform
+summaries of graded rows."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from math import comb
+from math import comb, sqrt
+
+Z95 = 1.959963984540054  # the standard normal's 97.5% quantile
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -13,6 +16,18 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     if n - c < k:
         return 1.0
     return 1.0 - comb(n - c, k) / comb(n, k)
+
+
+def wilson_interval(passed: float, total: int, z: float = Z95) -> tuple[float, float]:
+    """95% Wilson score interval of a pass rate over `total` problems, `passed` of them solved: unlike the normal
+    approximation it stays inside [0, 1] and is not empty at 0 or `total` solved (0 of 41: up to 8.6%). With several
+    samples per problem, `passed` is the sum of per-problem pass rates, and the interval errs wide."""
+    if total <= 0:
+        return 0.0, 1.0
+    p, z2 = passed / total, z * z
+    centre = (p + z2 / (2 * total)) / (1 + z2 / total)
+    half = z * sqrt(p * (1 - p) / total + z2 / (4 * total * total)) / (1 + z2 / total)
+    return (0.0 if passed <= 0 else centre - half), (1.0 if passed >= total else centre + half)
 
 
 def _group(rows: list[dict]) -> dict:
@@ -25,7 +40,8 @@ def _group(rows: list[dict]) -> dict:
 def summarize(rows: list[dict], ks: list[int]) -> dict:
     """Summarize `grade_all` rows.
 
-    `pass@1` is the mean over problems of (accepted samples / samples); `pass@k` maps each k to the mean unbiased
+    `pass@1` is the mean over problems of (accepted samples / samples), `pass@1_ci95` its Wilson interval over the
+    problems; `pass@k` maps each k to the mean unbiased
     estimate over problems (a k larger than some problem's sample count is left out); `solved` counts problems with
     at least one accepted sample. `by_difficulty` and `by_platform` give {pass@1, solved, total} per group.
     """
@@ -45,6 +61,7 @@ def summarize(rows: list[dict], ks: list[int]) -> dict:
         out[key] = {name: _group(g) for name, g in sorted(groups.items())}
     return {
         "pass@1": out["pass@1"],
+        "pass@1_ci95": list(wilson_interval(out["pass@1"] * out["total"], out["total"])),
         "pass@k": out["pass@k"],
         "solved": out["solved"],
         "total": out["total"],

@@ -134,7 +134,9 @@ def print_summary(summary: dict[str, Any], out: Path) -> None:
     from rich.table import Table
 
     table = Table("group", "pass@1", "solved", title=f"{summary['label']}: {summary['problems']['source']}")
-    table.add_row("all", f"{summary['pass@1']:.3f}", f"{summary['solved']}/{summary['total']}")
+    ci = summary.get("pass@1_ci95")
+    interval = f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
+    table.add_row("all", f"{summary['pass@1']:.3f}{interval}", f"{summary['solved']}/{summary['total']}")
     for kind in ("by_difficulty", "by_platform"):
         for name, g in summary.get(kind, {}).items():
             table.add_row(f"{kind[3:]}: {name}", f"{g['pass@1']:.3f}", f"{g['solved']}/{g['total']}")

@@ -106,7 +106,10 @@ def paired_tests(models: list[Model], mat: dict[str, dict[str, bool | None]]) ->
 def _setup_notes(models: list[Model]) -> list[str]:
     summaries = [m.result.summary for m in models]
     modes = sorted({str(s.get("compare")) for s in summaries if s.get("compare")})
-    notes = [f"Tests graded: {tests_graded(summaries)}."]
+    notes = [
+        f"Tests graded: {tests_graded(summaries)}.",
+        "Pass@1 intervals are 95% Wilson score intervals over the problems graded.",
+    ]
     if modes:
         notes.append("Comparison mode: " + ", ".join(f"{m} ({COMPARE_MODES.get(m, m)})" for m in modes) + ".")
     else:
@@ -210,6 +213,7 @@ def build_report(
                 "eval_dir": str(m.result.path),
                 "checkpoint": m.checkpoint,
                 "pass@1": m.result.pass_at_1,
+                "pass@1_ci95": list(m.result.pass_interval),
                 "solved": m.result.solved,
                 "total": m.result.total,
                 "val_loss": m.val_loss,

@@ -11,7 +11,7 @@ from codetune.report import render
 if TYPE_CHECKING:
     from codetune.report.build import Model, Report
 
-RESULT_HEADERS = ["Model", "Best checkpoint", "Pass@1", "Solved", "val loss at best"]
+RESULT_HEADERS = ["Model", "Best checkpoint", "Pass@1 [95% CI]", "Solved", "val loss at best"]
 PAIR_HEADERS = [
     "Model A",
     "Model B",
@@ -28,6 +28,10 @@ def _pct(p: float) -> str:
     return f"{100 * p:.1f}%"
 
 
+def _interval(bounds: tuple[float, float]) -> str:
+    return ", ".join(f"{100 * b:.1f}" for b in bounds)
+
+
 def _points(x: float) -> str:
     return f"{100 * x:+.1f} pts"
 
@@ -37,7 +41,7 @@ def result_rows(models: list[Model]) -> list[list[str]]:
         [
             m.name,
             m.checkpoint,
-            _pct(m.result.pass_at_1),
+            f"{_pct(m.result.pass_at_1)} [{_interval(m.result.pass_interval)}]",
             f"{m.result.solved}/{m.result.total}",
             "-" if m.val_loss is None else f"{m.val_loss:.4f}",
         ]

@@ -70,6 +70,13 @@ class EvalResult:
         return p
 
     @property
+    def pass_interval(self) -> tuple[float, float]:
+        """95% Wilson interval of Pass@1 over the problems graded."""
+        from codetune.bench.metrics import wilson_interval
+
+        return wilson_interval(self.pass_at_1 * self.total, self.total)
+
+    @property
     def solved(self) -> int:
         s = self.summary.get("solved")
         return int(s) if _number(s) is not None else sum(self.outcomes().values())
