@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from codetune.bench.decode import DecodeLoop
 from codetune.bench.generate import Decoding, HFGenerator, Job, pick_backend, truncate_at_stop
 from codetune.errors import CodetuneError
 
@@ -54,6 +55,33 @@ def test_greedy_samples_are_filled_and_counted(tiny) -> None:
     assert seen[("a", 0)] == seen[("a", 2)]
     assert stats.sequences == 2  # greedy: one row per prompt
     assert 0 < stats.new_tokens <= 2 * 6
+
+
+@pytest.mark.parametrize("decode_loop", [False, True], ids=["generate", "decode_loop"])
+def test_progress_shows_tokens_within_a_batch(tiny, decode_loop, capsys) -> None:
+    """A long batch (an hour of CPU decoding at 2,048 tokens) reports its tokens as it goes, not only when it ends."""
+    model, tok = tiny
+    gen = HFGenerator(model, tok, 4, decode_loop=decode_loop)
+    if decode_loop:
+        _uncompiled_fast_batches(gen)
+        gen._loop = DecodeLoop(compile=False, check_every=2)
+    ticks: list[int] = []
+    gen_steps = gen._batches
+
+    def watched(*args, **kwargs):
+        assert gen._on_step is not None
+        shown = gen._on_step
+        gen._on_step = lambda n: (ticks.append(n), shown(n))
+        yield from gen_steps(*args, **kwargs)
+
+    gen._batches = watched
+    gen.run(
+        [Job("a", PROMPTS[0], (0,))], Decoding(max_new_tokens=6), on_result=lambda *a: None, progress=True
+    )
+    assert ticks and ticks == sorted(ticks) and ticks[-1] <= 6
+    assert len(ticks) >= (2 if decode_loop else 5) or ticks[-1] < 6  # fewer only if the row ended early
+    assert f"batch at {ticks[-1]}/6 tokens" in capsys.readouterr().out
+    assert gen._on_step is None  # nothing left behind for calls without progress
 
 
 @pytest.mark.parametrize("decode_loop", [False, True], ids=["generate", "decode_loop"])

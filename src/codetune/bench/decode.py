@@ -99,12 +99,14 @@ class DecodeLoop:
         cache_len: int | None = None,
         temperature: float = 0.0,
         top_p: float = 1.0,
+        on_step: Callable[[int], None] | None = None,
     ) -> list[list[int]]:
         """New ids of each row of `ids` (left-padded, `mask` 1 on prompt tokens). Rows run on past their end-of-turn
         id until every row has one (or a stop string, when `stop_text` says so) or `max_new_tokens` are made.
         `min_new_tokens`: end-of-turn ids are ruled out before then, as in `generate`. `cache_len` (default: prompt
         width + max_new_tokens) fixes the KV cache's length, so batches of other widths share one compiled step.
-        `temperature` 0 is greedy; above 0, tokens are sampled (see `pick`) from torch's global generator."""
+        `temperature` 0 is greedy; above 0, tokens are sampled (see `pick`) from torch's global generator.
+        `on_step(new tokens so far)` runs at every check, for progress."""
         import torch
 
         device = next(model.parameters()).device
@@ -137,8 +139,11 @@ class DecodeLoop:
         made = 1
         with ExitStack() as steady:
             while made < max_new_tokens:
-                if made % self.check_every == 0 and _finished(done, out[:, :made], stop_text):
-                    break
+                if made % self.check_every == 0:
+                    if on_step is not None:
+                        on_step(made)
+                    if _finished(done, out[:, :made], stop_text):
+                        break
                 if device.type == "cuda":
                     torch.compiler.cudagraph_mark_step_begin()
                 bias = no_stop if made < min_new_tokens else free

@@ -120,6 +120,9 @@ class HFGenerator:
         # timed on a GPU
         self.decode_loop = decode_loop
         self._loop: Any = None
+        self._on_step: Callable[[int], None] | None = (
+            None  # while `run` shows progress: new tokens of the batch so far
+        )
         self._eager = False  # set when compiling failed once
         self.compile_error: str | None = None
 
@@ -153,6 +156,9 @@ class HFGenerator:
         prompt_ids = {id(j): tok(j.prompt, add_special_tokens=False)["input_ids"] for j in jobs}
         stats = GenStats()
         with _progress(progress, len(rows)) as bar:
+            if bar is not None:
+                limit = decoding.max_new_tokens
+                self._on_step = lambda n: bar[0].update(bar[1], step=f"batch at {n}/{limit} tokens")
             for idx, new, seconds in self._batches(
                 [(prompt_ids[id(j)], j.adapter) for j, _ in rows], decoding
             ):
@@ -166,6 +172,7 @@ class HFGenerator:
                 stats.sequences += len(idx)
                 if bar is not None:
                     bar[0].update(bar[1], advance=len(idx), tps=f"{stats.tokens_per_s:.1f} tok/s")
+        self._on_step = None
         return stats
 
     def generate_ids(
@@ -270,7 +277,7 @@ class HFGenerator:
                     input_ids=ids.to(device),
                     attention_mask=mask.to(device),
                     generation_config=config,
-                    stopping_criteria=_stop_on_text(self.tokenizer, decoding.stop, ids.shape[1]),
+                    stopping_criteria=_criteria(self.tokenizer, decoding.stop, ids.shape[1], self._on_step),
                     **extra,
                 )
         except Exception as e:
@@ -308,6 +315,7 @@ class HFGenerator:
             cache_len=getattr(config, "max_cache_len", None),
             temperature=decoding.temperature,
             top_p=decoding.top_p,
+            on_step=self._on_step,
         )
 
     def _generation_config(self, model: Any, decoding: Decoding) -> Any:
@@ -338,23 +346,30 @@ def _batch_plan(order: list[int], group: list[int], size: int, *, mixed: bool) -
     return batches
 
 
-def _stop_on_text(tokenizer: Any, stops: Sequence[str], prompt_len: int) -> Any:
+def _criteria(
+    tokenizer: Any, stops: Sequence[str], prompt_len: int, on_step: Callable[[int], None] | None = None
+) -> Any:
     """Stop a row once a stop string appears in its *generated* text (transformers' `stop_strings` also match
-    across the prompt's end, which would stop a continuation that merely repeats the prompt's last characters)."""
+    across the prompt's end, which would stop a continuation that merely repeats the prompt's last characters);
+    `on_step(new tokens so far)` after every step, for progress."""
     import torch
     from transformers import StoppingCriteria, StoppingCriteriaList
 
     stops = [s for s in stops if s]
-    if not stops:
-        return None
-    window = max(map(len, stops)) + 2  # tokens: each decodes to at least one character
+    window = max(map(len, stops), default=0) + 2  # tokens: each decodes to at least one character
 
     class StopOnText(StoppingCriteria):
         def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
             tails = tokenizer.batch_decode(input_ids[:, prompt_len:][:, -window:], skip_special_tokens=True)
             return torch.tensor([any(s in t for s in stops) for t in tails], device=input_ids.device)
 
-    return StoppingCriteriaList([StopOnText()])
+    class Progress(StoppingCriteria):
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            on_step(input_ids.shape[1] - prompt_len)  # type: ignore[misc]
+            return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+
+    criteria = ([StopOnText()] if stops else []) + ([Progress()] if on_step else [])
+    return StoppingCriteriaList(criteria) if criteria else None
 
 
 def _path(adapter: str | Path | None) -> Path | None:
@@ -382,9 +397,10 @@ def _progress(enabled: bool, total: int) -> Iterator[tuple[Any, Any] | None]:
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TextColumn("{task.fields[tps]}"),
+        TextColumn("{task.fields[step]}"),
     )
     with Progress(*columns, transient=False) as p:
-        yield p, p.add_task("generate", total=total, tps="")
+        yield p, p.add_task("generate", total=total, tps="", step="")
 
 
 def pick_backend(requested: str) -> str:
