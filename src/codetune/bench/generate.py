@@ -120,9 +120,8 @@ class HFGenerator:
         # timed on a GPU
         self.decode_loop = decode_loop
         self._loop: Any = None
-        self._on_step: Callable[[int], None] | None = (
-            None  # while `run` shows progress: new tokens of the batch so far
-        )
+        # while `run` shows progress: told the batch's new tokens so far
+        self._on_step: Callable[[int], None] | None = None
         self._eager = False  # set when compiling failed once
         self.compile_error: str | None = None
 
@@ -159,20 +158,22 @@ class HFGenerator:
             if bar is not None:
                 limit = decoding.max_new_tokens
                 self._on_step = lambda n: bar[0].update(bar[1], step=f"batch at {n}/{limit} tokens")
-            for idx, new, seconds in self._batches(
-                [(prompt_ids[id(j)], j.adapter) for j, _ in rows], decoding
-            ):
-                stats.seconds += seconds
-                for i, ids in zip(idx, new, strict=True):
-                    job, samples = rows[i]
-                    stats.new_tokens += len(ids)
-                    text = truncate_at_stop(tok.decode(ids, skip_special_tokens=True), decoding.stop)
-                    for s in samples:
-                        on_result(job.key, s, text)
-                stats.sequences += len(idx)
-                if bar is not None:
-                    bar[0].update(bar[1], advance=len(idx), tps=f"{stats.tokens_per_s:.1f} tok/s")
-        self._on_step = None
+            try:
+                for idx, new, seconds in self._batches(
+                    [(prompt_ids[id(j)], j.adapter) for j, _ in rows], decoding
+                ):
+                    stats.seconds += seconds
+                    for i, ids in zip(idx, new, strict=True):
+                        job, samples = rows[i]
+                        stats.new_tokens += len(ids)
+                        text = truncate_at_stop(tok.decode(ids, skip_special_tokens=True), decoding.stop)
+                        for s in samples:
+                            on_result(job.key, s, text)
+                    stats.sequences += len(idx)
+                    if bar is not None:
+                        bar[0].update(bar[1], advance=len(idx), tps=f"{stats.tokens_per_s:.1f} tok/s")
+            finally:
+                self._on_step = None
         return stats
 
     def generate_ids(
