@@ -319,7 +319,8 @@ def main() -> None:
     from train_throughput import build_model, qwen_tokenizer  # same model configs as the training benchmark
 
     opts.cuda = torch.cuda.is_available()
-    opts.adapter_dir = tempfile.mkdtemp(prefix="codetune-bench-adapters-")
+    scratch = tempfile.TemporaryDirectory(prefix="codetune-bench-adapters-")
+    opts.adapter_dir = scratch.name
     opts.config = opts.config or ("qwen2.5-coder-1.5b" if opts.cuda else "tiny")
     tiny = opts.config == "tiny"
     opts.max_new_tokens = opts.max_new_tokens or (8 if tiny else 1024)
@@ -377,6 +378,7 @@ def main() -> None:
         if opts.out:
             atomic_write_json(opts.out, report)
         print(json.dumps({path: report["paths"][path]}), file=sys.stderr, flush=True)
+    scratch.cleanup()
     print(json.dumps(report, indent=2))
 
 

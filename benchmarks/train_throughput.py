@@ -107,12 +107,13 @@ def qwen_tokenizer() -> Any:
     from transformers import AutoTokenizer
 
     src = Path(__file__).resolve().parents[1] / "src/codetune/models/assets/qwen2.5-coder-tokenizer"
-    dest = Path(tempfile.mkdtemp(prefix="tok-"))
-    with gzip.open(src / "tokenizer.json.gz", "rb") as f, open(dest / "tokenizer.json", "wb") as out:
-        shutil.copyfileobj(f, out)
-    for name in ("tokenizer_config.json", "chat_template.jinja"):
-        shutil.copy(src / name, dest / name)
-    return AutoTokenizer.from_pretrained(dest)
+    with tempfile.TemporaryDirectory(prefix="codetune-bench-tok-") as tmp:
+        dest = Path(tmp)
+        with gzip.open(src / "tokenizer.json.gz", "rb") as f, open(dest / "tokenizer.json", "wb") as out:
+            shutil.copyfileobj(f, out)
+        for name in ("tokenizer_config.json", "chat_template.jinja"):
+            shutil.copy(src / name, dest / name)
+        return AutoTokenizer.from_pretrained(dest)
 
 
 def tokenizer_for(name: str) -> Any:
@@ -273,7 +274,7 @@ def run_path(path: str, opts: argparse.Namespace, seqs: list[list[int]], tok: An
     # Profiled steps come after the timed ones and do not count in their time.
     steps_total = timed_end + profiled
     data = Dataset.from_dict({"input_ids": seqs[: steps_total * 16]})
-    out_dir = tempfile.mkdtemp(prefix=f"bench-{path}-")
+    out_dir = tempfile.mkdtemp(prefix=f"{path}-", dir=opts.scratch)
     common = dict(
         output_dir=out_dir,
         max_steps=steps_total,
@@ -452,6 +453,8 @@ def main() -> None:
         "mfu_formula": "per sequence of s real tokens: 4*N_mm*s + 6*N_lora*s + 6*layers*hidden*s^2; / time / peak",
         "paths": {},
     }
+    scratch = tempfile.TemporaryDirectory(prefix="codetune-bench-train-")
+    opts.scratch = scratch.name
     for path in opts.paths.split(","):
         torch._dynamo.reset()  # compiled graphs of one path must not serve the next
         try:
@@ -468,6 +471,7 @@ def main() -> None:
         if opts.out:
             atomic_write_json(opts.out, report)
         print(json.dumps({path: report["paths"][path]}), file=sys.stderr, flush=True)
+    scratch.cleanup()
     print(json.dumps(report, indent=2))
 
 

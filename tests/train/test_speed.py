@@ -3,9 +3,12 @@ the plain path, the throughput and memory benchmarks."""
 
 from __future__ import annotations
 
+import getpass
 import json
+import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -155,10 +158,16 @@ def test_benchmark_smoke(script, keys, tmp_path):
     else:
         paths = ["a", "b", "c", "g", "e", "f", "d", "h"]  # h: a follow-up device call's path
         ratios = {"c/a", "c/b", "d/c", "e/b", "c/e", "c/f", "g/b", "g/c", "h/d", "h/g"}
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    # torch's compile cache stays where it was (warm); everything else the script makes in TMPDIR must be gone.
+    inductor = Path(tempfile.gettempdir()) / f"torchinductor_{getpass.getuser()}"
+    env = {**os.environ, "TMPDIR": str(scratch), "TORCHINDUCTOR_CACHE_DIR": str(inductor)}
     proc = subprocess.run(
-        args + ["--paths", ",".join(paths)], capture_output=True, text=True, timeout=400, cwd=ROOT
+        args + ["--paths", ",".join(paths)], capture_output=True, text=True, timeout=400, cwd=ROOT, env=env
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert sorted(p.name for p in scratch.iterdir()) == []
     report = json.loads(proc.stdout)
     assert report == json.loads(out.read_text())
     assert set(report["paths"]) == set(paths)
