@@ -14,7 +14,7 @@ import importlib.util
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -259,6 +259,7 @@ class HFGenerator:
         to `fill` rows and widths rounded to 64; if compiling fails, this run goes on without it."""
         import torch
 
+        from codetune.bench.cpu_linear import onednn_linears
         from codetune.bench.speed import left_pad
 
         fast = self._fast_kwargs()
@@ -270,7 +271,8 @@ class HFGenerator:
             setattr(config, key, value)
         scope, extra = route()
         try:
-            with scope, torch.inference_mode():
+            # compiled graphs pick their own kernels; eager decoding on a CPU takes oneDNN's for its few rows
+            with scope, torch.inference_mode(), nullcontext() if fast else onednn_linears(model):
                 if fast and self.decode_loop and not extra:
                     compiled = "compile_config" in fast
                     return self._decode_loop(model, ids, mask, config, decoding, compiled)[: len(prompts)]

@@ -1,0 +1,114 @@
+"""Greedy generation on a CPU, as `codetune eval` runs it there: MKL (transformers' default) vs oneDNN linear layers.
+
+Loads a real model (default: the offline catalog's Qwen2.5-Coder-0.5B-Instruct, float32), renders the first
+--problems problems of a LiveCodeBench file (default: the shipped quickstart set) with the LiveCodeBench prompt, and
+generates greedily through `HFGenerator.generate_ids` in batches of --batch-size, once per path, in one process:
+(mkl) every linear layer through `F.linear` (MKL's GEMM), as before `codetune.bench.cpu_linear`;
+(onednn) decoding steps' linear layers through oneDNN (`cpu_linear.onednn_linears`), what `codetune eval` now does.
+Both paths generate at least --min-new-tokens per row, so short answers do not hide the decoding cost. Prints JSON:
+new tokens/s per path (all, and decoding only: less the prefill, timed alone), the ratios onednn/mkl, and how many rows' tokens are identical across the two paths (the
+kernels sum in another order, so a near-tie can flip a greedy token).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from codetune.files import atomic_write_json  # noqa: E402
+
+
+def cpu_name() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="qwen2.5-coder-0.5b-instruct", help="catalog name, .gguf, HF folder")
+    ap.add_argument("--problems-file", default="builtin:quickstart")
+    ap.add_argument("--problems", type=int, default=8)
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--max-new-tokens", type=int, default=64)
+    ap.add_argument("--min-new-tokens", type=int, default=64)
+    ap.add_argument("--paths", default="mkl,onednn")
+    ap.add_argument("--out", type=Path, default=None)
+    opts = ap.parse_args()
+
+    import torch
+
+    from codetune.bench import cpu_linear
+    from codetune.bench.generate import Decoding, HFGenerator
+    from codetune.bench.problems import load_problems
+    from codetune.bench.prompts import build_messages, render_prompt
+    from codetune.models.load import load_model
+
+    t0 = time.perf_counter()
+    model, tok = load_model(opts.model, device="cpu", quiet=True)
+    load_s = time.perf_counter() - t0
+    problems = load_problems(opts.problems_file)[: opts.problems]
+    prompts = [
+        tok(render_prompt(build_messages(p, "lcb", ""), tok), add_special_tokens=False)["input_ids"]
+        for p in problems
+    ]
+    gen = HFGenerator(model, tok, opts.batch_size)
+    decoding = Decoding(max_new_tokens=opts.max_new_tokens)
+    report: dict[str, Any] = {
+        "benchmark": "cpu_generate",
+        "device": f"cpu: {cpu_name()}, {torch.get_num_threads()} threads",
+        "torch": torch.__version__,
+        "model": opts.model,
+        "model_load_s": round(load_s, 1),
+        "onednn_available": cpu_linear.available(),
+        "workload": {
+            "problems": len(prompts),
+            "prompt_tokens": [min(map(len, prompts)), max(map(len, prompts))],
+            "batch_size": opts.batch_size,
+            "new_tokens": [opts.min_new_tokens, opts.max_new_tokens],
+            "greedy": True,
+        },
+        "paths": {},
+    }
+    outputs: dict[str, list[list[int]]] = {}
+    for path in opts.paths.split(","):
+        cpu_linear.ENABLED = path == "onednn"
+        t0 = time.perf_counter()
+        gen.generate_ids(prompts, Decoding(max_new_tokens=1))
+        prefill = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        ids = gen.generate_ids(prompts, decoding, min_new_tokens=opts.min_new_tokens)
+        seconds = time.perf_counter() - t0
+        new = sum(map(len, ids))
+        outputs[path] = ids
+        report["paths"][path] = {
+            "seconds": round(seconds, 2),
+            "new_tokens": new,
+            "tokens_per_s": new / seconds,
+            # the same prompts' prefill and first token, timed alone: the rest is decoding
+            "prefill_seconds": round(prefill, 2),
+            "decode_tokens_per_s": (new - len(ids)) / (seconds - prefill),
+        }
+        print(json.dumps({path: report["paths"][path]}), file=sys.stderr, flush=True)
+    if {"mkl", "onednn"} <= set(outputs):
+        paths = report["paths"]
+        for key in ("tokens_per_s", "decode_tokens_per_s"):
+            report[f"ratio_onednn_mkl_{key}"] = round(paths["onednn"][key] / paths["mkl"][key], 2)
+        same = sum(a == b for a, b in zip(outputs["mkl"], outputs["onednn"], strict=True))
+        report["identical_rows"] = f"{same}/{len(prompts)}"
+    if opts.out:
+        atomic_write_json(opts.out, report)
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
