@@ -2,7 +2,7 @@
 
 A decoding step multiplies one row per sequence by every weight matrix. MKL's float32 GEMM is slow at that shape on
 the CPUs measured (2-core AMD EPYC VM, torch 2.13 CPU): 8 rows through the 1.5B's gate projection took 22.4 ms with
-`F.linear` and 6.7 ms with oneDNN, its 151,936-word LM head 444 ms and 136 ms (`benchmarks/cpu_generate.py` times
+`F.linear` and 7.7 ms with oneDNN, its 151,936-word LM head 444 ms and 136 ms (`benchmarks/cpu_generate.py` times
 whole generations). oneDNN reads the same float32 weights in place, with no copy; only the order of the sums differs.
 Inputs of more than `MAX_ROWS` rows (a prompt's prefill) keep MKL, which is as fast there. `CODETUNE_ONEDNN=0` turns
 it off.
