@@ -6,8 +6,9 @@ generates greedily through `HFGenerator.generate_ids` in batches of --batch-size
 (mkl) every linear layer through `F.linear` (MKL's GEMM), as before `codetune.bench.cpu_linear`;
 (onednn) decoding steps' linear layers through oneDNN (`cpu_linear.onednn_linears`), what `codetune eval` now does.
 Both paths generate at least --min-new-tokens per row, so short answers do not hide the decoding cost. Prints JSON:
-new tokens/s per path (all, and decoding only: less the prefill, timed alone), the ratios onednn/mkl, and how many rows' tokens are identical across the two paths (the
-kernels sum in another order, so a near-tie can flip a greedy token).
+new tokens/s per path (all, and decoding only: less the prefill, timed alone), the ratios onednn/mkl, and how many
+rows' tokens are identical across the two paths (the kernels sum in another order, so a near-tie can flip a greedy
+token).
 """
 
 from __future__ import annotations
