@@ -25,13 +25,6 @@ def onednn_calls(fn) -> int:
     return sum(e.count for e in prof.key_averages() if e.key == "mkldnn::_linear_pointwise")
 
 
-@pytest.fixture(scope="module")
-def tiny(tiny_model_dir: Path):
-    from codetune.models import load_model
-
-    return load_model(str(tiny_model_dir), device="cpu")
-
-
 def linears(model) -> list[torch.nn.Module]:
     return [m for m in model.modules() if type(m) is torch.nn.Linear]
 

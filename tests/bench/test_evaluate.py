@@ -40,13 +40,6 @@ class Exploding:
         raise AssertionError("generation was not expected")
 
 
-@pytest.fixture(scope="module")
-def tiny(tiny_model_dir: Path):
-    from codetune.models import load_model
-
-    return load_model(str(tiny_model_dir), device="cpu")
-
-
 def sampled_cfg(**kw) -> BenchConfig:
     base = {"n": 2, "temperature": 1.0, "max_new_tokens": 4, "batch_size": 4, "workers": 1, "timeout": 5}
     return BenchConfig(**{**base, **kw})

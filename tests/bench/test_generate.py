@@ -25,13 +25,6 @@ def _uncompiled_fast_batches(gen: HFGenerator) -> HFGenerator:
     return gen
 
 
-@pytest.fixture(scope="module")
-def tiny(tiny_model_dir: Path):
-    from codetune.models import load_model
-
-    return load_model(str(tiny_model_dir), device="cpu")
-
-
 def test_batched_greedy_equals_unbatched(tiny) -> None:
     model, tok = tiny
     dec = Decoding(max_new_tokens=10)

@@ -16,6 +16,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import torch
+import torch.nn.functional as F
+
 MAX_ROWS = 64
 ENABLED = os.environ.get("CODETUNE_ONEDNN", "1") != "0"
 
@@ -23,9 +26,6 @@ ENABLED = os.environ.get("CODETUNE_ONEDNN", "1") != "0"
 @functools.cache
 def available() -> bool:
     """oneDNN's linear kernel is in this torch build and agrees with `F.linear` on a small input."""
-    import torch
-    import torch.nn.functional as F
-
     try:
         if not torch.backends.mkldnn.is_available():
             return False
@@ -38,9 +38,6 @@ def available() -> bool:
 
 
 def _linear(module: Any, x: Any) -> Any:
-    import torch
-    import torch.nn.functional as F
-
     w = module.weight
     small = x.numel() <= MAX_ROWS * x.shape[-1]
     if small and x.dtype == w.dtype == torch.float32 and w.is_contiguous() and not torch.is_grad_enabled():
@@ -53,8 +50,6 @@ def onednn_linears(model: Any) -> Iterator[None]:
     """Within this block, every float32 `nn.Linear` of a CPU `model` (LoRA layers' base and adapter layers included)
     sends inputs of at most `MAX_ROWS` rows, without gradients, to oneDNN. Elsewhere, and on other devices, nothing
     changes."""
-    import torch
-
     params = next(model.parameters(), None)
     if not ENABLED or params is None or params.device.type != "cpu" or not available():
         yield
