@@ -3,7 +3,7 @@
 # Qwen2.5-Coder-1.5B architecture (random init). Writes $OUT/train.json, $OUT/generate.json (with profiles of
 # codetune's decoding steps, under `generate` (path c) and under its own loop (path g)), $OUT/log.txt; if time is left,
 # $OUT/train_memory_compiled.json and $OUT/train_extra.json; with MEMORY=1, $OUT/train_memory.json.
-# Needs the carried wheels in .whl/ (carry=[".whl"]).
+# Needs the carried wheels in .whl/ (carry=[".whl"]; `bash benchmarks/device_wheels.sh` fetches them).
 # Generation paths run most-wanted first (c vs g, then f and e): the step's timeout may cut the last ones.
 # Each benchmark has its own timeout and writes its JSON after every path, so one failure loses nothing else.
 set -u
