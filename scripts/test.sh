@@ -10,6 +10,7 @@ fi
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 ruff check src tests benchmarks
 ruff format --check src tests benchmarks
+mypy  # the package, as configured in pyproject.toml
 set +e
 python -m pytest "$@"
 rc=$?

@@ -11,6 +11,7 @@ import os
 import socket
 import sys
 import threading
+from typing import Any
 from urllib.parse import urlparse
 
 _TRUE = {"1", "on", "yes", "true"}
@@ -67,7 +68,7 @@ def set_offline() -> None:
     import huggingface_hub.constants
 
     huggingface_hub.constants.HF_HUB_OFFLINE = True
-    datasets_config = sys.modules.get("datasets.config")
+    datasets_config: Any = sys.modules.get("datasets.config")
     if datasets_config is not None:
         datasets_config.HF_HUB_OFFLINE = True
         if hasattr(datasets_config, "HF_DATASETS_OFFLINE"):

@@ -108,7 +108,7 @@ def _slot_route(model: Any, names: dict[Path, str], loaded: dict[str, Path]) -> 
         slot = names[folder]
         if loaded[slot] != folder:
             weights = load_peft_weights(str(folder), device=str(device))
-            result = set_peft_model_state_dict(model, weights, adapter_name=slot)
+            result: Any = set_peft_model_state_dict(model, weights, adapter_name=slot)
             missing = [k for k in result.missing_keys if f".{slot}." in k]
             if result.unexpected_keys or missing:
                 raise CodetuneError(f"{folder}: adapter_model weights do not match its adapter_config.json")

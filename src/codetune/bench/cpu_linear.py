@@ -60,7 +60,7 @@ def onednn_linears(model: Any) -> Iterator[None]:
         if type(m) is torch.nn.Linear and m.weight.dtype == torch.float32 and "forward" not in vars(m)
     ]
     for m in patched:
-        m.forward = functools.partial(_linear, m)
+        m.forward = functools.partial(_linear, m)  # type: ignore[method-assign]  # removed again below
     try:
         yield
     finally:

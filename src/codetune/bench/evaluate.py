@@ -118,9 +118,9 @@ def load_generations(path: Path, ids: set[str], n: int) -> dict[tuple[str, int],
     if not path.is_file():
         return records
     for rec in iter_jsonl(path, tolerate_torn_tail=True):
-        key = (str(rec.get("question_id")), rec.get("sample"))
-        if key[0] in ids and isinstance(key[1], int) and 0 <= key[1] < n and "output" in rec:
-            records.setdefault(key, rec)
+        qid, sample = str(rec.get("question_id")), rec.get("sample")
+        if qid in ids and isinstance(sample, int) and 0 <= sample < n and "output" in rec:
+            records.setdefault((qid, sample), rec)
     return records
 
 

@@ -10,6 +10,7 @@ compiled (CUDA), each batch holds one adapter's rows and one compiled graph serv
 from __future__ import annotations
 
 import copy
+import functools
 import importlib.util
 import math
 import time
@@ -236,7 +237,7 @@ class HFGenerator:
                     [list(rows[i][0]) for i in idx],
                     gen_config,
                     decoding,
-                    lambda idx=idx: route([folders[i] for i in idx]),
+                    functools.partial(route, [folders[i] for i in idx]),
                     fill,
                 )
                 yield idx, [_until_stop(ids, stop_ids) for ids in new], time.perf_counter() - t0

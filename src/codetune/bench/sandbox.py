@@ -65,13 +65,15 @@ class Sandbox:
             [sys.executable, "-I", "-c", boot], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
             start_new_session=True, cwd="/",
         )  # fmt: skip
+        assert self.proc.stdin is not None and self.proc.stdout is not None  # both are pipes
+        self._to_worker, self._from_worker = self.proc.stdin, self.proc.stdout
         head, _ = self._recv(time.monotonic() + 60)
         self.isolation: dict = head["isolation"]
         self._code: tuple[str, str | None] | None = None
 
     def _recv(self, deadline: float) -> tuple[dict, bytes]:
         try:
-            return _recv(self.proc.stdout.fileno(), deadline)
+            return _recv(self._from_worker.fileno(), deadline)
         except (EOFError, TimeoutError, OSError, ValueError) as e:
             self.kill()
             raise SandboxDied(str(e)) from None
@@ -79,7 +81,7 @@ class Sandbox:
     def load(self, code: str, fn_name: str | None = None) -> None:
         """Compile `code` in the worker; later `run` calls execute it (as __main__, or `Solution().fn_name(...)`)."""
         try:
-            _send(self.proc.stdin.fileno(), {"op": "code", "fn": fn_name}, code.encode("utf-8", "replace"))
+            _send(self._to_worker.fileno(), {"op": "code", "fn": fn_name}, code.encode("utf-8", "replace"))
         except OSError as e:
             self.kill()
             raise SandboxDied(str(e)) from None
@@ -90,7 +92,7 @@ class Sandbox:
         if self._code is None:
             raise RuntimeError("Sandbox.run before Sandbox.load")
         try:
-            _send(self.proc.stdin.fileno(), {"op": "run", "timeout": timeout, "memory_mb": memory_mb},
+            _send(self._to_worker.fileno(), {"op": "run", "timeout": timeout, "memory_mb": memory_mb},
                   stdin.encode("utf-8", "replace"))  # fmt: skip
         except OSError as e:
             self.kill()
@@ -115,12 +117,12 @@ class Sandbox:
 
         if self.proc.poll() is None:
             try:
-                self.proc.stdin.close()
+                self._to_worker.close()
                 self.proc.wait(timeout=10)
             except (OSError, subprocess.TimeoutExpired):
                 pass
         self.kill()
-        for f in (self.proc.stdin, self.proc.stdout):
+        for f in (self._to_worker, self._from_worker):
             with contextlib.suppress(OSError):
                 f.close()
 

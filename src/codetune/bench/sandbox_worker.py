@@ -26,6 +26,7 @@ import struct
 import sys
 import time
 import traceback
+import types
 from pathlib import Path
 
 # LiveCodeBench prepends this to every program (lcb_runner/evaluation/testing_util.py): keep it identical.
@@ -117,7 +118,7 @@ class _Worker:
             "bwrap_installed": shutil.which("bwrap")
             is not None,  # noted only: namespaces are set up directly
         }
-        self.code = None
+        self.code: types.CodeType | None = None
         self.fn: str | None = None
         self.compile_error = ""
         self._setup()
@@ -358,10 +359,12 @@ class _Worker:
             time.sleep(0.0005 * min(attempt, 20))
 
     def _kill_uid(self) -> None:
+        uid = self.uid
+        assert uid is not None
         pid = os.fork()
         if pid == 0:
             try:
-                os.setresuid(self.uid, self.uid, self.uid)
+                os.setresuid(uid, uid, uid)
                 for _ in range(10_000):
                     os.kill(-1, signal.SIGKILL)
             except BaseException:
@@ -464,7 +467,7 @@ def _expose_python(stash: str) -> list[str]:
     for p in {*sys.path, sys.prefix, sys.base_prefix, os.path.dirname(sys.executable)}:
         if p and os.path.isdir(p) and (hit := _blocked_ancestor(os.path.realpath(p))):
             keep.setdefault(hit[0], set()).add(hit[1])
-    exposed = []
+    exposed: list[str] = []
     for anc, names in sorted(keep.items()):
         os.makedirs(stash, exist_ok=True)
         moved = []
@@ -518,9 +521,8 @@ def _std_streams() -> tuple:
 
 def _exec_program(builtins_ns: dict, streams: tuple, code, fn: str | None, compile_error: str) -> int:
     """Inside the child: std streams on the redirected fds, then the program as __main__ (or a Solution call)."""
-    import types
-
-    sys.stdin, sys.stdout, sys.stderr = sys.__stdin__, sys.__stdout__, sys.__stderr__ = streams
+    # the originals too (typeshed marks them final), so a program that restores them still writes to the files
+    sys.stdin, sys.stdout, sys.stderr = sys.__stdin__, sys.__stdout__, sys.__stderr__ = streams  # type: ignore[misc]
     sys.argv = ["solution.py"]
     status = 0
     try:

@@ -18,7 +18,7 @@ def fast_generate_kwargs(model: Any, *, compile: bool | None = None) -> dict[str
     from transformers import CompileConfig
 
     config = CompileConfig(fullgraph=False, dynamic=False, mode="reduce-overhead")
-    config._compile_all_devices = True  # asked for: transformers would otherwise skip it off CUDA
+    config._compile_all_devices = True  # type: ignore[assignment]  # transformers would otherwise skip it off CUDA
     return {"cache_implementation": "static", "compile_config": config}
 
 

@@ -125,6 +125,7 @@ def eval_command(
 
     from codetune.bench.evaluate import evaluate
 
+    assert out is not None  # checked above
     summary = evaluate(model, problem_list, cfg, out, adapter=adapter, label=label, progress=not no_progress)
     print_summary(summary, out)
 

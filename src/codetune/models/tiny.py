@@ -41,6 +41,7 @@ def make_tiny_model(
     dest = Path(dest)
     copy_qwen_tokenizer(dest)
     tok = AutoTokenizer.from_pretrained(dest)
+    vocab = tok.get_vocab()
     config = Qwen2Config(
         vocab_size=len(tok),
         hidden_size=hidden_size,
@@ -51,8 +52,8 @@ def make_tiny_model(
         max_position_embeddings=4096,
         tie_word_embeddings=True,
         bos_token_id=None,
-        eos_token_id=tok.convert_tokens_to_ids("<|im_end|>"),
-        pad_token_id=tok.convert_tokens_to_ids("<|endoftext|>"),
+        eos_token_id=vocab["<|im_end|>"],
+        pad_token_id=vocab["<|endoftext|>"],
     )
     torch.manual_seed(seed)
     model = Qwen2ForCausalLM(config)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
@@ -135,13 +136,13 @@ def _sweep_base(runs: list[Run]) -> float | None:
 
 
 def build_report(
-    run_dirs: list[str | Path],
+    run_dirs: Sequence[str | Path],
     out_dir: str | Path,
     *,
     base: str | Path | None = None,
-    evals: list[str | Path] | None = None,
-    study_logs: list[str | Path] | None = None,
-    study_summaries: list[str | Path] | None = None,
+    evals: Sequence[str | Path] | None = None,
+    study_logs: Sequence[str | Path] | None = None,
+    study_summaries: Sequence[str | Path] | None = None,
     title: str = "codetune report",
 ) -> Path:
     """Read the inputs, write figures, results.md, answers.md, stats.json and report.html; return report.html.
@@ -178,14 +179,15 @@ def build_report(
     curves = []
     for run in runs:
         pts = [
-            (int(r["step"]), normalize_pass(r.get("pass@1")))
+            (r["step"], rate)
             for r in run.sweep_rows
             if r.get("label") != "base"
             and isinstance(r.get("step"), int)
-            and normalize_pass(r.get("pass@1")) is not None
+            and (rate := normalize_pass(r.get("pass@1"))) is not None
         ]
         if pts:
-            best_step = run.best_row.get("step") if run.best_row else None
+            best = run.best_row.get("step") if run.best_row else None
+            best_step = best if isinstance(best, int) else None
             curves.append((run.name, pts, best_step))
             images[f"Pass@1: {run.name}"] = plots.plot_pass_at_1(
                 [(run.name, pts, best_step)],

@@ -78,13 +78,13 @@ class EvalResult:
 
     @property
     def solved(self) -> int:
-        s = self.summary.get("solved")
-        return int(s) if _number(s) is not None else sum(self.outcomes().values())
+        s = _number(self.summary.get("solved"))
+        return int(s) if s is not None else sum(self.outcomes().values())
 
     @property
     def total(self) -> int:
-        t = self.summary.get("total")
-        return int(t) if _number(t) is not None else len(self.rows)
+        t = _number(self.summary.get("total"))
+        return int(t) if t is not None else len(self.rows)
 
     def outcomes(self) -> dict[str, bool]:
         """Per problem: did the first (greedy) sample pass?"""
@@ -208,7 +208,7 @@ def tests_graded(summaries: list[dict[str, Any]]) -> str:
     """What the pass/fail verdicts were graded on, as the eval summaries state it."""
     notes = set()
     for s in summaries:
-        probs = s.get("problems") if isinstance(s.get("problems"), dict) else {}
+        probs = s["problems"] if isinstance(s.get("problems"), dict) else {}
         value = s.get("tests", probs.get("tests"))
         public_only = s.get("public_tests_only", probs.get("public_tests_only"))
         text = value.strip().lower() if isinstance(value, str) else ""

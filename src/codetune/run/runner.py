@@ -135,6 +135,7 @@ class ExperimentRunner:
         b, ev = self.exp.bench, self.exp.evaluate
         base_dir = self.out / "base" / "eval" if ev.base else None
         if ev.checkpoints == "none":
+            assert base_dir is not None  # the plan has no eval stage when there is nothing to evaluate
             summary = evaluate(self.exp.model, self.problems(), b, base_dir, label="base")
             return {"base_pass@1": summary.get("pass@1")}
         runs = [self.out / "arms" / a.name for a in self.exp.arms]

@@ -87,7 +87,7 @@ def atomic_checkpoints(trainer_cls: type) -> type:
     into the run folder once every process has written its part (a kill mid-save leaves only `.staging/`)."""
     from transformers.trainer_utils import rotate_checkpoints
 
-    class AtomicCheckpointTrainer(trainer_cls):  # type: ignore[misc, valid-type]
+    class AtomicCheckpointTrainer(trainer_cls):
         _staging_dir: str | None = None
 
         def _get_output_dir(self, trial: Any) -> str:

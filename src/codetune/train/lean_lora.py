@@ -135,7 +135,9 @@ class LoraBranch(torch.autograd.Function):
         return grad_x, grad_a, grad_b, None
 
 
-def _project(x: torch.Tensor, w: torch.Tensor, side: LoraSide) -> tuple[torch.Tensor, ...]:
+def _project(
+    x: torch.Tensor, w: torch.Tensor, side: LoraSide
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """Frozen base projection plus LoRA, summed the way PEFT does (in the wider dtype, cast back to the base's); also
     the rank-r activation and the packed mask."""
     dtype = compute_dtype(x, w)
@@ -229,8 +231,8 @@ def _linear_forward(self: Any, x: torch.Tensor, *args: Any, **kwargs: Any) -> to
 
 def _swiglu_forward(self: Any, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
     projs = (self.gate_proj, self.up_proj, self.down_proj)
-    names = [plain_adapter(p, {}) for p in projs]
-    if args or kwargs or None in names:
+    names = [n for p in projs if (n := plain_adapter(p, {})) is not None]
+    if args or kwargs or len(names) < len(projs):
         return self._codetune_dense_forward(x, *args, **kwargs)
     sides = tuple(_side(p, n, x) for p, n in zip(projs, names, strict=True))
     weights = [p.base_layer.weight for p in projs]
@@ -240,9 +242,10 @@ def _swiglu_forward(self: Any, x: torch.Tensor, *args: Any, **kwargs: Any) -> to
 
 def _is_swiglu(mlp: Any) -> bool:
     projs = [getattr(mlp, n, None) for n in ("gate_proj", "up_proj", "down_proj")]
-    if not all(p is not None and _is_lora_linear(p) for p in projs):
+    lora = [p for p in projs if p is not None and _is_lora_linear(p)]
+    if len(lora) < len(projs):
         return False
-    if any(p.base_layer.bias is not None or p.base_layer.weight.requires_grad for p in projs):
+    if any(p.base_layer.bias is not None or p.base_layer.weight.requires_grad for p in lora):
         return False
     act = getattr(getattr(mlp, "config", None), "hidden_act", None)
     return act in ("silu", "swish")

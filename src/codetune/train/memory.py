@@ -50,7 +50,7 @@ def estimate_peak_bytes(
     the compiler's activation memory budget (compiled layers keep about that share of their activations)."""
     c = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
     weights = sum(p.numel() * p.element_size() for p in model.parameters())
-    per = ACT_BYTES_CHECKPOINTED if checkpointing else ACT_BYTES[lean, kernels]
+    per = float(ACT_BYTES_CHECKPOINTED if checkpointing else ACT_BYTES[lean, kernels])
     if kernels == "compile" and not checkpointing:
         per *= budget
     tokens = micro_batch * max_length
