@@ -6,14 +6,13 @@ starts a new session, takes rlimits (CPU, address space, file size; processes, f
 drops to that uid, redirects stdin/stdout/stderr to files and exec()s the compiled code. The worker enforces the
 wall-clock limit, kills the child's process group and every leftover process of its uid, and caps captured output.
 Protocol: length-prefixed frames (JSON header + raw bytes) on fds 0/1; `codetune.bench.sandbox` is the other end.
-Standard library only: this is what every test forks from, so it stays small.
+Standard library only (with `isolation`, its Linux primitives): this is what every test forks from, so it stays small.
 """
 
 from __future__ import annotations
 
 import builtins
 import contextlib
-import ctypes
 import gc
 import json
 import linecache
@@ -28,6 +27,8 @@ import time
 import traceback
 import types
 from pathlib import Path
+
+from codetune.bench import isolation as iso
 
 # LiveCodeBench prepends this to every program (lcb_runner/evaluation/testing_util.py): keep it identical.
 HEADER = (
@@ -46,31 +47,6 @@ STDERR_TAIL = 2000
 MAX_PROCS = 64  # per worker uid, so a fork bomb hits a wall
 PRIVATE_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/var/lock")
 UID_BASE = 100_000
-
-_CLONE_NEWNS, _CLONE_NEWIPC, _CLONE_NEWUSER, _CLONE_NEWNET = 0x20000, 0x8000000, 0x10000000, 0x40000000
-_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_REMOUNT, _MS_BIND, _MS_MOVE = 1, 2, 4, 8, 32, 4096, 8192
-_MS_REC, _MS_PRIVATE = 1 << 14, 1 << 18
-_PR_SET_PDEATHSIG, _PR_SET_CHILD_SUBREAPER, _PR_SET_NO_NEW_PRIVS = 1, 36, 38
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def _check(ret: int) -> None:
-    if ret != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
-
-
-def _unshare(flags: int) -> None:
-    _check(_libc.unshare(flags))
-
-
-def _prctl(option: int, value: int) -> None:
-    _check(_libc.prctl(option, ctypes.c_ulong(value), 0, 0, 0))
-
-
-def _mount(src: str, target: str, fstype: str | None, flags: int, data: str | None) -> None:
-    enc = lambda s: s.encode() if s is not None else None  # noqa: E731
-    _check(_libc.mount(enc(src), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)))
 
 
 def _send(fd: int, header: dict, blob: bytes = b"") -> None:
@@ -124,23 +100,23 @@ class _Worker:
         self._setup()
 
     def _setup(self) -> None:
-        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-        _prctl(_PR_SET_CHILD_SUBREAPER, 1)
+        iso.prctl(iso.PR_SET_PDEATHSIG, signal.SIGKILL)
+        iso.prctl(iso.PR_SET_CHILD_SUBREAPER, 1)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C in the terminal is the harness's to handle
-        self.cgroup = _memory_cgroup() if os.geteuid() == 0 else None
+        self.cgroup = iso.memory_cgroup() if os.geteuid() == 0 else None
         self.cgroup_limit = 1 << 40  # MiB: unlimited until the first test sets one
         self.report["memory_cgroup"] = "v1" if self.cgroup else None
         namespaces = False
         if os.geteuid() == 0:
             try:
-                _unshare(_CLONE_NEWNET | _CLONE_NEWNS | _CLONE_NEWIPC)
+                iso.unshare(iso.CLONE_NEWNET | iso.CLONE_NEWNS | iso.CLONE_NEWIPC)
                 namespaces = True
             except OSError:
                 pass
         else:
             uid, gid = os.getuid(), os.getgid()
             try:
-                _unshare(_CLONE_NEWUSER | _CLONE_NEWNET | _CLONE_NEWNS | _CLONE_NEWIPC)
+                iso.unshare(iso.CLONE_NEWUSER | iso.CLONE_NEWNET | iso.CLONE_NEWNS | iso.CLONE_NEWIPC)
                 Path("/proc/self/setgroups").write_text("deny")
                 Path("/proc/self/uid_map").write_text(f"0 {uid} 1")
                 Path("/proc/self/gid_map").write_text(f"0 {gid} 1")
@@ -150,16 +126,18 @@ class _Worker:
         self.report["network_isolated"] = namespaces
         if namespaces:
             try:
-                _mount("none", "/", None, _MS_REC | _MS_PRIVATE, None)
+                iso.mount("none", "/", None, iso.MS_REC | iso.MS_PRIVATE, None)
                 for d in PRIVATE_DIRS:
                     if os.path.isdir(d) and not os.path.islink(d):
-                        _mount("tmpfs", d, "tmpfs", _MS_NOSUID | _MS_NODEV, "size=1g,mode=1777")
+                        iso.mount("tmpfs", d, "tmpfs", iso.MS_NOSUID | iso.MS_NODEV, "size=1g,mode=1777")
                         self.report["private_tmp"].append(d)
-                self.report["python_exposed"] = _expose_python(os.path.join("/tmp", ".codetune-stash"))
+                self.report["python_exposed"] = iso.expose_python(os.path.join("/tmp", ".codetune-stash"))
             except OSError:
                 pass
             with contextlib.suppress(OSError):  # a /proc of our own, where other uids' processes do not show
-                _mount("proc", "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, "hidepid=invisible")
+                iso.mount(
+                    "proc", "/proc", "proc", iso.MS_NOSUID | iso.MS_NODEV | iso.MS_NOEXEC, "hidepid=invisible"
+                )
                 self.report["processes_hidden"] = True
         if "/tmp" in self.report["private_tmp"]:
             self.base = "/tmp/codetune-sandbox"
@@ -176,7 +154,7 @@ class _Worker:
         if (
             self.uid is not None
             and "python_exposed" not in self.report
-            and any(_blocked_ancestor(os.path.realpath(p)) for p in sys.path if p and os.path.isdir(p))
+            and any(iso.blocked_ancestor(os.path.realpath(p)) for p in sys.path if p and os.path.isdir(p))
         ):
             self.uid = None  # the interpreter lives where another uid cannot read it, and we cannot remap it
         if self.uid is not None:
@@ -188,7 +166,7 @@ class _Worker:
         # What every child shares is set here once: env, inheritable limits, no setuid gains, the LCB header.
         os.environ.clear()
         os.environ.update(_program_env(self.work))
-        _prctl(_PR_SET_NO_NEW_PRIVS, 1)
+        iso.prctl(iso.PR_SET_NO_NEW_PRIVS, 1)
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
         if self.uid is not None:
@@ -251,7 +229,7 @@ class _Worker:
             os.close(pidfd)
         elapsed = time.monotonic() - start
         self._sweep()
-        oom_killed = self.cgroup is not None and _oom_kills(self.cgroup) > oom_before
+        oom_killed = self.cgroup is not None and iso.oom_kills(self.cgroup) > oom_before
         out = self._read(fds["out"], 0, OUTPUT_CAP)
         err_size = os.fstat(fds["err"]).st_size
         err = self._read(fds["err"], max(0, err_size - STDERR_TAIL), STDERR_TAIL)
@@ -289,7 +267,7 @@ class _Worker:
                     if name == names[0]:
                         raise
             self.cgroup_limit = memory_mb
-        return _oom_kills(self.cgroup)
+        return iso.oom_kills(self.cgroup)
 
     @staticmethod
     def _read(fd: int, offset: int, size: int) -> bytes:
@@ -316,7 +294,7 @@ class _Worker:
                 os.setgroups([])
                 os.setresgid(self.uid, self.uid, self.uid)
                 os.setresuid(self.uid, self.uid, self.uid)
-            _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # after setuid, which clears it
+            iso.prctl(iso.PR_SET_PDEATHSIG, signal.SIGKILL)  # after setuid, which clears it
             code = _exec_program(self.template, self.streams, self.code, self.fn, self.compile_error)
         except BaseException:
             with contextlib.suppress(BaseException):
@@ -375,11 +353,11 @@ class _Worker:
     def _clean(self) -> None:
         for d in (self.work, *(p for p in self.report["private_tmp"] if p != "/tmp")):
             if os.listdir(d):
-                _empty_dir(d)
+                iso.empty_dir(d)
         if "/tmp" in self.report["private_tmp"] and os.listdir("/tmp") != ["codetune-sandbox"]:
             for name in os.listdir("/tmp"):
                 if name != "codetune-sandbox":
-                    _remove(os.path.join("/tmp", name))
+                    iso.remove(os.path.join("/tmp", name))
 
     def load(self, code: str, fn: str | None) -> None:
         self.fn = fn
@@ -398,107 +376,6 @@ class _Worker:
         if self.cgroup is not None:
             with contextlib.suppress(OSError):
                 os.rmdir(self.cgroup)
-
-
-CGROUP_PREFIX = "codetune-sandbox-"
-
-
-def _memory_cgroup() -> str | None:
-    """A cgroup-v1 memory group of this worker's own, below the one it runs in (None where there is none or it
-    cannot be made). Empty groups left by killed workers are removed on the way."""
-    try:
-        with open("/proc/self/cgroup") as f:
-            rel = next(
-                line.split(":", 2)[2].strip() for line in f if "memory" in line.split(":", 2)[1].split(",")
-            )
-        parent = os.path.join("/sys/fs/cgroup/memory", rel.lstrip("/"))
-        for name in os.listdir(parent):
-            owner = name.removeprefix(CGROUP_PREFIX)
-            if owner != name and owner.isdigit() and not _alive(int(owner)):
-                with contextlib.suppress(OSError):
-                    os.rmdir(os.path.join(parent, name))
-        path = os.path.join(parent, f"{CGROUP_PREFIX}{os.getpid()}")
-        os.mkdir(path, 0o755)
-    except (OSError, StopIteration):
-        return None
-    try:
-        _oom_kills(path)  # fails if the group has no OOM counter: then do without
-    except (OSError, ValueError):
-        with contextlib.suppress(OSError):
-            os.rmdir(path)
-        return None
-    return path
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, under another uid
-        pass
-    return True
-
-
-def _oom_kills(cgroup: str) -> int:
-    for line in Path(cgroup, "memory.oom_control").read_text().splitlines():
-        if line.startswith("oom_kill "):
-            return int(line.split()[1])
-    raise ValueError("no oom_kill counter")
-
-
-def _blocked_ancestor(path: str) -> tuple[str, str] | None:
-    """The first directory above `path` that others cannot enter, and the name below it on the way to `path`."""
-    parts = Path(path).parts
-    for i in range(1, len(parts) - 1):
-        anc = os.path.join(*parts[: i + 1])
-        if not os.stat(anc).st_mode & 0o001:
-            return anc, parts[i + 1]
-    return None
-
-
-def _expose_python(stash: str) -> list[str]:
-    """Inside our mount namespace, make the interpreter's directories readable by the sandbox uid.
-
-    A private directory on the way (e.g. /root, mode 700, holding a pyenv) is covered by a tmpfs that shows only
-    the entries Python needs, bind-mounted read-only; everything else in it stays hidden from programs.
-    """
-    keep: dict[str, set[str]] = {}
-    for p in {*sys.path, sys.prefix, sys.base_prefix, os.path.dirname(sys.executable)}:
-        if p and os.path.isdir(p) and (hit := _blocked_ancestor(os.path.realpath(p))):
-            keep.setdefault(hit[0], set()).add(hit[1])
-    exposed: list[str] = []
-    for anc, names in sorted(keep.items()):
-        os.makedirs(stash, exist_ok=True)
-        moved = []
-        for i, name in enumerate(sorted(names)):
-            tmp = os.path.join(stash, f"{len(exposed)}-{i}")
-            os.mkdir(tmp)
-            _mount(os.path.join(anc, name), tmp, None, _MS_BIND | _MS_REC, None)
-            moved.append((tmp, name))
-        _mount("tmpfs", anc, "tmpfs", _MS_NOSUID | _MS_NODEV, "size=1m,mode=755")
-        for tmp, name in moved:
-            target = os.path.join(anc, name)
-            os.mkdir(target)
-            _mount(tmp, target, None, _MS_MOVE, None)
-            _mount("none", target, None, _MS_REMOUNT | _MS_BIND | _MS_RDONLY, None)
-            exposed.append(target)
-        _mount("none", anc, None, _MS_REMOUNT | _MS_RDONLY, None)
-    shutil.rmtree(stash, ignore_errors=True)
-    return exposed
-
-
-def _remove(path: str) -> None:
-    if os.path.isdir(path) and not os.path.islink(path):
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        with contextlib.suppress(OSError):
-            os.unlink(path)
-
-
-def _empty_dir(d: str) -> None:
-    for name in os.listdir(d):
-        _remove(os.path.join(d, name))
 
 
 def _program_env(home: str) -> dict[str, str]:
