@@ -396,7 +396,9 @@ def _std_streams() -> tuple:
     )
 
 
-def _exec_program(builtins_ns: dict, streams: tuple, code, fn: str | None, compile_error: str) -> int:
+def _exec_program(
+    builtins_ns: dict, streams: tuple, code: types.CodeType | None, fn: str | None, compile_error: str
+) -> int:
     """Inside the child: std streams on the redirected fds, then the program as __main__ (or a Solution call)."""
     # the originals too (typeshed marks them final), so a program that restores them still writes to the files
     sys.stdin, sys.stdout, sys.stderr = sys.__stdin__, sys.__stdout__, sys.__stderr__ = streams  # type: ignore[misc]

@@ -5,6 +5,7 @@ padded forward (same loss, no cross-example leakage)."""
 from __future__ import annotations
 
 import types
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -31,7 +32,7 @@ def unpad_backbone(model: Any, *, device: str = "cpu") -> None:
 
     def forward(
         self: Any, input_ids: Any = None, attention_mask: Any = None, position_ids: Any = None, **kwargs: Any
-    ):
+    ) -> Any:
         import torch
 
         cached = (
@@ -96,7 +97,7 @@ def unpad_backbone(model: Any, *, device: str = "cpu") -> None:
 
 
 @contextmanager
-def plain_path(model: Any):
+def plain_path(model: Any) -> Iterator[None]:
     """Temporarily undo `unpad_backbone` and use SDPA (to compare the fast path with the plain one)."""
     backbone = backbone_of(model)
     patched = backbone.__dict__.get("forward")
