@@ -103,7 +103,9 @@ def test_two_process_ddp_run_finishes(tiny_model_dir, tmp_path, launcher):
     script.write_text(DDP.format(here=str(HERE), model=str(tiny_model_dir), out=str(out)))
     exe, *args = LAUNCHERS[launcher]
     cmd = [str(Path(sys.executable).parent / exe), *args, str(script)]
-    proc = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=300)
+    # TMPDIR: torch elastic leaves a torchelastic_* log folder in the temp dir of every launch
+    env = {**_env(), "TMPDIR": str(tmp_path)}
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-4000:]
 
     info = json.loads((out / "run.json").read_text())
