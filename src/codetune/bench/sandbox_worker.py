@@ -6,7 +6,8 @@ starts a new session, takes rlimits (CPU, address space, file size; processes, f
 drops to that uid, redirects stdin/stdout/stderr to files and exec()s the compiled code. The worker enforces the
 wall-clock limit, kills the child's process group and every leftover process of its uid, and caps captured output.
 Protocol: length-prefixed frames (JSON header + raw bytes) on fds 0/1; `codetune.bench.sandbox` is the other end.
-Standard library only (with `isolation`, its Linux primitives): this is what every test forks from, so it stays small.
+Standard library only (with `isolation`, its Linux primitives): this is what every test forks from, so it stays
+small.
 """
 
 from __future__ import annotations
