@@ -1,5 +1,6 @@
 """Linux isolation primitives for the sandbox worker: namespaces and mounts through libc, the cgroup-v1 memory group,
-exposing the interpreter to an unprivileged uid. Standard library only (the worker imports it before it forks).
+exposing the interpreter to an unprivileged uid, emptying the private folders between tests. Standard library only
+(the worker imports it before it forks).
 """
 
 from __future__ import annotations

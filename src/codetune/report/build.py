@@ -130,8 +130,8 @@ def _sweep_base(runs: list[Run]) -> float | None:
     """Pass@1 of a sweep row labelled `base`, for runs whose base eval folder lives elsewhere."""
     for run in runs:
         for r in run.sweep_rows:
-            if r.get("label") == "base" and normalize_pass(r.get("pass@1")) is not None:
-                return normalize_pass(r.get("pass@1"))
+            if r.get("label") == "base" and (rate := normalize_pass(r.get("pass@1"))) is not None:
+                return rate
     return None
 
 
