@@ -77,22 +77,21 @@ def sweep_targets(run_dir: Path, every: int = 1) -> list[tuple[str, int | None, 
     return targets
 
 
+def rank_key(pass_at_1: float, val_loss: Any, step: Any) -> tuple[float, float, float]:
+    """BEST_RULE as a sort key: the smallest key is the best checkpoint."""
+    return (
+        -pass_at_1,
+        val_loss if isinstance(val_loss, int | float) and math.isfinite(val_loss) else math.inf,
+        step if isinstance(step, int) else math.inf,
+    )
+
+
 def pick_best(rows: list[dict[str, Any]]) -> str | None:
     """Label of the best checkpoint row by BEST_RULE (rows labelled `base` are skipped)."""
     candidates = [r for r in rows if r["label"] != "base"]
     if not candidates:
         return None
-
-    def key(r: dict[str, Any]) -> tuple[float, float, float]:
-        val = r.get("val_loss")
-        step = r.get("step")
-        return (
-            -r["pass@1"],
-            val if isinstance(val, int | float) and math.isfinite(val) else math.inf,
-            step if isinstance(step, int) else math.inf,
-        )
-
-    return min(candidates, key=key)["label"]
+    return min(candidates, key=lambda r: rank_key(r["pass@1"], r.get("val_loss"), r.get("step")))["label"]
 
 
 def sweep_run(

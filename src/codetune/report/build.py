@@ -24,6 +24,7 @@ from codetune.report.inputs import (
     read_study_summary,
     tests_graded,
 )
+from codetune.report.selection import Selection, honest_pairs, select_runs
 from codetune.report.stats import compare_pair
 
 COMPARE_MODES = {"lcb": "LiveCodeBench output comparison", "exact": "exact token comparison"}
@@ -45,6 +46,8 @@ class Report:
     models: list[Model]
     pairs: list[dict[str, Any]]
     images: dict[str, Path] = field(default_factory=dict)
+    selections: list[Selection] = field(default_factory=list)
+    honest_pairs: list[dict[str, Any]] = field(default_factory=list)
 
 
 def slug(text: str) -> str:
@@ -204,7 +207,20 @@ def build_report(
     mat = matrix(models)
     pairs = paired_tests(models, mat)
     notes = _setup_notes(models) if models else []
-    report = Report(out=out, models=models, pairs=pairs, images=images)
+    selections = select_runs(runs)
+    if selections:
+        notes.append(
+            "Each run's best checkpoint was chosen on the problems its Pass@1 is measured on, which flatters it; "
+            "'Checkpoint selection' gives estimates that never use a problem both to choose and to score."
+        )
+    report = Report(
+        out=out,
+        models=models,
+        pairs=pairs,
+        images=images,
+        selections=selections,
+        honest_pairs=honest_pairs(selections, base_eval) if selections else [],
+    )
     stats = {
         "title": title,
         "created": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -225,6 +241,10 @@ def build_report(
         "pairs": pairs,
         "matrix": mat,
         "reference_pass@1": {name: pts for name, pts in ref_pass},
+        "selection": {
+            "runs": [sel.to_json() for sel in selections],
+            "pairs_leave_one_out": report.honest_pairs,
+        },
     }
     atomic_write_json(out / "stats.json", stats)
     write_documents(report, title, notes, mat, ref_pass)

@@ -10,6 +10,7 @@ from codetune.report import render
 
 if TYPE_CHECKING:
     from codetune.report.build import Model, Report
+    from codetune.report.selection import Choice, Selection
 
 RESULT_HEADERS = ["Model", "Best checkpoint", "Pass@1 [95% CI]", "Solved", "val loss at best"]
 PAIR_HEADERS = [
@@ -65,6 +66,47 @@ def pair_rows(pairs: list[dict[str, Any]]) -> list[list[str]]:
     ]
 
 
+SELECTION_HEADERS = [
+    "Run",
+    "Checkpoints",
+    "Best on the benchmark (optimistic)",
+    "Leave one problem out [95% CI]",
+    "Lowest val loss",
+    "Last checkpoint",
+    "Optimism",
+]
+SELECTION_TEXT = (
+    "The best checkpoint's Pass@1 is measured on the problems that chose it, so among many checkpoints it is "
+    "partly luck. Leave one problem out scores each problem with the checkpoint the same rule (highest Pass@1, "
+    "ties by val loss) picks from the other problems: an estimate of what 'sweep and keep the best' delivers on "
+    "new problems. Lowest val loss and last checkpoint are chosen without the benchmark. Optimism is the best "
+    "checkpoint's Pass@1 minus the leave-one-out estimate."
+)
+
+
+def _choice(c: Choice | None, problems: int) -> str:
+    return "-" if c is None else f"{c.label}: {_pct(c.pass_at_1)} ({c.solved}/{problems})"
+
+
+def selection_rows(selections: list[Selection]) -> list[list[str]]:
+    rows = []
+    for s in selections:
+        n = len(s.problems)
+        loo = f"{_pct(s.loo_pass)} [{_interval(s.loo_interval)}] ({sum(s.loo_outcomes.values())}/{n})"
+        rows.append(
+            [
+                s.run,
+                str(s.candidates),
+                _choice(s.best, n),
+                loo,
+                _choice(s.lowest_val, n),
+                _choice(s.last, n),
+                _points(s.optimism),
+            ]
+        )
+    return rows
+
+
 def pair_sentence(p: dict[str, Any]) -> str:
     lo, hi = p["ci95"]
     return (
@@ -116,6 +158,20 @@ def _results_markdown(report: Report, title: str, notes: list[str], mat: dict, r
         md += ["## Paired significance tests\n", render.md_table(PAIR_HEADERS, pair_rows(pairs))]
         md += [f"- {pair_sentence(p)}" for p in pairs]
         md.append("")
+    if report.selections:
+        md += [
+            "## Checkpoint selection\n",
+            SELECTION_TEXT,
+            "",
+            render.md_table(SELECTION_HEADERS, selection_rows(report.selections)),
+        ]
+        if report.honest_pairs:
+            md += [
+                "Paired tests on the leave-one-out outcomes:\n",
+                render.md_table(PAIR_HEADERS, pair_rows(report.honest_pairs)),
+            ]
+            md += [f"- {pair_sentence(p)}" for p in report.honest_pairs]
+            md.append("")
     if ref_pass:
         rows = [[name, step, _pct(p)] for name, pts in ref_pass for step, p in pts]
         md += ["## Reference study\n", render.md_table(["Study model", "Step", "Pass@1"], rows)]
@@ -156,6 +212,18 @@ def _html(report: Report, title: str, notes: list[str], mat: dict, ref_pass: lis
             '<p class="muted">Exact McNemar: two-sided binomial test on the discordant problems. Interval: paired '
             "bootstrap over problems, 10,000 resamples, seed 0. Significant means p &lt; 0.05 and the interval excludes 0.</p>"
         )
+    if report.selections:
+        h += [
+            "<h2>Checkpoint selection</h2>",
+            f"<p>{render.esc(SELECTION_TEXT)}</p>",
+            render.html_table(SELECTION_HEADERS, selection_rows(report.selections)),
+        ]
+        if report.honest_pairs:
+            h += [
+                "<p>Paired tests on the leave-one-out outcomes:</p>",
+                render.html_table(PAIR_HEADERS, pair_rows(report.honest_pairs)),
+            ]
+            h += [f"<p>{render.esc(pair_sentence(p))}</p>" for p in report.honest_pairs]
     if ref_pass:
         rows = [[name, step, _pct(p)] for name, pts in ref_pass for step, p in pts]
         h += ["<h2>Reference study</h2>", render.html_table(["Study model", "Step", "Pass@1"], rows)]

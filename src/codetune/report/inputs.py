@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +93,17 @@ class EvalResult:
         for qid, r in self.rows.items():
             graded = r.get("graded_list") or []
             out[qid] = bool(graded[0]) if graded else (normalize_pass(r.get("pass@1")) or 0) > 0
+        return out
+
+    def scores(self) -> dict[str, Fraction]:
+        """Per problem: the share of its samples that passed (0 or 1 with one greedy sample), exactly."""
+        out = {}
+        for qid, r in self.rows.items():
+            graded = r.get("graded_list") or []
+            if graded:
+                out[qid] = Fraction(sum(map(bool, graded)), len(graded))
+            else:
+                out[qid] = Fraction(normalize_pass(r.get("pass@1")) or 0).limit_denominator(1000)
         return out
 
     def answer(self, qid: str) -> tuple[str, str]:
