@@ -79,3 +79,20 @@ def test_duplicate_arm_names(tmp_path: Path) -> None:
     data["arms"][1]["name"] = "deep"
     with pytest.raises(CodetuneError, match="arm names must be unique"):
         load_experiment(write(tmp_path, data))
+
+
+def test_seeds_train_every_arm_once_per_seed(tmp_path: Path) -> None:
+    data = base() | {"seeds": [1, 7]}
+    data["arms"][1]["train"] = {"learning_rate": 5e-4}
+    exp = load_experiment(write(tmp_path, data))
+    runs = exp.runs()
+    assert [r.name for r in runs] == ["deep-seed1", "deep-seed7", "diverse-seed1", "diverse-seed7"]
+    assert [exp.arm_train(r).seed for r in runs] == [1, 7, 1, 7]
+    assert exp.arm_train(runs[3]).learning_rate == 5e-4 and exp.arm_train(runs[0]).learning_rate != 5e-4
+    assert [exp.group_of(r.name) for r in runs] == ["deep", "deep", "diverse", "diverse"]
+    assert [a.name for a in load_experiment(None).runs()] == ["deep", "diverse"]
+
+
+def test_duplicate_seeds(tmp_path: Path) -> None:
+    with pytest.raises(CodetuneError, match=r"exp.yaml: .*seeds must be unique"):
+        load_experiment(write(tmp_path, base() | {"seeds": [1, 1]}))

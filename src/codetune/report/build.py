@@ -24,6 +24,7 @@ from codetune.report.inputs import (
     read_study_summary,
     tests_graded,
 )
+from codetune.report.seeds import compare_groups, seed_groups
 from codetune.report.selection import Selection, honest_pairs, select_runs
 from codetune.report.stats import compare_pair
 
@@ -48,6 +49,8 @@ class Report:
     images: dict[str, Path] = field(default_factory=dict)
     selections: list[Selection] = field(default_factory=list)
     honest_pairs: list[dict[str, Any]] = field(default_factory=list)
+    seed_groups: list[dict[str, Any]] = field(default_factory=list)
+    seed_pairs: list[dict[str, Any]] = field(default_factory=list)
 
 
 def slug(text: str) -> str:
@@ -213,6 +216,7 @@ def build_report(
             "Each run's best checkpoint was chosen on the problems its Pass@1 is measured on, which flatters it; "
             "'Checkpoint selection' gives estimates that never use a problem both to choose and to score."
         )
+    groups = seed_groups(runs, selections)
     report = Report(
         out=out,
         models=models,
@@ -220,6 +224,8 @@ def build_report(
         images=images,
         selections=selections,
         honest_pairs=honest_pairs(selections, base_eval) if selections else [],
+        seed_groups=[g.to_json() for g in groups],
+        seed_pairs=compare_groups(groups, base_eval) if groups else [],
     )
     stats = {
         "title": title,
@@ -244,6 +250,11 @@ def build_report(
         "selection": {
             "runs": [sel.to_json() for sel in selections],
             "pairs_leave_one_out": report.honest_pairs,
+        },
+        "seeds": {
+            "arms": report.seed_groups,
+            "pairs": report.seed_pairs,
+            "bootstrap": "problems resampled (one draw for both sides), seeds resampled within each arm, 10,000 draws",
         },
     }
     atomic_write_json(out / "stats.json", stats)

@@ -84,6 +84,50 @@ SELECTION_TEXT = (
 )
 
 
+SEED_HEADERS = [
+    "Arm",
+    "Seeds",
+    "Pass@1 per seed",
+    "Mean [95% CI]",
+    "Seed-to-seed sd",
+    "Best on the benchmark, mean (optimistic)",
+]
+SEED_PAIR_HEADERS = ["Arm A", "Arm B", "Seeds", "Pass@1 A - B", "95% CI (two-level bootstrap)", "Verdict"]
+SEEDS_TEXT = (
+    "Each arm was trained once per seed. A seed's Pass@1 uses honest checkpoint selection (leave one problem out); "
+    "an arm's is the mean over its seeds. Intervals resample the problems (one draw for both arms of a pair) and "
+    "each arm's seeds, so they include seed-to-seed noise as well as the choice of problems."
+)
+
+
+def seed_rows(groups: list[dict[str, Any]]) -> list[list[str]]:
+    return [
+        [
+            g["arm"],
+            str(len(g["runs"])),
+            ", ".join(_pct(v) for v in g["pass@1_per_seed"].values()),
+            f"{_pct(g['pass@1_mean'])} [{_interval(g['pass@1_ci95'])}]",
+            f"{100 * g['seed_sd']:.1f} pts",
+            _pct(g["best_on_benchmark_mean"]),
+        ]
+        for g in groups
+    ]
+
+
+def seed_pair_rows(pairs: list[dict[str, Any]]) -> list[list[str]]:
+    return [
+        [
+            p["a"],
+            p["b"],
+            " vs ".join(map(str, p["seeds"])),
+            _points(p["diff"]),
+            f"[{_points(p['ci95'][0])}, {_points(p['ci95'][1])}]",
+            p["verdict"],
+        ]
+        for p in pairs
+    ]
+
+
 def _choice(c: Choice | None, problems: int) -> str:
     return "-" if c is None else f"{c.label}: {_pct(c.pass_at_1)} ({c.solved}/{problems})"
 
@@ -172,6 +216,10 @@ def _results_markdown(report: Report, title: str, notes: list[str], mat: dict, r
             ]
             md += [f"- {pair_sentence(p)}" for p in report.honest_pairs]
             md.append("")
+    if report.seed_groups:
+        md += ["## Seeds\n", SEEDS_TEXT, "", render.md_table(SEED_HEADERS, seed_rows(report.seed_groups))]
+        if report.seed_pairs:
+            md += [render.md_table(SEED_PAIR_HEADERS, seed_pair_rows(report.seed_pairs))]
     if ref_pass:
         rows = [[name, step, _pct(p)] for name, pts in ref_pass for step, p in pts]
         md += ["## Reference study\n", render.md_table(["Study model", "Step", "Pass@1"], rows)]
@@ -224,6 +272,14 @@ def _html(report: Report, title: str, notes: list[str], mat: dict, ref_pass: lis
                 render.html_table(PAIR_HEADERS, pair_rows(report.honest_pairs)),
             ]
             h += [f"<p>{render.esc(pair_sentence(p))}</p>" for p in report.honest_pairs]
+    if report.seed_groups:
+        h += [
+            "<h2>Seeds</h2>",
+            f"<p>{render.esc(SEEDS_TEXT)}</p>",
+            render.html_table(SEED_HEADERS, seed_rows(report.seed_groups)),
+        ]
+        if report.seed_pairs:
+            h.append(render.html_table(SEED_PAIR_HEADERS, seed_pair_rows(report.seed_pairs)))
     if ref_pass:
         rows = [[name, step, _pct(p)] for name, pts in ref_pass for step, p in pts]
         h += ["<h2>Reference study</h2>", render.html_table(["Study model", "Step", "Pass@1"], rows)]

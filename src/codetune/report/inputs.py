@@ -147,6 +147,7 @@ class Run:
     best_label: str | None = None
     best: EvalResult | None = None
     base: EvalResult | None = None
+    group: str | None = None  # the arm, when an experiment trained it once per seed
 
     @property
     def best_row(self) -> dict[str, Any] | None:
@@ -166,7 +167,7 @@ def read_run(path: str | Path) -> Run:
     meta = read_json(path / "run.json") if (path / "run.json").is_file() else {}
     name = str(meta.get("arm") or meta.get("name") or path.name) if isinstance(meta, dict) else path.name
     log = read_log(path / "log.json") if (path / "log.json").is_file() else []
-    run = Run(name=name, path=path, log=log)
+    run = Run(name=name, path=path, log=log, group=_group(path / "config.yaml"))
     sweep_path = path / "eval" / "sweep.json"
     if sweep_path.is_file():
         sweep = read_json(sweep_path)
@@ -186,6 +187,20 @@ def read_run(path: str | Path) -> Run:
             f"{path}: neither log.json nor eval/sweep.json found; is this a codetune run folder?"
         )
     return run
+
+
+def _group(config: Path) -> str | None:
+    """The `group` that `codetune run` writes into a seeded run's config.yaml."""
+    if not config.is_file():
+        return None
+    import yaml
+
+    try:
+        data = yaml.safe_load(config.read_text())
+    except yaml.YAMLError as e:
+        raise CodetuneError(f"{config}: not valid YAML ({e})") from None
+    group = data.get("group") if isinstance(data, dict) else None
+    return str(group) if group is not None else None
 
 
 STEP_RE = re.compile(r"step-?(\d+)")

@@ -53,6 +53,11 @@ class Experiment(StrictModel):
     out: str = Field("runs/experiment", description="Experiment folder (relative to the current directory).")
     train: TrainConfig = Field(default_factory=TrainConfig)
     arms: list[Arm] = Field(..., min_length=1)
+    seeds: list[int] = Field(
+        default_factory=list,
+        description="Train every arm once per training seed (runs `<arm>-seed<k>`); the report then separates the "
+        "data's effect from seed-to-seed noise. Empty: each arm once, with `train.seed`.",
+    )
     bench: BenchConfig = Field(default_factory=BenchConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
@@ -62,9 +67,27 @@ class Experiment(StrictModel):
         names = [a.name for a in self.arms]
         if len(set(names)) != len(names):
             raise ValueError(f"arm names must be unique, got {names}")
-        for arm in self.arms:
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds must be unique, got {self.seeds}")
+        for arm in self.runs():
             self.arm_train(arm)
         return self
+
+    def runs(self) -> list[Arm]:
+        """The training runs: each arm, or each arm once per seed (named `<arm>-seed<k>`, `train.seed` set)."""
+        if not self.seeds:
+            return list(self.arms)
+        return [
+            Arm(name=f"{a.name}-seed{s}", data=a.data, train={**a.train, "seed": s})
+            for a in self.arms
+            for s in self.seeds
+        ]
+
+    def group_of(self, run: str) -> str:
+        """The arm a run belongs to."""
+        if not self.seeds:
+            return run
+        return next(a.name for a in self.arms for s in self.seeds if f"{a.name}-seed{s}" == run)
 
     def arm_train(self, arm: Arm) -> TrainConfig:
         merged = _deep_merge(self.train.model_dump(), arm.train)

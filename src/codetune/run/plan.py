@@ -34,7 +34,7 @@ class Plan:
 
 def stage_names(exp: Experiment) -> list[Stage]:
     stages = [Stage("prepare", "prepare")]
-    stages += [Stage(f"train:{a.name}", "train", a.name) for a in exp.arms]
+    stages += [Stage(f"train:{a.name}", "train", a.name) for a in exp.runs()]
     if exp.evaluate.base or exp.evaluate.checkpoints != "none":
         stages.append(Stage("eval", "eval"))  # base + every arm's checkpoints, one generation pass
     stages.append(Stage("report", "report"))
@@ -72,7 +72,7 @@ def make_plan(
             st.detail = {"model": exp.model, "device": device}
             st.estimate_s = speeds["first_load_s"] if speeds else None
         elif st.kind == "train":
-            arm = next(a for a in exp.arms if a.name == st.arm)
+            arm = next(a for a in exp.runs() if a.name == st.arm)
             tcfg = exp.arm_train(arm)
             ds = (splits or {}).get(arm.name)
             if ds is None or tokenizer is None:
@@ -98,7 +98,7 @@ def make_plan(
             if speeds:
                 st.estimate_s = speeds["load_s"] + (tokens + eval_tokens / 3) / speeds["train_tokens_s"]
         elif st.kind == "eval":
-            if n_problems is None or len(arm_ckpts) < len(exp.arms):
+            if n_problems is None or len(arm_ckpts) < len(exp.runs()):
                 continue
             models = int(exp.evaluate.base) + sum(arm_ckpts.values())
             st.detail = {

@@ -50,15 +50,17 @@ class ExperimentRunner:
         return self._problems
 
     def splits(self, arm_name: str) -> Any:
-        if arm_name not in self._splits:
+        """The data splits of one run; runs of one arm (one per seed) share them."""
+        arm = next(a for a in self.exp.runs() if a.name == arm_name)
+        key = arm.data.model_dump_json()
+        if key not in self._splits:
             from codetune.data import build_splits
 
-            arm = next(a for a in self.exp.arms if a.name == arm_name)
-            self._splits[arm_name] = build_splits(arm.data, self.tokenizer())
-        return self._splits[arm_name]
+            self._splits[key] = build_splits(arm.data, self.tokenizer())
+        return self._splits[key]
 
     def plan(self) -> Plan:
-        splits = {a.name: self.splits(a.name).datasets for a in self.exp.arms}
+        splits = {a.name: self.splits(a.name).datasets for a in self.exp.runs()}
         return make_plan(
             self.exp,
             device=self.device(),
@@ -106,7 +108,7 @@ class ExperimentRunner:
         from codetune.models.load import hf_location
 
         hf_location(self.exp.model)  # assemble + convert a catalog/GGUF model once, before anything is timed
-        for arm in self.exp.arms:
+        for arm in self.exp.runs():
             s = self.splits(arm.name)
             atomic_write_json(self.out / "arms" / arm.name / "data_report.json", s.report)
         return {"problems": len(self.problems())}
@@ -114,15 +116,23 @@ class ExperimentRunner:
     def _stage_train(self, stage: Stage) -> dict:
         from codetune.train import train
 
-        arm = next(a for a in self.exp.arms if a.name == stage.arm)
+        arm = next(a for a in self.exp.runs() if a.name == stage.arm)
         s = self.splits(arm.name)
+        tcfg = self.exp.arm_train(arm)
+        extra: dict[str, Any] = {
+            "model": self.exp.model,
+            "arm": arm.name,
+            "data": arm.data.model_dump(mode="json"),
+        }
+        if self.exp.seeds:
+            extra |= {"group": self.exp.group_of(arm.name), "seed": tcfg.seed}
         result = train(
             self.exp.model,
             s.datasets,
-            self.exp.arm_train(arm),
+            tcfg,
             self.out / "arms" / arm.name,
             resume=True,
-            extra_config={"model": self.exp.model, "arm": arm.name, "data": arm.data.model_dump(mode="json")},
+            extra_config=extra,
             data_fingerprints={arm.name: s.fingerprint},
         )
         return {"final_step": result.final_step}
@@ -138,17 +148,18 @@ class ExperimentRunner:
             assert base_dir is not None  # the plan has no eval stage when there is nothing to evaluate
             summary = evaluate(self.exp.model, self.problems(), b, base_dir, label="base")
             return {"base_pass@1": summary.get("pass@1")}
-        runs = [self.out / "arms" / a.name for a in self.exp.arms]
+        arms = self.exp.runs()
+        runs = [self.out / "arms" / a.name for a in arms]
         every = 10**9 if ev.checkpoints == "final" else ev.every
         results = sweep_runs(
             runs, self.exp.model, self.problems(), b, every=every, base_dir=base_dir, base_row=False
         )
-        return {"best": {a.name: r.get("best") for a, r in zip(self.exp.arms, results, strict=True)}}
+        return {"best": {a.name: r.get("best") for a, r in zip(arms, results, strict=True)}}
 
     def _stage_report(self, stage: Stage) -> dict:
         from codetune.report import build_report
 
-        runs = [self.out / "arms" / a.name for a in self.exp.arms]
+        runs = [self.out / "arms" / a.name for a in self.exp.runs()]
         base = self.out / "base" / "eval" if self.exp.evaluate.base else None
         html = build_report(
             runs,
