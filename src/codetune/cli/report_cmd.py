@@ -22,7 +22,12 @@ def report(
     out: Path = typer.Option(..., "--out", help="Report folder to write."),
     title: str = typer.Option("codetune report", "--title", help="Report title."),
 ) -> None:
-    """Loss and Pass@1 graphs, results table, paired significance tests and answers, in one HTML file."""
+    """Loss and Pass@1 graphs, results table, paired significance tests and answers, in one HTML file.
+
+    Runs with several evaluated checkpoints also get a leave-one-problem-out estimate of their best checkpoint
+    (the best's own Pass@1 was measured on the problems that chose it); runs of one arm trained with several seeds
+    (`codetune run` with `seeds:`) get a Seeds section with intervals that include seed-to-seed noise.
+    """
     from codetune.files import read_json
     from codetune.report import build_report
 

@@ -223,7 +223,8 @@ def build_report(
         pairs=pairs,
         images=images,
         selections=selections,
-        honest_pairs=honest_pairs(selections, base_eval) if selections else [],
+        # With seeds, arms are compared in the Seeds section; run-by-run pairs would grow with the square of the runs.
+        honest_pairs=honest_pairs(selections, base_eval) if selections and not groups else [],
         seed_groups=[g.to_json() for g in groups],
         seed_pairs=compare_groups(groups, base_eval) if groups else [],
     )

@@ -134,9 +134,8 @@ def select(run_name: str, cands: list[Candidate]) -> Selection | None:
     firsts = {c.label: c.result.outcomes() for c in cands}
 
     def choice(c: Candidate) -> Choice:
-        mine = scores[c.label]
         return Choice(
-            c.label, float(sum(mine.values()) / len(problems)), sum(firsts[c.label][q] for q in problems)
+            c.label, float(totals[c.label] / len(problems)), sum(firsts[c.label][q] for q in problems)
         )
 
     loo_labels = {q: _choose(scores, totals, cands, q).label for q in problems}
