@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -36,7 +37,7 @@ def read_log(path: str | Path) -> list[dict[str, Any]]:
         raise CodetuneError(f"{path}: expected a list of {{step, train_loss, val_loss, test_loss}} objects")
     rows: dict[int, dict[str, Any]] = {}
     for i, r in enumerate(data):
-        if not isinstance(r, dict) or _number(r.get("step")) is None:
+        if not isinstance(r, dict) or _finite(r.get("step")) is None:
             raise CodetuneError(f"{path}: entry {i}: expected an object with a numeric 'step'")
         row = rows.setdefault(int(r["step"]), {"step": int(r["step"]), **dict.fromkeys(LOSS_KEYS)})
         for k in LOSS_KEYS:
@@ -45,10 +46,15 @@ def read_log(path: str | Path) -> list[dict[str, Any]]:
     return [rows[s] for s in sorted(rows)]
 
 
-def normalize_pass(x: Any) -> float | None:
-    """Pass@1 as a fraction; LiveCodeBench sometimes writes percentages."""
+def _finite(x: Any) -> float | None:
     v = _number(x)
-    if v is None:
+    return v if v is not None and math.isfinite(v) else None
+
+
+def normalize_pass(x: Any) -> float | None:
+    """Pass@1 as a fraction; LiveCodeBench sometimes writes percentages. None when it is no pass rate at all."""
+    v = _finite(x)
+    if v is None or not 0 <= v <= 100:
         return None
     return v / 100 if v > 1 else v
 
@@ -79,12 +85,12 @@ class EvalResult:
 
     @property
     def solved(self) -> int:
-        s = _number(self.summary.get("solved"))
+        s = _finite(self.summary.get("solved"))
         return int(s) if s is not None else sum(self.outcomes().values())
 
     @property
     def total(self) -> int:
-        t = _number(self.summary.get("total"))
+        t = _finite(self.summary.get("total"))
         return int(t) if t is not None else len(self.rows)
 
     def outcomes(self) -> dict[str, bool]:
@@ -113,6 +119,21 @@ class EvalResult:
         return str(codes[0] or ""), str(outputs[0] or "")
 
 
+ROW_LISTS = {"graded_list": (bool, int), "code_list": (str, type(None)), "output_list": (str, type(None))}
+
+
+def _check_row(r: dict[str, Any], where: str) -> None:
+    """The fields of an eval_all.json row the report reads, with LiveCodeBench's types."""
+    if not isinstance(r["question_id"], str | int) or isinstance(r["question_id"], bool):
+        raise CodetuneError(f"{where}: question_id: expected a string")
+    for key, types in ROW_LISTS.items():
+        value = r.get(key)
+        if value is not None and not (isinstance(value, list) and all(isinstance(v, types) for v in value)):
+            raise CodetuneError(f"{where}: {key}: expected a list of {' or '.join(t.__name__ for t in types)}")
+    if r.get("pass@1") is not None and _number(r.get("pass@1")) is None:
+        raise CodetuneError(f"{where}: pass@1: expected a number")
+
+
 def read_eval(path: str | Path, name: str | None = None) -> EvalResult:
     path = Path(path)
     if not path.is_dir():
@@ -130,6 +151,7 @@ def read_eval(path: str | Path, name: str | None = None) -> EvalResult:
     for i, r in enumerate(data):
         if not isinstance(r, dict) or "question_id" not in r:
             raise CodetuneError(f"{all_path}: entry {i}: missing question_id")
+        _check_row(r, f"{all_path}: entry {i}")
         rows[str(r["question_id"])] = r
     return EvalResult(
         name=name or str(summary.get("label") or path.name), path=path, summary=summary, rows=rows
@@ -191,15 +213,9 @@ def read_run(path: str | Path) -> Run:
 
 def _group(config: Path) -> str | None:
     """The `group` that `codetune run` writes into a seeded run's config.yaml."""
-    if not config.is_file():
-        return None
-    import yaml
+    from codetune.configio import read_yaml
 
-    try:
-        data = yaml.safe_load(config.read_text())
-    except yaml.YAMLError as e:
-        raise CodetuneError(f"{config}: not valid YAML ({e})") from None
-    group = data.get("group") if isinstance(data, dict) else None
+    group = read_yaml(config).get("group") if config.is_file() else None
     return str(group) if group is not None else None
 
 
