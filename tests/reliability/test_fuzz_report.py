@@ -18,7 +18,15 @@ from report_fixtures import write_run  # noqa: E402
 from codetune.report import build_report  # noqa: E402
 
 FILES = ["log.json", "eval/sweep.json", "eval/checkpoint-10/eval_all.json", "eval/checkpoint-20/eval_all.json",
-         "eval/checkpoint-20/summary.json", "eval/base/eval_all.json", "config.yaml"]  # fmt: skip
+         "eval/checkpoint-20/summary.json", "eval/base/eval_all.json", "config.yaml", "study_log.json",
+         "study_summary.json"]  # fmt: skip
+# The study's own file formats (--study-log, --study-summary), with made-up numbers.
+STUDY_LOG = [
+    {"step": 20, "train_loss": 1.1, "val_loss": 1.0, "test_loss": 1.05},
+    {"step": 40, "val_loss": 0.9},
+]
+STUDY_SUMMARY = {"results": [{"model_name": "deep_step-20", "model_type": "deep",
+                              "stats": {"pass_at_1": 30.0, "passed": 3, "total": 10}}]}  # fmt: skip
 
 
 def paths_of(node: object, prefix: tuple = ()) -> list[tuple]:
@@ -68,9 +76,19 @@ def test_edited_run_folders(changes: list, figures: Counter) -> None:
         runs = [write_run(Path(tmp) / arm, arm) for arm in ("deep", "diverse")]
         for run in runs:
             (run / "config.yaml").write_text("group: g\nseed: 1\n")
+        (runs[0] / "study_log.json").write_text(json.dumps(STUDY_LOG))
+        (runs[0] / "study_summary.json").write_text(json.dumps(STUDY_SUMMARY))
         for change in changes:
             apply(runs[0], change)
-        outcome, message = attempt(lambda: build_report(runs, Path(tmp) / "report"), figures)
+        outcome, message = attempt(
+            lambda: build_report(
+                runs,
+                Path(tmp) / "report",
+                study_logs=[runs[0] / "study_log.json"],
+                study_summaries=[runs[0] / "study_summary.json"],
+            ),
+            figures,
+        )
         if outcome == "error":
             assert tmp in message or "report:" in message, message  # names the file it could not use
         else:
@@ -81,19 +99,29 @@ CASES = [  # (file, edit of its JSON, the error's field or None when the report 
     ("eval/checkpoint-10/eval_all.json", lambda d: d[0].update(graded_list=0.5), "entry 0: graded_list"),
     ("eval/base/eval_all.json", lambda d: d[1].update(code_list=True), "entry 1: code_list"),
     ("eval/checkpoint-20/eval_all.json", lambda d: d[2].update({"pass@1": "all"}), "entry 2: pass@1"),
-    ("log.json", lambda d: d[3].update(step=float("nan")), "entry 3: expected an object with a numeric 'step'"),
+    (
+        "log.json",
+        lambda d: d[3].update(step=float("nan")),
+        "entry 3: expected an object with a numeric 'step'",
+    ),
     ("eval/checkpoint-20/summary.json", lambda d: d.update(solved=float("nan")), None),
     ("eval/checkpoint-20/summary.json", lambda d: d.update({"pass@1": 1e308}), None),
+    ("study_summary.json", lambda d: d["results"].append([1]), "results[1]: expected an object"),
 ]
 
 
 def test_the_bad_fields_the_fuzzer_found(tmp_path: Path, figures: Counter) -> None:
     for i, (name, edit, field) in enumerate(CASES):
         run = write_run(tmp_path / f"case{i}", "deep")
+        (run / "study_summary.json").write_text(json.dumps(STUDY_SUMMARY))
         doc = json.loads((run / name).read_text())
         edit(doc)
         (run / name).write_text(json.dumps(doc))
-        outcome, result = attempt(lambda run=run: build_report([run], run / "report"), figures)
+        summary = [run / "study_summary.json"]
+        outcome, result = attempt(
+            lambda run=run, summary=summary: build_report([run], run / "report", study_summaries=summary),
+            figures,
+        )
         if field is None:
             assert outcome == "ok", result
             model = json.loads((run / "report" / "stats.json").read_text())["models"][1]

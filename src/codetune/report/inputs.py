@@ -231,9 +231,11 @@ def read_study_summary(path: str | Path) -> list[dict[str, Any]]:
         raise CodetuneError(f"{path}: results: expected a list of checkpoint results")
     rows = []
     for i, r in enumerate(results):
+        stats = (r.get("stats") or {}) if isinstance(r, dict) else None
+        if not isinstance(stats, dict):
+            raise CodetuneError(f"{path}: results[{i}]: expected an object with an optional 'stats' object")
         name = str(r.get("model_name", f"result {i}"))
         m = STEP_RE.search(name) or STEP_RE.search(str(r.get("checkpoint_path", "")))
-        stats = r.get("stats") or {}
         rows.append(
             {
                 "name": name,
