@@ -77,6 +77,18 @@ json_values = st.recursive(
 )
 
 
+def paths_of(node: object, prefix: tuple = ()) -> list[tuple]:
+    """Every key path inside a JSON-like document, parents before children."""
+    out = [prefix] if prefix else []
+    if isinstance(node, dict):
+        for k, v in node.items():
+            out += paths_of(v, (*prefix, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            out += paths_of(v, (*prefix, i))
+    return out
+
+
 @st.composite
 def mutated(draw: st.DrawFn, data: bytes, max_edits: int = 4) -> bytes:
     """`data` after a few random byte edits: overwrite, insert (non-UTF-8 bytes too), delete, truncate."""

@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
-from reliability_helpers import FUZZ, assert_one_line_error, attempt, cli_env, json_values, mutated
+from reliability_helpers import FUZZ, assert_one_line_error, attempt, cli_env, json_values, mutated, paths_of
 
 from codetune.bench.evaluate import _repair_torn_tail, load_generations
 from codetune.cli.grade_cmd import _read_generations
@@ -24,17 +24,6 @@ from codetune.run.config import QUICKSTART, Experiment, load_experiment
 
 BASE = yaml.safe_load(QUICKSTART.read_text())
 REDUCE_NONE = base64.b64encode(zlib.compress(b"N)R.")).decode()  # REDUCE with None as the callable
-
-
-def paths_of(node: object, prefix: tuple = ()) -> list[tuple]:
-    out = [prefix] if prefix else []
-    if isinstance(node, dict):
-        for k, v in node.items():
-            out += paths_of(v, (*prefix, k))
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            out += paths_of(v, (*prefix, i))
-    return out
 
 
 @st.composite

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from reliability_helpers import FUZZ, attempt, json_values
+from reliability_helpers import FUZZ, attempt, json_values, paths_of
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "report"))
 from report_fixtures import write_run  # noqa: E402
@@ -27,17 +27,6 @@ STUDY_LOG = [
 ]
 STUDY_SUMMARY = {"results": [{"model_name": "deep_step-20", "model_type": "deep",
                               "stats": {"pass_at_1": 30.0, "passed": 3, "total": 10}}]}  # fmt: skip
-
-
-def paths_of(node: object, prefix: tuple = ()) -> list[tuple]:
-    out = [prefix] if prefix else []
-    if isinstance(node, dict):
-        for k, v in node.items():
-            out += paths_of(v, (*prefix, k))
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            out += paths_of(v, (*prefix, i))
-    return out
 
 
 @st.composite

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from codetune.files import atomic_write_text
@@ -202,24 +203,8 @@ def _results_markdown(report: Report, title: str, notes: list[str], mat: dict, r
         md += ["## Paired significance tests\n", render.md_table(PAIR_HEADERS, pair_rows(pairs))]
         md += [f"- {pair_sentence(p)}" for p in pairs]
         md.append("")
-    if report.selections:
-        md += [
-            "## Checkpoint selection\n",
-            SELECTION_TEXT,
-            "",
-            render.md_table(SELECTION_HEADERS, selection_rows(report.selections)),
-        ]
-        if report.honest_pairs:
-            md += [
-                "Paired tests on the leave-one-out outcomes:\n",
-                render.md_table(PAIR_HEADERS, pair_rows(report.honest_pairs)),
-            ]
-            md += [f"- {pair_sentence(p)}" for p in report.honest_pairs]
-            md.append("")
-    if report.seed_groups:
-        md += ["## Seeds\n", SEEDS_TEXT, "", render.md_table(SEED_HEADERS, seed_rows(report.seed_groups))]
-        if report.seed_pairs:
-            md += [render.md_table(SEED_PAIR_HEADERS, seed_pair_rows(report.seed_pairs))]
+    for section in _uncertainty_sections(report):
+        md += _section_markdown(section)
     if ref_pass:
         rows = [[name, step, _pct(p)] for name, pts in ref_pass for step, p in pts]
         md += ["## Reference study\n", render.md_table(["Study model", "Step", "Pass@1"], rows)]
@@ -231,6 +216,48 @@ def _results_markdown(report: Report, title: str, notes: list[str], mat: dict, r
     if report.images:
         md += ["## Figures\n", *(f"- [{name}]({path.name})" for name, path in report.images.items()), ""]
     return "\n".join(md)
+
+
+@dataclass
+class Section:
+    """A titled section of text, tables (caption, headers, rows) and sentences, written to both documents."""
+
+    title: str
+    text: str
+    tables: list[tuple[str, list[str], list[list[str]]]]
+    sentences: list[str]
+
+
+def _uncertainty_sections(report: Report) -> list[Section]:
+    sections = []
+    if report.selections:
+        tables = [("", SELECTION_HEADERS, selection_rows(report.selections))]
+        if report.honest_pairs:
+            tables.append(
+                ("Paired tests on the leave-one-out outcomes:", PAIR_HEADERS, pair_rows(report.honest_pairs))
+            )
+        sentences = [pair_sentence(p) for p in report.honest_pairs]
+        sections.append(Section("Checkpoint selection", SELECTION_TEXT, tables, sentences))
+    if report.seed_groups:
+        tables = [("", SEED_HEADERS, seed_rows(report.seed_groups))]
+        if report.seed_pairs:
+            tables.append(("", SEED_PAIR_HEADERS, seed_pair_rows(report.seed_pairs)))
+        sections.append(Section("Seeds", SEEDS_TEXT, tables, []))
+    return sections
+
+
+def _section_markdown(s: Section) -> list[str]:
+    md = [f"## {s.title}\n", s.text, ""]
+    for caption, headers, rows in s.tables:
+        md += [f"{caption}\n"] * bool(caption) + [render.md_table(headers, rows)]
+    return md + [f"- {line}" for line in s.sentences] + [""] * bool(s.sentences)
+
+
+def _section_html(s: Section) -> list[str]:
+    h = [f"<h2>{render.esc(s.title)}</h2>", f"<p>{render.esc(s.text)}</p>"]
+    for caption, headers, rows in s.tables:
+        h += [f"<p>{render.esc(caption)}</p>"] * bool(caption) + [render.html_table(headers, rows)]
+    return h + [f"<p>{render.esc(line)}</p>" for line in s.sentences]
 
 
 def _answers_markdown(models: list[Model], mat: dict, title: str) -> str:
@@ -260,26 +287,8 @@ def _html(report: Report, title: str, notes: list[str], mat: dict, ref_pass: lis
             '<p class="muted">Exact McNemar: two-sided binomial test on the discordant problems. Interval: paired '
             "bootstrap over problems, 10,000 resamples, seed 0. Significant means p &lt; 0.05 and the interval excludes 0.</p>"
         )
-    if report.selections:
-        h += [
-            "<h2>Checkpoint selection</h2>",
-            f"<p>{render.esc(SELECTION_TEXT)}</p>",
-            render.html_table(SELECTION_HEADERS, selection_rows(report.selections)),
-        ]
-        if report.honest_pairs:
-            h += [
-                "<p>Paired tests on the leave-one-out outcomes:</p>",
-                render.html_table(PAIR_HEADERS, pair_rows(report.honest_pairs)),
-            ]
-            h += [f"<p>{render.esc(pair_sentence(p))}</p>" for p in report.honest_pairs]
-    if report.seed_groups:
-        h += [
-            "<h2>Seeds</h2>",
-            f"<p>{render.esc(SEEDS_TEXT)}</p>",
-            render.html_table(SEED_HEADERS, seed_rows(report.seed_groups)),
-        ]
-        if report.seed_pairs:
-            h.append(render.html_table(SEED_PAIR_HEADERS, seed_pair_rows(report.seed_pairs)))
+    for section in _uncertainty_sections(report):
+        h += _section_html(section)
     if ref_pass:
         rows = [[name, step, _pct(p)] for name, pts in ref_pass for step, p in pts]
         h += ["<h2>Reference study</h2>", render.html_table(["Study model", "Step", "Pass@1"], rows)]

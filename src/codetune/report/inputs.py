@@ -129,7 +129,9 @@ def _check_row(r: dict[str, Any], where: str) -> None:
     for key, types in ROW_LISTS.items():
         value = r.get(key)
         if value is not None and not (isinstance(value, list) and all(isinstance(v, types) for v in value)):
-            raise CodetuneError(f"{where}: {key}: expected a list of {' or '.join(t.__name__ for t in types)}")
+            raise CodetuneError(
+                f"{where}: {key}: expected a list of {' or '.join(t.__name__ for t in types)}"
+            )
     if r.get("pass@1") is not None and _number(r.get("pass@1")) is None:
         raise CodetuneError(f"{where}: pass@1: expected a number")
 
