@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -106,3 +108,13 @@ def test_one_checkpoint_has_nothing_to_select(fixture_runs: dict[str, Path], tmp
     run = read_run(fixture_runs["deep"])
     run.sweep_rows = [r for r in run.sweep_rows if r["label"] in ("base", "checkpoint-20")]
     assert select("deep", candidates(run)) is None
+
+
+def test_report_command_prints_the_estimate(fixture_runs: dict[str, Path], tmp_path: Path) -> None:
+    r = subprocess.run(
+        [sys.executable, "-m", "codetune.cli", "report", fixture_runs["diverse"], "--out", tmp_path / "r"],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "diverse: leave one problem out 33.3% against 50.0% for the best of 3 checkpoints" in r.stdout

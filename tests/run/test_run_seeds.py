@@ -17,7 +17,8 @@ def test_seeded_experiment_end_to_end(tmp_path: Path, tiny_model_dir: Path) -> N
     data["train"]["max_steps"] = 2
     data["evaluate"]["every"] = 1
     path.write_text(yaml.safe_dump(data))
-    run_to_end("run", str(path))
+    stdout = run_to_end("run", str(path))
+    assert "deep vs diverse (over seeds): " in stdout
 
     runs = ["deep-seed1", "deep-seed2", "diverse-seed1", "diverse-seed2"]
     assert sorted(p.name for p in (out / "arms").iterdir()) == runs

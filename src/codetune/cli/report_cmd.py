@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -40,14 +41,32 @@ def report(
         study_summaries=list(study_summaries),
         title=title,
     )
-    stats = read_json(out / "stats.json")
+    print_summary(read_json(out / "stats.json"))
+    print(f"wrote {html}")
+
+
+def print_summary(stats: dict[str, Any]) -> None:
+    """The report's headline numbers, from its stats.json."""
     for m in stats["models"]:
         print(
             f"{m['name']:<24} {m['checkpoint']:<18} Pass@1 {100 * m['pass@1']:5.1f}%  {m['solved']}/{m['total']}"
         )
     for p in stats["pairs"]:
         print(f"{p['a']} vs {p['b']}: {p['verdict']}")
-    print(f"wrote {html}")
+    for s in stats.get("selection", {}).get("runs", []):
+        loo = s["leave_one_problem_out"]["pass@1"]
+        print(
+            f"{s['run']}: leave one problem out {100 * loo:.1f}% against {100 * s['best_on_benchmark']['pass_at_1']:.1f}% "
+            f"for the best of {s['checkpoints']} checkpoints on the problems that chose it"
+        )
+    seeds = stats.get("seeds", {})
+    for g in seeds.get("arms", []):
+        lo, hi = g["pass@1_ci95"]
+        print(
+            f"{g['arm']}: mean of {len(g['runs'])} seeds {100 * g['pass@1_mean']:.1f}% [{100 * lo:.1f}, {100 * hi:.1f}]"
+        )
+    for p in seeds.get("pairs", []):
+        print(f"{p['a']} vs {p['b']} (over seeds): {100 * p['diff']:+.1f} pts, {p['verdict']}")
 
 
 def compare(

@@ -59,6 +59,11 @@ def run(
             console.print(f"[yellow]note:[/] {note}")
         return
     report = runner.run()
+    from codetune.cli.report_cmd import print_summary
+    from codetune.files import read_json
+
+    if (report / "stats.json").is_file():
+        print_summary(read_json(report / "stats.json"))
     console.print(f"[bold green]done.[/] report: {report / 'report.html'}")
 
 
