@@ -182,6 +182,8 @@ def build_report(
             [(r.name, r.log) for r in runs], out / "val_loss_overlay.png", refs
         )
     base_p = base_eval.pass_at_1 if base_eval else _sweep_base(runs)
+    selections = select_runs(runs)
+    honest = {sel.run: sel.loo_pass for sel in selections}
     curves = []
     for run in runs:
         pts = [
@@ -200,6 +202,7 @@ def build_report(
                 out / f"pass1_{slug(run.name)}.png",
                 f"{run.name}: Pass@1 by checkpoint",
                 base_p,
+                honest=honest,
             )
     if len(curves) > 1 or (curves and ref_pass):
         images["Pass@1, all runs"] = plots.plot_pass_at_1(
@@ -210,7 +213,6 @@ def build_report(
     mat = matrix(models)
     pairs = paired_tests(models, mat)
     notes = _setup_notes(models) if models else []
-    selections = select_runs(runs)
     if selections:
         notes.append(
             "Each run's best checkpoint was chosen on the problems its Pass@1 is measured on, which flatters it; "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -98,8 +98,10 @@ def plot_pass_at_1(
     title: str,
     base: float | None = None,
     references: Sequence[tuple[str, list[tuple[int, float]]]] = (),
+    honest: Mapping[str, float] | None = None,
 ) -> Path:
-    """Pass@1 (percent) against checkpoint step; each curve's best checkpoint starred, the base model a line."""
+    """Pass@1 (percent) against checkpoint step; each curve's best checkpoint starred, the base model a line, and
+    a curve's leave-one-problem-out estimate (`honest`, by curve name) a dash-dot line in its colour."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(8, 4.5))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -111,6 +113,15 @@ def plot_pass_at_1(
         if best:
             ax.plot(
                 [best[0][0]], [100 * best[0][1]], marker="*", markersize=16, color=color, linestyle="none"
+            )
+        if honest and name in honest:
+            rate = 100 * honest[name]
+            ax.axhline(
+                rate,
+                color=color,
+                linestyle="-.",
+                alpha=0.7,
+                label=f"{name}: leave one problem out ({rate:.1f}%)",
             )
     for j, (name, points) in enumerate(references):
         pts = sorted(points)
