@@ -80,3 +80,17 @@ def test_no_seeds_section_without_groups(fixture_runs: dict[str, Path], tmp_path
     build_report([fixture_runs["deep"], fixture_runs["diverse"]], tmp_path / "r", base=fixture_runs["base"])
     assert json.loads((tmp_path / "r" / "stats.json").read_text())["seeds"]["arms"] == []
     assert "## Seeds" not in (tmp_path / "r" / "results.md").read_text()
+
+
+def test_several_samples_count_as_pass_rates(tmp_path: Path) -> None:
+    runs = [seeded_run(tmp_path / f"deep-seed{k}", "deep", {10: [1, 0, 0, 0, 0, 0]}) for k in (1, 2)]
+    rows = runs[1] / "eval" / "checkpoint-10" / "eval_all.json"
+    data = json.loads(rows.read_text())
+    data[1]["graded_list"] = [True, False, False, True]  # 4 samples, 2 passed: 0.5 for this problem
+    rows.write_text(json.dumps(data))
+    build_report(runs, tmp_path / "r")
+    arm = json.loads((tmp_path / "r" / "stats.json").read_text())["seeds"]["arms"][0]
+    assert arm["pass@1_per_seed"] == {
+        "deep-seed1": pytest.approx(1 / 6),
+        "deep-seed2": pytest.approx(1.5 / 6),
+    }

@@ -22,12 +22,12 @@ RESAMPLES = 10_000
 
 @dataclass
 class SeedGroup:
-    """One arm's runs, a row of per-problem outcomes per seed."""
+    """One arm's runs, a row per seed of per-problem pass rates (0 or 1 with one greedy sample)."""
 
     arm: str
     runs: list[str]
     problems: list[str]
-    outcomes: np.ndarray  # (seeds, problems), 1.0 = solved
+    outcomes: np.ndarray  # (seeds, problems): the share of each problem's samples that passed
     best_pass: list[float]  # each seed's benchmark-selected Pass@1 (optimistic)
 
     def matrix(self, problems: list[str]) -> np.ndarray:
@@ -52,14 +52,14 @@ class SeedGroup:
 def seed_groups(runs: list[Run], selections: list[Selection]) -> list[SeedGroup]:
     """Arms with two or more seeded runs that have eval results."""
     chosen = {s.run: s for s in selections}
-    members: dict[str, list[tuple[str, dict[str, bool], float]]] = {}
+    members: dict[str, list[tuple[str, dict[str, float], float]]] = {}
     for run in runs:
         if run.group is None or run.best is None:
             continue
         sel = chosen.get(run.name)
-        solved = sel.loo_outcomes if sel else run.best.outcomes()
+        rates = sel.loo_scores if sel else {q: float(v) for q, v in run.best.scores().items()}
         best = sel.best.pass_at_1 if sel else run.best.pass_at_1
-        members.setdefault(run.group, []).append((run.name, solved, best))
+        members.setdefault(run.group, []).append((run.name, rates, best))
     groups = []
     for arm, rows in members.items():
         if len(rows) < 2:
@@ -92,11 +92,11 @@ def compare_groups(groups: list[SeedGroup], base: EvalResult | None) -> list[dic
     """Mean Pass@1 difference and its two-level bootstrap interval for each pair of arms (and base vs each arm)."""
     sides: list[tuple[str, list[str], Any]] = [(g.arm, g.problems, g.matrix) for g in groups]
     if base is not None:
-        outcomes = base.outcomes()
-        base_problems = list(outcomes)
+        rates = base.scores()
+        base_problems = list(rates)
 
         def base_matrix(problems: list[str]) -> np.ndarray:
-            return np.array([[float(outcomes[q]) for q in problems]]).reshape(1, -1)
+            return np.array([[float(rates[q]) for q in problems]]).reshape(1, -1)
 
         sides.insert(0, ("base", base_problems, base_matrix))
     pairs = []

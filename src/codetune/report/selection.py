@@ -51,11 +51,17 @@ class Selection:
     problems: list[str]
     candidates: int
     best: Choice
-    loo_pass: float
-    loo_outcomes: dict[str, bool]
+    loo_scores: dict[
+        str, float
+    ]  # per problem: the share of samples passed by the checkpoint chosen without it
+    loo_outcomes: dict[str, bool]  # per problem: did that checkpoint's first sample pass
     loo_labels: dict[str, str]
     lowest_val: Choice | None
     last: Choice
+
+    @property
+    def loo_pass(self) -> float:
+        return sum(self.loo_scores.values()) / len(self.loo_scores)
 
     @property
     def optimism(self) -> float:
@@ -145,7 +151,7 @@ def select(run_name: str, cands: list[Candidate]) -> Selection | None:
         problems=problems,
         candidates=len(cands),
         best=choice(_choose(scores, totals, cands, None)),
-        loo_pass=float(sum(scores[loo_labels[q]][q] for q in problems) / len(problems)),
+        loo_scores={q: float(scores[loo_labels[q]][q]) for q in problems},
         loo_outcomes={q: firsts[loo_labels[q]][q] for q in problems},
         loo_labels=loo_labels,
         lowest_val=choice(min(with_val, key=lambda c: (c.val_loss, c.step or 0))) if with_val else None,
