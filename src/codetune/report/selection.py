@@ -12,6 +12,7 @@ problem both choose a checkpoint and score it:
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass
 from fractions import Fraction
@@ -51,10 +52,9 @@ class Selection:
     problems: list[str]
     candidates: int
     best: Choice
-    loo_scores: dict[
-        str, float
-    ]  # per problem: the share of samples passed by the checkpoint chosen without it
-    loo_outcomes: dict[str, bool]  # per problem: did that checkpoint's first sample pass
+    # Per problem, the checkpoint chosen without it: the share of its samples that passed, and its first sample.
+    loo_scores: dict[str, float]
+    loo_outcomes: dict[str, bool]
     loo_labels: dict[str, str]
     lowest_val: Choice | None
     last: Choice
@@ -145,7 +145,7 @@ def select(run_name: str, cands: list[Candidate]) -> Selection | None:
         )
 
     loo_labels = {q: _choose(scores, totals, cands, q).label for q in problems}
-    with_val = [c for c in cands if c.val_loss is not None]
+    with_val = [c for c in cands if c.val_loss is not None and math.isfinite(c.val_loss)]
     return Selection(
         run=run_name,
         problems=problems,
