@@ -42,7 +42,7 @@ def edits(draw: st.DrawFn) -> list[tuple[str, str, tuple, object]]:
 def apply(run: Path, edit: tuple[str, str, int, object]) -> None:
     name, op, pick, value = edit
     path = run / name
-    doc = json.loads(path.read_text()) if name.endswith(".json") else {"group": "g", "seed": 1}
+    doc = json.loads(path.read_text()) if name.endswith(".json") else {"group": "g"}
     paths = paths_of(doc)
     if not paths:
         doc = value
@@ -64,7 +64,7 @@ def test_edited_run_folders(changes: list, figures: Counter) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         runs = [write_run(Path(tmp) / arm, arm) for arm in ("deep", "diverse")]
         for run in runs:
-            (run / "config.yaml").write_text("group: g\nseed: 1\n")
+            (run / "config.yaml").write_text("group: g\n")
         (runs[0] / "study_log.json").write_text(json.dumps(STUDY_LOG))
         (runs[0] / "study_summary.json").write_text(json.dumps(STUDY_SUMMARY))
         for change in changes:

@@ -22,7 +22,7 @@ def seeded_run(folder: Path, group: str, checkpoints: dict[int, list[int]]) -> P
         )
     best = max(rows, key=lambda r: r["pass@1"])["label"]
     (folder / "eval" / "sweep.json").write_text(json.dumps({"rows": rows, "best": best}))
-    (folder / "config.yaml").write_text(f"group: {group}\nseed: 1\n")
+    (folder / "config.yaml").write_text(f"group: {group}\n")
     return folder
 
 

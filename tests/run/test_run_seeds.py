@@ -8,6 +8,8 @@ from pathlib import Path
 import yaml
 from test_run_e2e import experiment, run_to_end
 
+from codetune.cli.train_cmd import load_run_config
+
 
 def test_seeded_experiment_end_to_end(tmp_path: Path, tiny_model_dir: Path) -> None:
     out = tmp_path / "exp"
@@ -23,12 +25,16 @@ def test_seeded_experiment_end_to_end(tmp_path: Path, tiny_model_dir: Path) -> N
     runs = ["deep-seed1", "deep-seed2", "diverse-seed1", "diverse-seed2"]
     assert sorted(p.name for p in (out / "arms").iterdir()) == runs
     configs = {r: yaml.safe_load((out / "arms" / r / "config.yaml").read_text()) for r in runs}
-    assert [(c["group"], c["seed"], c["train"]["seed"]) for c in configs.values()] == [
-        ("deep", 1, 1),
-        ("deep", 2, 2),
-        ("diverse", 1, 1),
-        ("diverse", 2, 2),
+    assert [(c["group"], c["train"]["seed"]) for c in configs.values()] == [
+        ("deep", 1),
+        ("deep", 2),
+        ("diverse", 1),
+        ("diverse", 2),
     ]
+    for r in runs:  # a run's config.yaml trains again as it is with `codetune train`
+        assert load_run_config(
+            out / "arms" / r / "config.yaml", [], out=tmp_path / "again"
+        ).train.seed == int(r[-1])
     logs = {r: json.loads((out / "arms" / r / "log.json").read_text()) for r in runs}
     assert (
         logs["deep-seed1"][-1]["val_loss"] != logs["deep-seed2"][-1]["val_loss"]

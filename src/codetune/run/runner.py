@@ -125,7 +125,7 @@ class ExperimentRunner:
             "data": arm.data.model_dump(mode="json"),
         }
         if self.exp.seeds:
-            extra |= {"group": self.exp.group_of(arm.name), "seed": tcfg.seed}
+            extra["group"] = self.exp.group_of(arm.name)
         result = train(
             self.exp.model,
             s.datasets,

@@ -91,6 +91,9 @@ class TrainRunConfig(StrictModel):
     )
     data: DataConfig
     train: TrainConfig = Field(default_factory=TrainConfig)
+    # What `codetune run` adds to a run's config.yaml, so that file can be trained again as it is.
+    arm: str | None = Field(None, description="The run's name in its experiment (informational).")
+    group: str | None = Field(None, description="With `seeds:`, the arm the run belongs to (informational).")
 
 
 def kernel_conflict(cfg: TrainConfig) -> str | None:
