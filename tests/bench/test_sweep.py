@@ -11,6 +11,7 @@ from codetune.bench.config import BenchConfig
 from codetune.bench.problems import Problem
 from codetune.bench.problems import Test as Case
 from codetune.bench.sweep import load_losses, pick_best, sweep_run, sweep_targets
+from codetune.cli.report_cmd import print_selection
 from codetune.errors import CodetuneError
 
 SUM_PROGRAM = "```python\na, b = map(int, input().split())\nprint(a + b)\n```"
@@ -108,7 +109,9 @@ def test_losses_merge_log_entries(tmp_path: Path) -> None:
     assert load_losses(tmp_path) == {2: {"val_loss": 1.2, "test_loss": 1.3}}
 
 
-def test_sweep_run_with_the_tiny_model(tiny_model_dir: Path, tmp_path: Path) -> None:
+def test_sweep_run_with_the_tiny_model(
+    tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     run = tmp_path / "run"
     for step, seed in ((2, 1), (4, 2)):
         _make_adapter(tiny_model_dir, run / f"checkpoint-{step}", seed)
@@ -144,6 +147,14 @@ def test_sweep_run_with_the_tiny_model(tiny_model_dir: Path, tmp_path: Path) -> 
         assert summary["label"] == label and summary["adapter"].endswith(
             label if label != "final" else "adapter"
         )
+
+    # Leave one problem out on the real sweep: with `sum` hidden every checkpoint scores 0 and checkpoint-4 (lowest val
+    # loss) is chosen, which fails `sum`; with `dbl` hidden checkpoint-2 is chosen and fails `dbl`: 0 of 2.
+    print_selection(run)
+    assert (
+        "run: leave one problem out 0.0% against 50.0% for the best of 3 checkpoints"
+        in capsys.readouterr().out
+    )
 
     # Without the seeded answer every checkpoint scores 0: the lowest validation loss decides (not test loss).
     (run / "eval" / "checkpoint-2" / "summary.json").unlink()

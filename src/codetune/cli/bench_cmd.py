@@ -121,6 +121,9 @@ def eval_command(
         )  # fmt: skip
         if no_progress:
             print(f"best: {result['best']}  ({run / 'eval' / 'sweep.json'})")
+        from codetune.cli.report_cmd import print_selection
+
+        print_selection(run)
         return
 
     from codetune.bench.evaluate import evaluate

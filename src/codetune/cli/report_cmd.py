@@ -45,6 +45,25 @@ def report(
     print(f"wrote {html}")
 
 
+def print_selection(run_dir: Path) -> None:
+    """After a sweep: the leave-one-problem-out estimate beside the best checkpoint's own Pass@1."""
+    from codetune.report.inputs import read_run
+    from codetune.report.selection import candidates, select
+
+    run = read_run(run_dir)
+    sel = select(run.name, candidates(run))
+    if sel is not None:
+        _print_selection(sel.to_json())
+
+
+def _print_selection(s: dict[str, Any]) -> None:
+    loo = s["leave_one_problem_out"]["pass@1"]
+    print(
+        f"{s['run']}: leave one problem out {100 * loo:.1f}% against {100 * s['best_on_benchmark']['pass_at_1']:.1f}% "
+        f"for the best of {s['checkpoints']} checkpoints on the problems that chose it"
+    )
+
+
 def print_summary(stats: dict[str, Any]) -> None:
     """The report's headline numbers, from its stats.json."""
     for m in stats["models"]:
@@ -54,11 +73,7 @@ def print_summary(stats: dict[str, Any]) -> None:
     for p in stats["pairs"]:
         print(f"{p['a']} vs {p['b']}: {p['verdict']}")
     for s in stats.get("selection", {}).get("runs", []):
-        loo = s["leave_one_problem_out"]["pass@1"]
-        print(
-            f"{s['run']}: leave one problem out {100 * loo:.1f}% against {100 * s['best_on_benchmark']['pass_at_1']:.1f}% "
-            f"for the best of {s['checkpoints']} checkpoints on the problems that chose it"
-        )
+        _print_selection(s)
     seeds = stats.get("seeds", {})
     for g in seeds.get("arms", []):
         lo, hi = g["pass@1_ci95"]
