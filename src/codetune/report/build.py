@@ -6,7 +6,6 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from itertools import combinations
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ from codetune.report.inputs import (
 )
 from codetune.report.seeds import compare_groups, seed_groups
 from codetune.report.selection import Selection, honest_pairs, select_runs
-from codetune.report.stats import compare_pair
+from codetune.report.stats import compare_all
 
 COMPARE_MODES = {"lcb": "LiveCodeBench output comparison", "exact": "exact token comparison"}
 
@@ -99,15 +98,10 @@ def matrix(models: list[Model]) -> dict[str, dict[str, bool | None]]:
 
 
 def paired_tests(models: list[Model], mat: dict[str, dict[str, bool | None]]) -> list[dict[str, Any]]:
-    pairs = []
-    for a, b in combinations(models, 2):
-        common = [q for q, row in mat.items() if row[a.name] is not None and row[b.name] is not None]
-        pairs.append(
-            compare_pair(
-                a.name, [bool(mat[q][a.name]) for q in common], b.name, [bool(mat[q][b.name]) for q in common]
-            )
-        )
-    return pairs
+    graded = [
+        (m.name, {q: bool(v) for q, row in mat.items() if (v := row[m.name]) is not None}) for m in models
+    ]
+    return compare_all(graded)
 
 
 def _setup_notes(models: list[Model]) -> list[str]:

@@ -16,13 +16,12 @@ import math
 from collections import Counter
 from dataclasses import dataclass
 from fractions import Fraction
-from itertools import combinations
 from typing import Any
 
 from codetune.bench.metrics import wilson_interval
 from codetune.bench.sweep import rank_key
 from codetune.report.inputs import EvalResult, Run, read_eval
-from codetune.report.stats import compare_pair
+from codetune.report.stats import compare_all
 
 
 @dataclass
@@ -168,8 +167,4 @@ def honest_pairs(selections: list[Selection], base: EvalResult | None) -> list[d
     sides = [(f"{s.run} (leave-one-out)", s.loo_outcomes) for s in selections]
     if base is not None:
         sides.insert(0, ("base", base.outcomes()))
-    pairs = []
-    for (name_a, a), (name_b, b) in combinations(sides, 2):
-        common = [q for q in a if q in b]
-        pairs.append(compare_pair(name_a, [a[q] for q in common], name_b, [b[q] for q in common]))
-    return pairs
+    return compare_all(sides)

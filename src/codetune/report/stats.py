@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from fractions import Fraction
+from itertools import combinations
 from math import comb
 from typing import Any
 
@@ -79,3 +81,13 @@ def compare_pair(name_a: str, a: list[bool], name_b: str, b: list[bool], *, seed
         "significant": significant,
         "verdict": verdict,
     }
+
+
+def compare_all(sides: Sequence[tuple[str, Mapping[str, bool]]]) -> list[dict[str, Any]]:
+    """`compare_pair` for every pair of (name, problem -> solved), on the problems both were graded on (in the
+    first one's order)."""
+    pairs = []
+    for (name_a, a), (name_b, b) in combinations(sides, 2):
+        common = [q for q in a if q in b]
+        pairs.append(compare_pair(name_a, [a[q] for q in common], name_b, [b[q] for q in common]))
+    return pairs
