@@ -81,3 +81,25 @@ def failure(what: str, error: BaseException, fix: str) -> str:
         return f"{what}: not in the local Hugging Face cache and the hub is unreachable (offline); {fix}"
     first = (str(error).strip().splitlines() or [""])[0][:160]
     return f"{what} ({type(error).__name__}: {first}); {fix}"
+
+
+def push_folder(folder: Any, repo_id: str, *, private: bool = False) -> str:
+    """Upload a model folder to the hub repo `repo_id` (created if missing); returns the repo's URL."""
+    from codetune.errors import CodetuneError
+
+    if go_offline_if_unreachable():
+        raise CodetuneError(
+            f"{repo_id}: cannot push, the hub is unreachable (offline); the model is in {folder}"
+        )
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    api = HfApi()
+    try:
+        url = api.create_repo(repo_id, private=private, exist_ok=True)
+        api.upload_folder(
+            folder_path=str(folder), repo_id=repo_id, commit_message="Upload model merged by codetune"
+        )
+    except (HfHubHTTPError, OSError, ValueError) as e:
+        raise CodetuneError(f"{repo_id}: {failure('push failed', e, f'the model is in {folder}')}") from None
+    return str(url)

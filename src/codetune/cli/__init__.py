@@ -24,7 +24,16 @@ app = typer.Typer(
 )
 err_console = Console(stderr=True)
 
-COMMAND_MODULES = ("model_cmd", "data_cmd", "train_cmd", "grade_cmd", "bench_cmd", "report_cmd", "run_cmd")
+COMMAND_MODULES = (
+    "model_cmd",
+    "data_cmd",
+    "train_cmd",
+    "grade_cmd",
+    "bench_cmd",
+    "report_cmd",
+    "run_cmd",
+    "export_cmd",
+)
 
 
 def _version(value: bool) -> None:

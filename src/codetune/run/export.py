@@ -1,0 +1,165 @@
+"""Export a training run's chosen checkpoint as a standalone model: which adapter, on which base, and its model card."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from codetune import __version__
+from codetune.bench.sweep import BEST_RULE, load_losses, sweep_targets
+from codetune.errors import CodetuneError
+from codetune.files import read_json
+
+CHOICES = ("best", "last", "lowest-val")
+RULES = {
+    "best": BEST_RULE,
+    "last": "the run's last checkpoint",
+    "lowest-val": "lowest validation loss (the benchmark was not used)",
+}
+
+
+@dataclass(frozen=True)
+class Choice:
+    adapter: Path
+    label: str
+    step: int | None
+    rule: str
+    benchmark: dict[str, Any] | None  # the checkpoint's row of eval/sweep.json, when it was evaluated
+
+
+def choose(run_dir: Path, which: str = "best") -> Choice:
+    """The adapter folder of `run_dir` that `which` names: best (eval/sweep.json's pick), last, lowest-val, or a step."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise CodetuneError(f"{run_dir}: run folder not found")
+    targets = sweep_targets(run_dir)
+    if not targets:
+        raise CodetuneError(
+            f"{run_dir}: no checkpoint-<step>/ or adapter/ folder with an adapter_config.json"
+        )
+    rows = _sweep_rows(run_dir)
+    if which == "best":
+        sweep = run_dir / "eval" / "sweep.json"
+        if not sweep.is_file():
+            raise CodetuneError(
+                f"{sweep}: not found; evaluate the checkpoints first (codetune eval --run {run_dir}) or pass "
+                "--checkpoint last, lowest-val or a step"
+            )
+        best = read_json(sweep).get("best")
+        if best in (None, "base"):
+            raise CodetuneError(
+                f"{sweep}: best is {best!r}: no checkpoint was picked, so there is nothing to merge"
+            )
+        found = [t for t in targets if t[0] == best]
+        if not found:
+            raise CodetuneError(f"{sweep}: best checkpoint {best!r} has no adapter folder in {run_dir}")
+        label, step, adapter = found[0]
+    elif which == "last":
+        label, step, adapter = targets[-1]
+    elif which == "lowest-val":
+        losses = load_losses(run_dir)
+        scored = []
+        for target in targets:
+            val = losses.get(target[1], {}).get("val_loss") if target[1] is not None else None
+            if isinstance(val, int | float) and math.isfinite(val):
+                scored.append((val, target[1], target))
+        if not scored:
+            raise CodetuneError(f"{run_dir / 'log.json'}: no validation loss at any checkpoint's step")
+        label, step, adapter = min(scored, key=lambda x: x[:2])[2]
+    elif which.isdigit():
+        found = [t for t in targets if t[1] == int(which)]
+        if not found:
+            steps = ", ".join(str(t[1]) for t in targets if t[1] is not None)
+            raise CodetuneError(f"--checkpoint: no checkpoint at step {which} in {run_dir} (steps: {steps})")
+        label, step, adapter = found[0]
+    else:
+        raise CodetuneError(f"--checkpoint: {which!r} is not a step or one of {', '.join(CHOICES)}")
+    rule = RULES.get(which, f"step {which}, named by the user")
+    return Choice(adapter, label, step, rule, rows.get(label))
+
+
+def _sweep_rows(run_dir: Path) -> dict[str, dict[str, Any]]:
+    path = run_dir / "eval" / "sweep.json"
+    if not path.is_file():
+        return {}
+    rows = read_json(path).get("rows")
+    return (
+        {r["label"]: r for r in rows if isinstance(r, dict) and "label" in r}
+        if isinstance(rows, list)
+        else {}
+    )
+
+
+def run_settings(run_dir: Path | None) -> dict[str, Any]:
+    """The run's config.yaml (base model, data, training recipe), or nothing when there is none."""
+    path = run_dir / "config.yaml" if run_dir else None
+    if path is None or not path.is_file():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise CodetuneError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    return data if isinstance(data, dict) else {}
+
+
+def base_hub_id(model_spec: str) -> str | None:
+    """The hub model a spec stands for: itself (a hub id), or the model a catalog GGUF was converted from."""
+    from codetune.models.catalog import CATALOG
+    from codetune.models.source import HUB_ID
+
+    entry = CATALOG.get(model_spec.strip().lower())
+    if entry is not None:
+        return entry.hub_id
+    return model_spec if HUB_ID.match(model_spec) and not Path(model_spec).exists() else None
+
+
+def model_card(
+    name: str,
+    model_spec: str,
+    adapter: Path,
+    lora: dict[str, Any],
+    settings: dict[str, Any],
+    choice: Choice | None,
+    dtype: str,
+) -> str:
+    """A Hugging Face model card: what was merged into what, trained on which data, chosen how, scoring what."""
+    hub_id = base_hub_id(model_spec)
+    data = settings.get("data") if isinstance(settings.get("data"), dict) else {}
+    base_line = f"`{model_spec}`" + (f" ({hub_id})" if hub_id and hub_id != model_spec else "")
+    if hub_id and hub_id != model_spec:
+        base_line += ", dequantized from its Q4_K_M GGUF: the base weights carry that quantization's error"
+    lines = ["---"]
+    if hub_id:
+        lines.append(f"base_model: {hub_id}")
+    lines += ["library_name: transformers", "tags: [codetune, lora, merged]", "---", "", f"# {name}", ""]
+    lines += [
+        f"A LoRA adapter merged into its base model by codetune {__version__} ({dtype}).",
+        "",
+        f"- Base model: {base_line}",
+        f"- Adapter: `{adapter}`" + (f" (`{choice.label}`, step {choice.step})" if choice else ""),
+        f"- LoRA: r={lora.get('r')}, alpha={lora.get('lora_alpha')}, dropout={lora.get('lora_dropout')}, "
+        f"on {', '.join(sorted(lora.get('target_modules') or [])) or '?'}",
+    ]
+    if data:
+        lines.append(
+            f"- Training data: `{data.get('dataset')}`, answer `{data.get('response', 'output')}`, "
+            f"format `{data.get('format', 'chat')}`"
+        )
+        if data.get("format", "chat") == "chat" and data.get("system_prompt"):
+            lines.append(
+                f'- System prompt used in training (use it when prompting): "{data["system_prompt"]}"'
+            )
+    if choice:
+        lines.append(f"- Checkpoint chosen by: {choice.rule}")
+        b = choice.benchmark
+        if b:
+            lines.append(
+                f"- Benchmark at this checkpoint: Pass@1 {b.get('pass@1'):.3f} ({b.get('solved')}/{b.get('total')} "
+                "problems). Picking the best of several checkpoints on the same problems flatters this number; "
+                "the run's report gives the leave-one-problem-out estimate."
+            )
+    return "\n".join(lines) + "\n"
