@@ -72,6 +72,7 @@ def test_bfloat16_export_saves_bfloat16_weights(tiny_model_dir: Path, adapter: P
     with safe_open(str(tmp_path / "bf16" / "model.safetensors"), "pt") as f:
         dtypes = {f.get_slice(k).get_dtype() for k in f.keys()}  # noqa: SIM118 (safe_open is not iterable)
     assert dtypes == {"BF16"}
+    assert all(p.stat().st_mode & 0o044 == 0o044 for p in (tmp_path / "bf16").iterdir())  # readable by others
     assert json.loads((tmp_path / "bf16" / "config.json").read_text())["dtype"] == "bfloat16"
     from transformers import AutoModelForCausalLM
 

@@ -1,4 +1,4 @@
-"""Two LoRA steps on the real 0.5B catalog model: the adapter saves and loads (slow)."""
+"""Two LoRA steps on the real 0.5B catalog model: the adapter saves, loads and exports merged (slow)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ from sft_fixtures import fast_config, make_splits
 
 
 @pytest.mark.slow
-def test_real_model_two_steps_saves_a_loadable_adapter(real_model_spec, tmp_path):
+def test_real_model_two_steps_saves_a_loadable_adapter_that_exports(real_model_spec, tmp_path):
     import torch
     from peft import PeftModel
 
     from codetune.models import load_model
+    from codetune.models.export import merge_adapter
     from codetune.train import train
 
     cfg = fast_config(
@@ -32,3 +33,20 @@ def test_real_model_two_steps_saves_a_loadable_adapter(real_model_spec, tmp_path
     assert len(lora) == 24 * 7  # every attention and MLP projection of the 24 layers
     weights = dict(model.named_parameters())
     assert any(torch.count_nonzero(weights[n]) > 0 for n in lora)  # B starts at zero; training moved it
+
+    # the merged export answers as the adapter model does (float32: the same greedy tokens)
+    merged_dir = merge_adapter(
+        real_model_spec, tmp_path / "checkpoint-2", tmp_path / "merged", dtype="float32"
+    ).folder
+    merged, tokenizer = load_model(str(merged_dir), device="cpu")
+    prompt = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "Print the number 7."}],
+        add_generation_prompt=True,
+        return_tensors="pt",
+        return_dict=True,
+    )
+    answers = [
+        m.generate(**prompt, max_new_tokens=16, do_sample=False)[0].tolist() for m in (model.eval(), merged)
+    ]
+    assert answers[0] == answers[1]
+    assert not any("lora" in n for n, _ in merged.named_parameters())
