@@ -65,6 +65,8 @@ def run(
     if (report / "stats.json").is_file():
         print_summary(read_json(report / "stats.json"))
     console.print(f"[bold green]done.[/] report: {report / 'report.html'}")
+    arms = report.parent / "arms"
+    console.print(f"an arm's best checkpoint as a standalone model: codetune export {arms}/<arm> --out DIR")
 
 
 def register(app: typer.Typer) -> None:

@@ -103,7 +103,8 @@ def merge_adapter(
             "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         atomic_write_json(tmp / PROVENANCE, record)
-        for path in tmp.iterdir():  # transformers writes the weights owner-only; a model folder is for sharing
+        # transformers writes the weights owner-only; a model folder is for sharing
+        for path in tmp.iterdir():
             path.chmod(0o644)
         _replace(tmp, out)
     except BaseException:
