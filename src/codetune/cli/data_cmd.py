@@ -129,7 +129,7 @@ def check_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Find training statements that overlap benchmark problems (word n-grams of normalized text)."""
-    from codetune.data import find_matches, load_rows, read_problems
+    from codetune.data import find_matches, load_rows, read_problems, read_statements
     from codetune.files import write_jsonl
 
     cfg = data_config(
@@ -143,7 +143,7 @@ def check_cmd(
     )
     rows = load_rows(cfg)
     c = cfg.contamination
-    statements = [str(r.get(cfg.columns.prompt) or "") for r in rows]
+    statements, _ = read_statements(rows, cfg, cfg.dataset)
     matches = find_matches(statements, read_problems(problems), n=c.ngram, threshold=c.threshold)
     pid_col = cfg.columns.problem_id or "problem_id"
     for m in matches:

@@ -7,6 +7,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from codetune.data import conversation
 from codetune.data.config import DataConfig
 from codetune.data.contamination import find_matches, read_problems
 from codetune.data.format import format_row, text_field, token_lengths
@@ -55,6 +56,18 @@ def _contamination(statements: list[str], cfg: DataConfig) -> list[dict[str, Any
     return find_matches(statements, read_problems(c.problems), n=c.ngram, threshold=c.threshold)
 
 
+def read_statements(
+    rows: list[dict], cfg: DataConfig, source: str
+) -> tuple[list[str], list[conversation.Conversation | None]]:
+    """Each row's problem statement (the prompt column, or a conversation's first user turn) and its parsed
+    conversation (None without `columns.messages`)."""
+    if not cfg.columns.messages:
+        return [text_field(r, cfg.columns.prompt, source, i) for i, r in enumerate(rows)], [None] * len(rows)
+    col = cfg.columns.messages
+    parsed = [conversation.parse(r[col], col, source, i) for i, r in enumerate(rows)]
+    return [c.statement for c in parsed], list(parsed)
+
+
 def build_splits(cfg: DataConfig, tokenizer: Any) -> SplitSet:
     """Load `cfg.dataset`, split it by problem, format every row for TRL and report what was found.
 
@@ -72,7 +85,7 @@ def build_examples(cfg: DataConfig, tokenizer: Any) -> tuple[dict[str, list[dict
     src = open_source(cfg)
     check_columns(src, cfg)
     rows = src.rows
-    statements = [text_field(r, cfg.columns.prompt, src.name, i) for i, r in enumerate(rows)]
+    statements, conversations = read_statements(rows, cfg, src.name)
     pids = _problem_ids(rows, cfg)
     given = cfg.columns.split is not None and cfg.columns.split in rows[0]
     if given:
@@ -99,7 +112,8 @@ def build_examples(cfg: DataConfig, tokenizer: Any) -> tuple[dict[str, list[dict
         split = splits[i]
         if i in dropped or (cfg.max_rows is not None and len(examples[split]) >= cfg.max_rows):
             continue
-        examples[split].append(format_row(row, cfg, statements[i], problem_ids[i], eos, src.name, i))
+        example = format_row(row, cfg, statements[i], problem_ids[i], eos, src.name, i, conversations[i])
+        examples[split].append(example)
         members[split].append(i)
     _check_not_empty(examples, cfg, src.name, given)
 

@@ -20,6 +20,12 @@ class Columns(StrictModel):
     solution: str = Field("solution", description="Code-only answer.")
     output: str = Field("output", description="Reasoning + code answer.")
     split: str | None = Field("split", description="Split column (train/valid/test); None to make a split.")
+    messages: str | None = Field(
+        None,
+        description="Column holding a whole conversation (TRL `messages`: {role, content} turns, or ShareGPT "
+        "`conversations`: {from, value}). When set, it replaces prompt/output/solution: the answer is the last "
+        "assistant turn, the prompt every turn before it, the statement the first user turn.",
+    )
     problem_id: str | None = Field(
         None,
         description="Groups solutions of one problem; None uses a `problem_id` column when the data has one, "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from codetune.data.config import DataConfig
+from codetune.data.conversation import Conversation
 from codetune.errors import CodetuneError
 
 
@@ -51,6 +52,18 @@ def chat_example(statement: str, answer: str, system_prompt: str | None, problem
     }
 
 
+def conversation_example(conv: Conversation, system_prompt: str | None, problem_id: str) -> dict[str, Any]:
+    """A conversation as a prompt-completion row; its own system turn wins over `system_prompt`."""
+    prompt = list(conv.turns)
+    if system_prompt and not conv.has_system:
+        prompt.insert(0, {"role": "system", "content": system_prompt})
+    return {
+        "prompt": prompt,
+        "completion": [{"role": "assistant", "content": conv.answer}],
+        "problem_id": problem_id,
+    }
+
+
 def study_example(
     solution: str, system_prompt: str | None, eos_token: str, problem_id: str
 ) -> dict[str, Any]:
@@ -67,7 +80,12 @@ def format_row(
     eos_token: str,
     source: str,
     row_no: int,
+    conversation: Conversation | None = None,
 ) -> dict[str, Any]:
+    if conversation is not None:
+        if cfg.format == "study":
+            return study_example(conversation.answer, cfg.system_prompt, eos_token, problem_id)
+        return conversation_example(conversation, cfg.system_prompt, problem_id)
     if cfg.format == "study":
         solution = text_field(row, cfg.columns.solution, source, row_no)
         return study_example(solution, cfg.system_prompt, eos_token, problem_id)

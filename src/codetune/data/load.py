@@ -16,6 +16,7 @@ from codetune.hub import failure, go_offline_if_unreachable
 
 BUILTIN = ("deep", "diverse")
 LOCAL_SUFFIXES = (".jsonl", ".json", ".parquet")
+CONVERSATION_COLUMNS = ("messages", "conversations", "conversation")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
@@ -120,7 +121,14 @@ def check_columns(source: Source, cfg: DataConfig) -> None:
     """Every column the config needs must be in the data: one-line error naming the file and the column."""
     have = list(source.rows[0].keys())
     needed = [cfg.columns.prompt]
-    if cfg.format == "study" or cfg.response == "solution":
+    if cfg.columns.messages:
+        if cfg.response != "output":
+            raise CodetuneError(
+                f"data.response: {cfg.response!r} does not apply to conversations (data.columns.messages): "
+                "the answer is the last assistant turn; remove data.response"
+            )
+        needed = [cfg.columns.messages]
+    elif cfg.format == "study" or cfg.response == "solution":
         needed.append(cfg.columns.solution)
     elif cfg.response == "output":
         needed.append(cfg.columns.output)
@@ -131,7 +139,15 @@ def check_columns(source: Source, cfg: DataConfig) -> None:
             if col not in row:
                 where = "" if row_no == 0 else f" (row {row_no + 1})"
                 cols = ", ".join(have)
-                raise CodetuneError(f"{source.name}: column '{col}' not found{where} (columns: {cols})")
+                hint = next(
+                    (
+                        f"; for conversations set data.columns.messages={c}"
+                        for c in CONVERSATION_COLUMNS
+                        if c in row
+                    ),
+                    "",
+                )
+                raise CodetuneError(f"{source.name}: column '{col}' not found{where} (columns: {cols}){hint}")
 
 
 def load_rows(cfg: DataConfig) -> list[dict[str, Any]]:
