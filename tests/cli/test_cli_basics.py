@@ -36,3 +36,14 @@ def test_info_of_folder(tiny_model_dir) -> None:
     r = run("model", "info", str(tiny_model_dir), "--json")
     assert r.returncode == 0, r.stderr
     assert '"architecture": "qwen2"' in r.stdout and '"chat_template": true' in r.stdout
+
+
+def test_usage_errors_are_short_without_traceback() -> None:
+    for args, message in (
+        (("train", "--bogus"), "No such option: --bogus"),
+        (("eval", "--model"), "Option '--model' requires an argument"),
+        (("data", "inspect"), "Missing argument"),
+    ):
+        r = run(*args)
+        assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+        assert message in r.stderr and len(r.stderr.splitlines()) <= 4

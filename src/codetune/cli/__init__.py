@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import sys
@@ -83,9 +84,16 @@ def main() -> None:
     except typer.Abort:
         sys.exit(1)
     except Exception as e:  # click's usage errors
-        import click
-
-        if isinstance(e, click.ClickException):
-            e.show()
-            sys.exit(e.exit_code)
+        if isinstance(e, _usage_errors()):
+            e.show()  # type: ignore[attr-defined]
+            sys.exit(e.exit_code)  # type: ignore[attr-defined]
         raise
+
+
+def _usage_errors() -> tuple[type[Exception], ...]:
+    """Click's exception base, from click and from the copy that recent typer releases vendor as `typer._click`."""
+    found = []
+    for name in ("click.exceptions", "typer._click.exceptions"):
+        with contextlib.suppress(ImportError):
+            found.append(importlib.import_module(name).ClickException)
+    return tuple(found)
