@@ -144,3 +144,26 @@ def test_conversation_column_hint_and_response_conflict(qwen_tokenizer, tmp_path
             DataConfig(dataset=str(path), columns={"messages": "messages"}, response="solution"),
             qwen_tokenizer,
         )
+
+
+def test_cli_overrides_read_conversations_for_inspect_and_check(tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from codetune.cli import app
+
+    statement = " ".join(f"word{i}" for i in range(40))
+    bench = write_jsonl(tmp_path / "lcb.jsonl", [{"question_id": "abc001_a", "question_content": statement}])
+    rows = [messages_row(k, s) for k, s in ((1, "train"), (2, "train"), (3, "valid"), (4, "test"))]
+    rows[1]["messages"][0]["content"] = "Intro. " + statement
+    path = write_jsonl(tmp_path / "m.jsonl", rows)
+    args = ["data", "check", str(path), "--problems", str(bench), "--json", "-o", "columns.messages=messages"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert [(m["row"], m["question_id"]) for m in json.loads(result.output)["matches"]] == [(1, "abc001_a")]
+    result = CliRunner().invoke(
+        app, ["data", "inspect", str(path), "--json", "-o", "columns.messages=messages"]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["splits"]["train"]["rows"] == 2

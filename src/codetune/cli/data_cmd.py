@@ -16,16 +16,21 @@ data_app = typer.Typer(
 console = Console()
 
 
-def data_config(dataset: str, config: Path | None, **overrides: Any) -> Any:
-    """A DataConfig from an arm YAML (its `data:` section, or the whole file) with `dataset` and overrides set."""
-    from codetune.configio import read_yaml, validate
+OVERRIDE_HELP = "DataConfig KEY=VALUE, e.g. columns.messages=messages or columns.split=null (repeatable)."
+
+
+def data_config(dataset: str, config: Path | None, override: list[str], **flags: Any) -> Any:
+    """A DataConfig from an arm YAML (its `data:` section, or the whole file), then `-o key=value`, then `dataset`
+    and the dedicated flags (those not given are None and left alone)."""
+    from codetune.configio import apply_overrides, read_yaml, validate
     from codetune.data.config import DataConfig
 
     raw: dict[str, Any] = read_yaml(config) if config else {}
     if isinstance(raw.get("data"), dict):
         raw = raw["data"]
+    apply_overrides(raw, override)
     raw["dataset"] = dataset
-    for key, value in overrides.items():
+    for key, value in flags.items():
         if value is not None:
             node = raw
             *parents, last = key.split(".")
@@ -65,12 +70,13 @@ def inspect_cmd(
         None, "--max-length", help="Token budget for the truncation share."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    override: list[str] = typer.Option([], "--override", "-o", help=OVERRIDE_HELP),
 ) -> None:
     """Rows, problems, solutions per problem and token lengths per split; split leaks and contamination."""
     from codetune.data import inspect
     from codetune.models import load_tokenizer
 
-    cfg = data_config(dataset, config, max_length=max_length)
+    cfg = data_config(dataset, config, override, max_length=max_length)
     tokenizer = load_tokenizer(model, quiet=True) if model else default_tokenizer()
     result = inspect(cfg, tokenizer)
     if as_json:
@@ -126,6 +132,7 @@ def check_cmd(
     drop_out: Path | None = typer.Option(
         None, "--drop-out", help="Write the rows without matches to this JSONL."
     ),
+    override: list[str] = typer.Option([], "--override", "-o", help=OVERRIDE_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Find training statements that overlap benchmark problems (word n-grams of normalized text)."""
@@ -135,6 +142,7 @@ def check_cmd(
     cfg = data_config(
         dataset,
         config,
+        override,
         **{
             "contamination.problems": problems,
             "contamination.ngram": ngram,
