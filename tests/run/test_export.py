@@ -140,3 +140,16 @@ def test_adapter_folder_uses_its_runs_config(run_dir: Path, tmp_path: Path) -> N
     assert r.returncode == 0, r.stderr
     record = json.loads((tmp_path / "m" / "codetune-export.json").read_text())
     assert record["checkpoint"] == "checkpoint-4" and record["chosen_by"] == "the adapter folder given"
+
+
+def test_card_of_a_conversation_arm(run_dir: Path) -> None:
+    from codetune.models.export import adapter_settings
+    from codetune.run.export import model_card
+
+    choice = choose(run_dir, "last")
+    data = {"dataset": "d.jsonl", "columns": {"messages": "conversations"}, "system_prompt": "Be exact."}
+    card = model_card(
+        "m", "x", choice.adapter, adapter_settings(choice.adapter), {"data": data}, choice, "bfloat16"
+    )
+    assert "answer the last assistant turn of `conversations`" in card
+    assert "(rows without a system turn of their own)" in card and "the run's last checkpoint" in card

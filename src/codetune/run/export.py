@@ -146,12 +146,12 @@ def model_card(
     ]
     if data:
         lines.append(
-            f"- Training data: `{data.get('dataset')}`, answer `{data.get('response', 'output')}`, "
-            f"format `{data.get('format', 'chat')}`"
+            f"- Training data: `{data.get('dataset')}`, answer {_answer(data)}, format `{data.get('format', 'chat')}`"
         )
         if data.get("format", "chat") == "chat" and data.get("system_prompt"):
+            rows = " (rows without a system turn of their own)" if _conversations(data) else ""
             lines.append(
-                f'- System prompt used in training (use it when prompting): "{data["system_prompt"]}"'
+                f'- System prompt used in training{rows} (use it when prompting): "{data["system_prompt"]}"'
             )
     if choice:
         lines.append(f"- Checkpoint chosen by: {choice.rule}")
@@ -163,3 +163,13 @@ def model_card(
                 "the run's report gives the leave-one-problem-out estimate."
             )
     return "\n".join(lines) + "\n"
+
+
+def _conversations(data: dict[str, Any]) -> str | None:
+    columns = data.get("columns")
+    return columns.get("messages") if isinstance(columns, dict) else None
+
+
+def _answer(data: dict[str, Any]) -> str:
+    column = _conversations(data)
+    return f"the last assistant turn of `{column}`" if column else f"`{data.get('response', 'output')}`"
