@@ -10,7 +10,7 @@ from typing import Any
 from codetune.data import conversation
 from codetune.data.config import DataConfig
 from codetune.data.contamination import find_matches, read_problems
-from codetune.data.format import format_row, text_field, token_lengths
+from codetune.data.format import format_row, statement_text, token_lengths
 from codetune.data.load import check_columns, open_source
 from codetune.data.splits import SPLITS, find_leaks, group_rows, seeded_split, statement_key
 from codetune.errors import CodetuneError
@@ -62,7 +62,7 @@ def read_statements(
     """Each row's problem statement (the prompt column, or a conversation's first user turn) and its parsed
     conversation (None without `columns.messages`)."""
     if not cfg.columns.messages:
-        return [text_field(r, cfg.columns.prompt, source, i) for i, r in enumerate(rows)], [None] * len(rows)
+        return [statement_text(r, cfg, source, i) for i, r in enumerate(rows)], [None] * len(rows)
     col = cfg.columns.messages
     parsed = [conversation.parse(r[col], col, source, i) for i, r in enumerate(rows)]
     return [c.statement for c in parsed], list(parsed)

@@ -69,6 +69,12 @@ class DataConfig(StrictModel):
     template: str | None = Field(
         None, description="Python format string over the row's columns, e.g. '{output}' (response=template)."
     )
+    prompt_template: str | None = Field(
+        None,
+        description="Python format string over the row's columns for the problem statement (the user turn), "
+        "instead of columns.prompt; e.g. '{instruction}\\n\\n{input}' for Alpaca-style rows (the result is "
+        "stripped, so an empty `input` leaves no trailing blank lines).",
+    )
     format: Literal["chat", "study"] = Field(
         "chat",
         description="chat: system + problem + answer through the chat template, loss on the answer only. "

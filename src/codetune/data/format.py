@@ -27,18 +27,31 @@ def response_text(row: dict[str, Any], cfg: DataConfig, source: str, row_no: int
         return text_field(row, cfg.columns.output, source, row_no)
     if not cfg.template:
         raise CodetuneError("data.template: required when data.response is 'template' (e.g. '{output}')")
-    try:
-        text = cfg.template.format(**row)
-    except KeyError as e:
-        cols = ", ".join(row)
-        raise CodetuneError(
-            f"{source}: column '{e.args[0]}' not found (data.template; columns: {cols})"
-        ) from None
-    except (IndexError, ValueError, TypeError, AttributeError) as e:
-        raise CodetuneError(f"data.template: invalid format string {cfg.template!r} ({e})") from None
+    text = render(cfg.template, "data.template", row, source)
     if not text.strip():
         raise CodetuneError(f"{source}: row {row_no + 1}: data.template gives an empty answer")
     return text
+
+
+def statement_text(row: dict[str, Any], cfg: DataConfig, source: str, row_no: int) -> str:
+    """The problem statement: `prompt_template` over the row's columns (stripped), else the prompt column."""
+    if cfg.prompt_template is None:
+        return text_field(row, cfg.columns.prompt, source, row_no)
+    text = render(cfg.prompt_template, "data.prompt_template", row, source).strip()
+    if not text:
+        raise CodetuneError(f"{source}: row {row_no + 1}: data.prompt_template gives an empty statement")
+    return text
+
+
+def render(template: str, key: str, row: dict[str, Any], source: str) -> str:
+    """`template.format(**row)`, with one-line errors naming the config key and the missing column."""
+    try:
+        return template.format(**row)
+    except KeyError as e:
+        cols = ", ".join(row)
+        raise CodetuneError(f"{source}: column '{e.args[0]}' not found ({key}; columns: {cols})") from None
+    except (IndexError, ValueError, TypeError, AttributeError) as e:
+        raise CodetuneError(f"{key}: invalid format string {template!r} ({e})") from None
 
 
 def chat_example(statement: str, answer: str, system_prompt: str | None, problem_id: str) -> dict[str, Any]:

@@ -120,8 +120,13 @@ def open_source(cfg: DataConfig) -> Source:
 def check_columns(source: Source, cfg: DataConfig) -> None:
     """Every column the config needs must be in the data: one-line error naming the file and the column."""
     have = list(source.rows[0].keys())
-    needed = [cfg.columns.prompt]
+    needed = [] if cfg.prompt_template is not None else [cfg.columns.prompt]
     if cfg.columns.messages:
+        if cfg.prompt_template is not None:
+            raise CodetuneError(
+                "data.prompt_template: does not apply to conversations (data.columns.messages): the statement is "
+                "the first user turn; remove one of the two"
+            )
         if cfg.response != "output":
             raise CodetuneError(
                 f"data.response: {cfg.response!r} does not apply to conversations (data.columns.messages): "
