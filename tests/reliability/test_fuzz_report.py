@@ -19,7 +19,7 @@ from codetune.report import build_report  # noqa: E402
 
 FILES = ["log.json", "eval/sweep.json", "eval/checkpoint-10/eval_all.json", "eval/checkpoint-20/eval_all.json",
          "eval/checkpoint-20/summary.json", "eval/base/eval_all.json", "config.yaml", "study_log.json",
-         "study_summary.json"]  # fmt: skip
+         "study_summary.json", "data_report.json", "run.json"]  # fmt: skip
 # The study's own file formats (--study-log, --study-summary), with made-up numbers.
 STUDY_LOG = [
     {"step": 20, "train_loss": 1.1, "val_loss": 1.0, "test_loss": 1.05},
@@ -27,6 +27,17 @@ STUDY_LOG = [
 ]
 STUDY_SUMMARY = {"results": [{"model_name": "deep_step-20", "model_type": "deep",
                               "stats": {"pass_at_1": 30.0, "passed": 3, "total": 10}}]}  # fmt: skip
+
+
+# What the data stage writes for the report's Training data section (shape of build_splits' report).
+DATA_REPORT = {
+    "source": "d.jsonl", "format": "chat", "answer": "column 'output'",
+    "splits": {"train": {"rows": 6, "problems": 5, "solutions_per_problem": {"mean": 1.2, "max": 2}},
+               "valid": {"rows": 1}, "test": {"rows": 1}},
+    "leaks": [{"problem_id": "p", "splits": ["train", "valid"], "rows": [0, 6]}],
+    "contamination": {"problems": "lcb.jsonl", "matches": [{"row": 1, "question_id": "q", "split": "train"}]},
+    "benchmark_overlap": {"problems": 41, "rows": 2, "train_rows": 1, "question_ids": ["abc001_a"]},
+}  # fmt: skip
 
 
 @st.composite
@@ -65,6 +76,7 @@ def test_edited_run_folders(changes: list, figures: Counter) -> None:
         runs = [write_run(Path(tmp) / arm, arm) for arm in ("deep", "diverse")]
         for run in runs:
             (run / "config.yaml").write_text("group: g\n")
+            (run / "data_report.json").write_text(json.dumps(DATA_REPORT))
         (runs[0] / "study_log.json").write_text(json.dumps(STUDY_LOG))
         (runs[0] / "study_summary.json").write_text(json.dumps(STUDY_SUMMARY))
         for change in changes:

@@ -131,11 +131,16 @@ def test_every_artifact_exists_and_agrees(clean_run: Path) -> None:
         for row in sweep["rows"]:
             summary = json.loads((run / "eval" / row["label"] / "summary.json").read_text())
             assert summary["pass@1"] == row["pass@1"] and summary["total"] == 3
+        overlap = json.loads((run / "data_report.json").read_text())["benchmark_overlap"]
+        assert (
+            overlap["problems"] == 3 and overlap["rows"] == 0
+        )  # the shipped samples never copy benchmark problems
     base = json.loads((out / "base" / "eval" / "summary.json").read_text())
     assert base["total"] == 3
     html = (out / "report" / "report.html").read_text()
     assert "<table" in html and "data:image/png;base64," in html
     assert (out / "report" / "results.md").is_file()
+    assert "| none of 3 problems |" in (out / "report" / "results.md").read_text()
 
 
 def test_rerun_skips_finished_stages(clean_run: Path) -> None:

@@ -89,6 +89,8 @@ def test_cli_trains_study_format_text_rows(tiny_model_dir, tmp_path, capsys):
     assert [r["step"] for r in log] == [1] and log[0]["val_loss"] > 0 and log[0]["test_loss"] > 0
     info = json.loads((out / "run.json").read_text())
     assert info["status"] == "complete" and info["data_fingerprints"]["data"]
+    data_report = json.loads((out / "data_report.json").read_text())  # for the report's Training data section
+    assert data_report["splits"]["train"]["rows"] == 4 and data_report["answer"] == "column 'solution'"
     saved = yaml.safe_load((out / "config.yaml").read_text())
     assert saved["train"]["learning_rate"] == 1e-3 and saved["data"]["format"] == "study"
     assert saved["model"] == str(tiny_model_dir)

@@ -68,19 +68,23 @@ def read_statements(
     return [c.statement for c in parsed], list(parsed)
 
 
-def build_splits(cfg: DataConfig, tokenizer: Any) -> SplitSet:
+def build_splits(cfg: DataConfig, tokenizer: Any, benchmark: list[dict[str, str]] | None = None) -> SplitSet:
     """Load `cfg.dataset`, split it by problem, format every row for TRL and report what was found.
 
+    `benchmark` (`[{question_id, question_content}]`, the problems the models will be graded on) adds the report's
+    `benchmark_overlap`: rows whose statement overlaps one of them (n-grams as in `cfg.contamination`), never dropped.
     Row numbers in the report (`leaks`, `contamination.matches`) are 0-based indices into `load_rows(cfg)`.
     """
     import datasets
 
-    examples, report = build_examples(cfg, tokenizer)
+    examples, report = build_examples(cfg, tokenizer, benchmark)
     dsets = {s: datasets.Dataset.from_list(examples[s]) for s in SPLITS}
     return SplitSet(datasets=dsets, report=report, fingerprint=report["fingerprint"])
 
 
-def build_examples(cfg: DataConfig, tokenizer: Any) -> tuple[dict[str, list[dict]], dict[str, Any]]:
+def build_examples(
+    cfg: DataConfig, tokenizer: Any, benchmark: list[dict[str, str]] | None = None
+) -> tuple[dict[str, list[dict]], dict[str, Any]]:
     """`build_splits` without the `datasets` wrapping: formatted examples per split, and the report."""
     src = open_source(cfg)
     check_columns(src, cfg)
@@ -128,11 +132,12 @@ def build_examples(cfg: DataConfig, tokenizer: Any) -> tuple[dict[str, list[dict
                 "max": max(per_problem.values(), default=0),
             },
         }
-    report = {
+    report: dict[str, Any] = {
         "source": src.name,
         "fingerprint": src.fingerprint,
         "format": cfg.format,
         "response": cfg.response,
+        "answer": _answer(cfg),
         "split_source": "column" if given else "seeded",
         "total_rows": len(rows),
         "splits": stats,
@@ -145,7 +150,32 @@ def build_examples(cfg: DataConfig, tokenizer: Any) -> tuple[dict[str, list[dict
             "dropped": len(dropped),
         },
     }
+    if benchmark is not None:
+        c = cfg.contamination
+        found = find_matches(statements, benchmark, n=c.ngram, threshold=c.threshold)
+        for m in found:
+            m.update(problem_id=problem_ids[m["row"]], split=splits[m["row"]])
+        report["benchmark_overlap"] = {
+            "problems": len(benchmark),
+            "ngram": c.ngram,
+            "threshold": c.threshold,
+            "rows": len({m["row"] for m in found}),
+            "train_rows": len({m["row"] for m in found if m["split"] == "train"}),
+            "question_ids": sorted({m["question_id"] for m in found}),
+            "matches": found,
+        }
     return examples, report
+
+
+def _answer(cfg: DataConfig) -> str:
+    """What the model learns to write, in words."""
+    if cfg.columns.messages:
+        return f"last assistant turn of '{cfg.columns.messages}'"
+    if cfg.format == "study":
+        return f"column '{cfg.columns.solution}'"
+    if cfg.response == "template":
+        return f"template {cfg.template!r}"
+    return f"column '{getattr(cfg.columns, cfg.response)}'"
 
 
 def _check_not_empty(examples: dict[str, list], cfg: DataConfig, source: str, given: bool) -> None:

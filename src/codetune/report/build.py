@@ -12,6 +12,7 @@ from typing import Any
 from codetune.errors import CodetuneError
 from codetune.files import atomic_write_json
 from codetune.report import plots
+from codetune.report.data import data_notes, data_summaries
 from codetune.report.document import write_documents
 from codetune.report.inputs import (
     EvalResult,
@@ -50,6 +51,7 @@ class Report:
     honest_pairs: list[dict[str, Any]] = field(default_factory=list)
     seed_groups: list[dict[str, Any]] = field(default_factory=list)
     seed_pairs: list[dict[str, Any]] = field(default_factory=list)
+    data: list[dict[str, Any]] = field(default_factory=list)
 
 
 def slug(text: str) -> str:
@@ -213,6 +215,8 @@ def build_report(
             "'Checkpoint selection' gives estimates that never use a problem both to choose and to score."
         )
     groups = seed_groups(runs, selections)
+    data = data_summaries(runs)
+    notes += data_notes(data)
     report = Report(
         out=out,
         models=models,
@@ -223,6 +227,7 @@ def build_report(
         honest_pairs=honest_pairs(selections, base_eval) if selections and not groups else [],
         seed_groups=[g.to_json() for g in groups],
         seed_pairs=compare_groups(groups, base_eval) if groups else [],
+        data=data,
     )
     stats = {
         "title": title,
@@ -244,6 +249,7 @@ def build_report(
         "pairs": pairs,
         "matrix": mat,
         "reference_pass@1": {name: pts for name, pts in ref_pass},
+        "data": data,
         "selection": {
             "runs": [sel.to_json() for sel in selections],
             "pairs_leave_one_out": report.honest_pairs,

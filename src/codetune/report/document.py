@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from codetune.files import atomic_write_text
 from codetune.report import render
+from codetune.report.data import DATA_HEADERS, DATA_TEXT, data_rows
 
 if TYPE_CHECKING:
     from codetune.report.build import Model, Report
@@ -203,7 +204,7 @@ def _results_markdown(report: Report, title: str, notes: list[str], mat: dict, r
         md += ["## Paired significance tests\n", render.md_table(PAIR_HEADERS, pair_rows(pairs))]
         md += [f"- {pair_sentence(p)}" for p in pairs]
         md.append("")
-    for section in _uncertainty_sections(report):
+    for section in _sections(report):
         md += _section_markdown(section)
     if ref_pass:
         rows = [[name, step, _pct(p)] for name, pts in ref_pass for step, p in pts]
@@ -228,8 +229,11 @@ class Section:
     sentences: list[str]
 
 
-def _uncertainty_sections(report: Report) -> list[Section]:
+def _sections(report: Report) -> list[Section]:
+    """The sections after the results and their paired tests: training data, then selection and seeds."""
     sections = []
+    if report.data:
+        sections.append(Section("Training data", DATA_TEXT, [("", DATA_HEADERS, data_rows(report.data))], []))
     if report.selections:
         tables = [("", SELECTION_HEADERS, selection_rows(report.selections))]
         if report.honest_pairs:
@@ -287,7 +291,7 @@ def _html(report: Report, title: str, notes: list[str], mat: dict, ref_pass: lis
             '<p class="muted">Exact McNemar: two-sided binomial test on the discordant problems. Interval: paired '
             "bootstrap over problems, 10,000 resamples, seed 0. Significant means p &lt; 0.05 and the interval excludes 0.</p>"
         )
-    for section in _uncertainty_sections(report):
+    for section in _sections(report):
         h += _section_html(section)
     if ref_pass:
         rows = [[name, step, _pct(p)] for name, pts in ref_pass for step, p in pts]

@@ -172,6 +172,8 @@ class Run:
     best: EvalResult | None = None
     base: EvalResult | None = None
     group: str | None = None  # the arm, when an experiment trained it once per seed
+    data: dict[str, Any] | None = None  # data_report.json: splits, leaks, benchmark overlap
+    tokens_trained: int | None = None  # run.json's tokens_seen
 
     @property
     def best_row(self) -> dict[str, Any] | None:
@@ -192,6 +194,13 @@ def read_run(path: str | Path) -> Run:
     name = str(meta.get("arm") or meta.get("name") or path.name) if isinstance(meta, dict) else path.name
     log = read_log(path / "log.json") if (path / "log.json").is_file() else []
     run = Run(name=name, path=path, log=log, group=_group(path / "config.yaml"))
+    tokens = meta.get("tokens_seen") if isinstance(meta, dict) else None
+    run.tokens_trained = tokens if isinstance(tokens, int) and not isinstance(tokens, bool) else None
+    if (path / "data_report.json").is_file():
+        data = read_json(path / "data_report.json")
+        if not isinstance(data, dict):
+            raise CodetuneError(f"{path / 'data_report.json'}: expected a JSON object (splits, leaks, ...)")
+        run.data = data
     sweep_path = path / "eval" / "sweep.json"
     if sweep_path.is_file():
         sweep = read_json(sweep_path)

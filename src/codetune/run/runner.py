@@ -56,7 +56,11 @@ class ExperimentRunner:
         if key not in self._splits:
             from codetune.data import build_splits
 
-            self._splits[key] = build_splits(arm.data, self.tokenizer())
+            bench = [
+                {"question_id": p.question_id, "question_content": p.question_content}
+                for p in self.problems()
+            ]
+            self._splits[key] = build_splits(arm.data, self.tokenizer(), benchmark=bench)
         return self._splits[key]
 
     def plan(self) -> Plan:
