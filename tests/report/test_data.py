@@ -123,3 +123,29 @@ def test_data_report_that_is_not_an_object(fixture_runs: dict[str, Path], tmp_pa
     (fixture_runs["deep"] / "data_report.json").write_text("[1, 2]")
     with pytest.raises(CodetuneError, match=r"data_report.json: expected a JSON object"):
         build_report([fixture_runs["deep"]], tmp_path / "r")
+
+
+def test_decontaminated_data_drops_the_overlapping_rows(
+    fixture_runs: dict[str, Path], qwen_tokenizer, tmp_path: Path
+) -> None:
+    cfg = DataConfig(dataset=str(data_file(tmp_path / "d.jsonl", planted=True)))
+    built = build_splits(cfg, qwen_tokenizer, benchmark=BENCHMARK, drop_benchmark=True)
+    report = built.report
+    assert (
+        report["splits"]["train"]["rows"] == 5 and report["splits"]["valid"]["rows"] == 1
+    )  # planted rows gone
+    assert all("token0" not in ex["prompt"][-1]["content"] for ds in built.datasets.values() for ex in ds)
+    assert report["benchmark_overlap"] | {"matches": None} == {
+        "problems": 2,
+        "ngram": 13,
+        "threshold": 0.5,
+        "rows": 2,
+        "train_rows": 0,
+        "dropped": 2,
+        "question_ids": ["abc001_a"],
+        "matches": None,
+    }
+    (fixture_runs["deep"] / "data_report.json").write_text(json.dumps(report))
+    build_report([fixture_runs["deep"]], tmp_path / "r")
+    md = (tmp_path / "r" / "results.md").read_text()
+    assert "1 of 2 problems (abc001_a): 2 rows, 0 in train, 2 dropped |" in md and "overlaps" not in md

@@ -68,22 +68,33 @@ def read_statements(
     return [c.statement for c in parsed], list(parsed)
 
 
-def build_splits(cfg: DataConfig, tokenizer: Any, benchmark: list[dict[str, str]] | None = None) -> SplitSet:
+def build_splits(
+    cfg: DataConfig,
+    tokenizer: Any,
+    benchmark: list[dict[str, str]] | None = None,
+    *,
+    drop_benchmark: bool = False,
+) -> SplitSet:
     """Load `cfg.dataset`, split it by problem, format every row for TRL and report what was found.
 
     `benchmark` (`[{question_id, question_content}]`, the problems the models will be graded on) adds the report's
-    `benchmark_overlap`: rows whose statement overlaps one of them (n-grams as in `cfg.contamination`), never dropped.
+    `benchmark_overlap`: rows whose statement overlaps one of them (n-grams as in `cfg.contamination`), left out of
+    every split when `drop_benchmark`.
     Row numbers in the report (`leaks`, `contamination.matches`) are 0-based indices into `load_rows(cfg)`.
     """
     import datasets
 
-    examples, report = build_examples(cfg, tokenizer, benchmark)
+    examples, report = build_examples(cfg, tokenizer, benchmark, drop_benchmark=drop_benchmark)
     dsets = {s: datasets.Dataset.from_list(examples[s]) for s in SPLITS}
     return SplitSet(datasets=dsets, report=report, fingerprint=report["fingerprint"])
 
 
 def build_examples(
-    cfg: DataConfig, tokenizer: Any, benchmark: list[dict[str, str]] | None = None
+    cfg: DataConfig,
+    tokenizer: Any,
+    benchmark: list[dict[str, str]] | None = None,
+    *,
+    drop_benchmark: bool = False,
 ) -> tuple[dict[str, list[dict]], dict[str, Any]]:
     """`build_splits` without the `datasets` wrapping: formatted examples per split, and the report."""
     src = open_source(cfg)
@@ -106,6 +117,14 @@ def build_examples(
     for m in matches:
         m.update(problem_id=problem_ids[m["row"]], split=splits[m["row"]])
     dropped = {m["row"] for m in matches} if cfg.contamination.drop else set()
+    overlap = None
+    if benchmark is not None:
+        c = cfg.contamination
+        overlap = find_matches(statements, benchmark, n=c.ngram, threshold=c.threshold)
+        for m in overlap:
+            m.update(problem_id=problem_ids[m["row"]], split=splits[m["row"]])
+        if drop_benchmark:
+            dropped |= {m["row"] for m in overlap}
 
     eos = getattr(tokenizer, "eos_token", None) or ""
     if cfg.format == "study" and not eos:
@@ -150,19 +169,17 @@ def build_examples(
             "dropped": len(dropped),
         },
     }
-    if benchmark is not None:
-        c = cfg.contamination
-        found = find_matches(statements, benchmark, n=c.ngram, threshold=c.threshold)
-        for m in found:
-            m.update(problem_id=problem_ids[m["row"]], split=splits[m["row"]])
+    if overlap is not None:
+        trained = {i for s in members.values() for i in s}
         report["benchmark_overlap"] = {
-            "problems": len(benchmark),
-            "ngram": c.ngram,
-            "threshold": c.threshold,
-            "rows": len({m["row"] for m in found}),
-            "train_rows": len({m["row"] for m in found if m["split"] == "train"}),
-            "question_ids": sorted({m["question_id"] for m in found}),
-            "matches": found,
+            "problems": len(benchmark or []),
+            "ngram": cfg.contamination.ngram,
+            "threshold": cfg.contamination.threshold,
+            "rows": len({m["row"] for m in overlap}),
+            "train_rows": len({m["row"] for m in overlap if m["split"] == "train" and m["row"] in trained}),
+            "dropped": len({m["row"] for m in overlap}) if drop_benchmark else 0,
+            "question_ids": sorted({m["question_id"] for m in overlap}),
+            "matches": overlap,
         }
     return examples, report
 

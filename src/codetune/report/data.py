@@ -51,6 +51,7 @@ def _overlap(report: dict[str, Any]) -> dict[str, Any] | None:
             "rows": _int(found.get("rows")) or 0,
             "train_rows": _int(found.get("train_rows")) or 0,
             "question_ids": [q for q in _list(found.get("question_ids")) if isinstance(q, str)],
+            "dropped": _int(found.get("dropped")) or 0,
         }
     conf = _dict(report.get("contamination"))
     if not isinstance(conf.get("problems"), str):
@@ -142,7 +143,7 @@ def data_notes(summaries: list[dict[str, Any]]) -> list[str]:
             notes.append(
                 f"{s['arm']}'s training data overlaps {len(o['question_ids'])} benchmark problem(s) "
                 f"({', '.join(o['question_ids'][:5])}) in {o['train_rows']} training rows: its Pass@1 on them may "
-                "measure memory, not skill. To train without them, set the arm's data.contamination.problems to the "
-                "benchmark and data.contamination.drop: true."
+                "measure memory, not skill. `decontaminate: true` in the experiment (or data.contamination.drop with the "
+                "benchmark as data.contamination.problems) trains without them."
             )
     return notes

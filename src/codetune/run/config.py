@@ -59,6 +59,11 @@ class Experiment(StrictModel):
         "data's effect from seed-to-seed noise. Empty: each arm once, with `train.seed`.",
     )
     bench: BenchConfig = Field(default_factory=BenchConfig)
+    decontaminate: bool = Field(
+        False,
+        description="Leave out of every arm's data the rows whose statement overlaps a benchmark problem (word "
+        "n-grams, as in each arm's data.contamination). Off: such rows are trained on and the report warns.",
+    )
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
 

@@ -60,7 +60,8 @@ class ExperimentRunner:
                 {"question_id": p.question_id, "question_content": p.question_content}
                 for p in self.problems()
             ]
-            self._splits[key] = build_splits(arm.data, self.tokenizer(), benchmark=bench)
+            drop = self.exp.decontaminate
+            self._splits[key] = build_splits(arm.data, self.tokenizer(), benchmark=bench, drop_benchmark=drop)
         return self._splits[key]
 
     def plan(self) -> Plan:
