@@ -109,6 +109,7 @@ def test_configured_contamination_check_is_shown_when_run_did_not_check(
         {"splits": "x", "leaks": 5, "benchmark_overlap": {"rows": "a", "question_ids": 3}},
         {"splits": {"train": []}, "contamination": {"problems": 1, "matches": "m"}},
         {"benchmark_overlap": {"rows": 2, "train_rows": 1, "question_ids": ["q", 1], "problems": "41"}},
+        {"contamination": {"problems": "x.jsonl", "matches": [{"row": [1], "question_id": "q"}, {"row": 2}]}},
     ],
 )
 def test_odd_data_reports_do_not_break_the_report(

@@ -56,7 +56,9 @@ def _overlap(report: dict[str, Any]) -> dict[str, Any] | None:
     conf = _dict(report.get("contamination"))
     if not isinstance(conf.get("problems"), str):
         return None
-    matches = [m for m in _list(conf.get("matches")) if isinstance(m, dict)]
+    matches = [
+        m for m in _list(conf.get("matches")) if isinstance(m, dict) and _int(m.get("row")) is not None
+    ]
     kept = [m for m in matches if not conf.get("dropped")]  # dropped rows were not trained on
     return {
         "against": conf["problems"],
