@@ -153,3 +153,13 @@ def test_card_of_a_conversation_arm(run_dir: Path) -> None:
     )
     assert "answer the last assistant turn of `conversations`" in card
     assert "(rows without a system turn of their own)" in card and "the run's last checkpoint" in card
+
+
+def test_sweep_that_is_not_an_object(run_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    (run / "eval" / "sweep.json").write_text("[]")
+    with pytest.raises(CodetuneError, match=r"sweep.json: expected a JSON object"):
+        choose(run, "last")

@@ -49,7 +49,7 @@ def choose(run_dir: Path, which: str = "best") -> Choice:
                 f"{sweep}: not found; evaluate the checkpoints first (codetune eval --run {run_dir}) or pass "
                 "--checkpoint last, lowest-val or a step"
             )
-        best = read_json(sweep).get("best")
+        best = _object(sweep).get("best")
         if best in (None, "base"):
             raise CodetuneError(
                 f"{sweep}: best is {best!r}: no checkpoint was picked, so there is nothing to merge"
@@ -86,12 +86,19 @@ def _sweep_rows(run_dir: Path) -> dict[str, dict[str, Any]]:
     path = run_dir / "eval" / "sweep.json"
     if not path.is_file():
         return {}
-    rows = read_json(path).get("rows")
+    rows = _object(path).get("rows")
     return (
         {r["label"]: r for r in rows if isinstance(r, dict) and "label" in r}
         if isinstance(rows, list)
         else {}
     )
+
+
+def _object(path: Path) -> dict[str, Any]:
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise CodetuneError(f"{path}: expected a JSON object with rows and best")
+    return data
 
 
 def run_settings(run_dir: Path | None) -> dict[str, Any]:
