@@ -66,7 +66,7 @@ def run(
         print_summary(read_json(report / "stats.json"))
     console.print(f"[bold green]done.[/] report: {report / 'report.html'}")
     arms = report.parent / "arms"
-    console.print(f"an arm's best checkpoint as a standalone model: codetune export {arms}/<arm> --out DIR")
+    console.print(f"export an arm's best checkpoint: codetune export {arms}/<arm> --out DIR", soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
