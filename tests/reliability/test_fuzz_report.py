@@ -37,6 +37,7 @@ DATA_REPORT = {
     "leaks": [{"problem_id": "p", "splits": ["train", "valid"], "rows": [0, 6]}],
     "contamination": {"problems": "lcb.jsonl", "matches": [{"row": 1, "question_id": "q", "split": "train"}]},
     "benchmark_overlap": {"problems": 41, "rows": 2, "train_rows": 1, "question_ids": ["abc001_a"]},
+    "statement_keys": {"train": ["0123abcd", "4567ef01"], "valid": ["89ab"], "test": []},
 }  # fmt: skip
 
 

@@ -65,8 +65,15 @@ def test_training_data_section(fixture_runs: dict[str, Path], qwen_tokenizer, tm
     assert "| column 'output' (chat) | 5 (4) | 1.25 (max 2) | 1 / 1 | 0 |" in section  # diverse's splits
     assert "deep's training data overlaps 1 benchmark problem(s) (abc001_a) in 1 training rows" in md
     stats = json.loads((tmp_path / "r" / "stats.json").read_text())
-    assert [d["arm"] for d in stats["data"]] == ["deep", "diverse"]
-    assert stats["data"][0]["benchmark_overlap"]["train_rows"] == 1
+    assert [d["arm"] for d in stats["data"]["arms"]] == ["deep", "diverse"]
+    assert stats["data"]["arms"][0]["benchmark_overlap"]["train_rows"] == 1
+    # the same four problems in both arms' train splits; deep also trains on the planted one
+    shared = (
+        "deep and diverse share 4 training problems (same normalized statement): 80% of deep's 5, 100% of"
+    )
+    assert shared in section and stats["data"]["shared_train_problems"] == [
+        {"a": "deep", "b": "diverse", "shared": 4, "a_problems": 5, "b_problems": 4}
+    ]
     assert "<h2>Training data</h2>" in (tmp_path / "r" / "report.html").read_text()
 
 

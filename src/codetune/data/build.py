@@ -161,6 +161,8 @@ def build_examples(
         "total_rows": len(rows),
         "splits": stats,
         "leaks": leaks,
+        # one key per distinct normalized statement: the report counts problems two arms share
+        "statement_keys": {s: sorted({statement_key(statements[i]) for i in members[s]}) for s in SPLITS},
         "contamination": {
             "problems": cfg.contamination.problems,
             "ngram": cfg.contamination.ngram,

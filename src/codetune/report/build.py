@@ -12,7 +12,7 @@ from typing import Any
 from codetune.errors import CodetuneError
 from codetune.files import atomic_write_json
 from codetune.report import plots
-from codetune.report.data import data_notes, data_summaries
+from codetune.report.data import data_notes, data_summaries, shared_problems
 from codetune.report.document import write_documents
 from codetune.report.inputs import (
     EvalResult,
@@ -52,6 +52,7 @@ class Report:
     seed_groups: list[dict[str, Any]] = field(default_factory=list)
     seed_pairs: list[dict[str, Any]] = field(default_factory=list)
     data: list[dict[str, Any]] = field(default_factory=list)
+    shared: list[dict[str, Any]] = field(default_factory=list)  # training problems each pair of arms shares
 
 
 def slug(text: str) -> str:
@@ -228,6 +229,7 @@ def build_report(
         seed_groups=[g.to_json() for g in groups],
         seed_pairs=compare_groups(groups, base_eval) if groups else [],
         data=data,
+        shared=shared_problems(runs),
     )
     stats = {
         "title": title,
@@ -249,7 +251,7 @@ def build_report(
         "pairs": pairs,
         "matrix": mat,
         "reference_pass@1": {name: pts for name, pts in ref_pass},
-        "data": data,
+        "data": {"arms": data, "shared_train_problems": report.shared},
         "selection": {
             "runs": [sel.to_json() for sel in selections],
             "pairs_leave_one_out": report.honest_pairs,

@@ -102,6 +102,38 @@ def data_summaries(runs: list[Run]) -> list[dict[str, Any]]:
     return list(by_arm.values())
 
 
+def shared_problems(runs: list[Run]) -> list[dict[str, Any]]:
+    """For each pair of arms, how many training problems (same normalized statement) both trained on."""
+    keys: dict[str, set[str]] = {}
+    for run in runs:
+        found = _list(_dict((run.data or {}).get("statement_keys")).get("train"))
+        if found:
+            keys.setdefault(run.group or run.name, {k for k in found if isinstance(k, str)})
+    arms = list(keys)
+    return [
+        {
+            "a": a,
+            "b": b,
+            "shared": len(keys[a] & keys[b]),
+            "a_problems": len(keys[a]),
+            "b_problems": len(keys[b]),
+        }
+        for i, a in enumerate(arms)
+        for b in arms[i + 1 :]
+    ]
+
+
+def shared_sentence(p: dict[str, Any]) -> str:
+    def share(n: int) -> str:
+        return f"{p['shared'] / n:.0%}" if n else "-"
+
+    return (
+        f"{p['a']} and {p['b']} share {p['shared']:,} training problems (same normalized statement): "
+        f"{share(p['a_problems'])} of {p['a']}'s {p['a_problems']:,}, {share(p['b_problems'])} of {p['b']}'s "
+        f"{p['b_problems']:,}."
+    )
+
+
 def _overlap_cell(o: dict[str, Any] | None) -> str:
     if o is None:
         return "not checked"

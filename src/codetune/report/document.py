@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from codetune.files import atomic_write_text
 from codetune.report import render
-from codetune.report.data import DATA_HEADERS, DATA_TEXT, data_rows
+from codetune.report.data import DATA_HEADERS, DATA_TEXT, data_rows, shared_sentence
 
 if TYPE_CHECKING:
     from codetune.report.build import Model, Report
@@ -233,7 +233,10 @@ def _sections(report: Report) -> list[Section]:
     """The sections after the results and their paired tests: training data, then selection and seeds."""
     sections = []
     if report.data:
-        sections.append(Section("Training data", DATA_TEXT, [("", DATA_HEADERS, data_rows(report.data))], []))
+        shared = [shared_sentence(p) for p in report.shared]
+        sections.append(
+            Section("Training data", DATA_TEXT, [("", DATA_HEADERS, data_rows(report.data))], shared)
+        )
     if report.selections:
         tables = [("", SELECTION_HEADERS, selection_rows(report.selections))]
         if report.honest_pairs:
