@@ -140,7 +140,11 @@ def test_every_artifact_exists_and_agrees(clean_run: Path) -> None:
     html = (out / "report" / "report.html").read_text()
     assert "<table" in html and "data:image/png;base64," in html
     assert (out / "report" / "results.md").is_file()
-    assert "| none of 3 problems |" in (out / "report" / "results.md").read_text()
+    results = (out / "report" / "results.md").read_text()
+    assert "| none of 3 problems |" in results
+    assert (
+        "deep and diverse share 0 training problems" in results
+    )  # the shipped sets have no problem in common
 
 
 def test_rerun_skips_finished_stages(clean_run: Path) -> None:
