@@ -157,3 +157,23 @@ def test_decontaminated_data_drops_the_overlapping_rows(
     build_report([fixture_runs["deep"]], tmp_path / "r")
     md = (tmp_path / "r" / "results.md").read_text()
     assert "1 of 2 problems (abc001_a): 2 rows, 0 in train, 2 dropped |" in md and "overlaps" not in md
+
+
+def test_a_split_emptied_by_decontamination_says_so(qwen_tokenizer, tmp_path: Path) -> None:
+    rows = [
+        {"input": f"Problem {k}: print {k}.", "output": f"print({k})", "split": "train"} for k in range(3)
+    ]
+    rows += [{"input": f"Task {k}: print -{k}.", "output": f"print(-{k})", "split": "test"} for k in range(2)]
+    rows.append({"input": BENCH_TEXT, "output": "print(0)", "split": "valid"})  # valid's only row
+    path = tmp_path / "d.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(
+        CodetuneError, match="split 'valid' is empty: each of its rows overlaps the benchmark"
+    ):
+        build_splits(DataConfig(dataset=str(path)), qwen_tokenizer, benchmark=BENCHMARK, drop_benchmark=True)
+    assert (
+        build_splits(DataConfig(dataset=str(path)), qwen_tokenizer, benchmark=BENCHMARK).report["splits"][
+            "valid"
+        ]["rows"]
+        == 1
+    )

@@ -138,6 +138,13 @@ def build_examples(
         example = format_row(row, cfg, statements[i], problem_ids[i], eos, src.name, i, conversations[i])
         examples[split].append(example)
         members[split].append(i)
+    emptied = {splits[i] for i in dropped} - {s for s in SPLITS if examples[s]}
+    if emptied:
+        s = sorted(emptied)[0]
+        raise CodetuneError(
+            f"{src.name}: split '{s}' is empty: each of its rows overlaps the benchmark and was dropped "
+            "(data.contamination.drop or the experiment's decontaminate)"
+        )
     _check_not_empty(examples, cfg, src.name, given)
 
     stats = {}
