@@ -139,9 +139,9 @@ def test_decontaminated_data_drops_the_overlapping_rows(
     cfg = DataConfig(dataset=str(data_file(tmp_path / "d.jsonl", planted=True)))
     built = build_splits(cfg, qwen_tokenizer, benchmark=BENCHMARK, drop_benchmark=True)
     report = built.report
-    assert (
-        report["splits"]["train"]["rows"] == 5 and report["splits"]["valid"]["rows"] == 1
-    )  # planted rows gone
+    # the planted rows are gone; the configured contamination check's own count does not include them
+    assert report["splits"]["train"]["rows"] == 5 and report["splits"]["valid"]["rows"] == 1
+    assert report["contamination"]["dropped"] == 0
     assert all("token0" not in ex["prompt"][-1]["content"] for ds in built.datasets.values() for ex in ds)
     assert report["benchmark_overlap"] | {"matches": None} == {
         "problems": 2,

@@ -49,13 +49,6 @@ def _given_splits(rows: list[dict], cfg: DataConfig, source: str) -> list[str]:
     return out
 
 
-def _contamination(statements: list[str], cfg: DataConfig) -> list[dict[str, Any]]:
-    c = cfg.contamination
-    if not c.problems:
-        return []
-    return find_matches(statements, read_problems(c.problems), n=c.ngram, threshold=c.threshold)
-
-
 def read_statements(
     rows: list[dict], cfg: DataConfig, source: str
 ) -> tuple[list[str], list[conversation.Conversation | None]]:
@@ -113,18 +106,19 @@ def build_examples(
     ]
     leaks = find_leaks(statements, splits, problem_ids)
 
-    matches = _contamination(statements, cfg)
-    for m in matches:
-        m.update(problem_id=problem_ids[m["row"]], split=splits[m["row"]])
-    dropped = {m["row"] for m in matches} if cfg.contamination.drop else set()
-    overlap = None
-    if benchmark is not None:
+    def matches_with(problems: list[dict[str, str]]) -> list[dict[str, Any]]:
+        """Rows overlapping `problems` (n-grams as in `cfg.contamination`), with each row's problem id and split."""
         c = cfg.contamination
-        overlap = find_matches(statements, benchmark, n=c.ngram, threshold=c.threshold)
-        for m in overlap:
+        found = find_matches(statements, problems, n=c.ngram, threshold=c.threshold)
+        for m in found:
             m.update(problem_id=problem_ids[m["row"]], split=splits[m["row"]])
-        if drop_benchmark:
-            dropped |= {m["row"] for m in overlap}
+        return found
+
+    matches = matches_with(read_problems(cfg.contamination.problems)) if cfg.contamination.problems else []
+    contaminated = {m["row"] for m in matches} if cfg.contamination.drop else set()
+    overlap = matches_with(benchmark) if benchmark is not None else None
+    overlapping = {m["row"] for m in overlap or []}
+    dropped = contaminated | (overlapping if drop_benchmark else set())
 
     eos = getattr(tokenizer, "eos_token", None) or ""
     if cfg.format == "study" and not eos:
@@ -138,14 +132,7 @@ def build_examples(
         example = format_row(row, cfg, statements[i], problem_ids[i], eos, src.name, i, conversations[i])
         examples[split].append(example)
         members[split].append(i)
-    emptied = {splits[i] for i in dropped} - {s for s in SPLITS if examples[s]}
-    if emptied:
-        s = sorted(emptied)[0]
-        raise CodetuneError(
-            f"{src.name}: split '{s}' is empty: each of its rows overlaps the benchmark and was dropped "
-            "(data.contamination.drop or the experiment's decontaminate)"
-        )
-    _check_not_empty(examples, cfg, src.name, given)
+    _check_not_empty(examples, cfg, src.name, given, {splits[i] for i in dropped})
 
     stats = {}
     for s in SPLITS:
@@ -175,18 +162,18 @@ def build_examples(
             "ngram": cfg.contamination.ngram,
             "threshold": cfg.contamination.threshold,
             "matches": matches,
-            "dropped": len(dropped),
+            "dropped": len(contaminated),
         },
     }
     if overlap is not None:
-        trained = {i for s in members.values() for i in s}
+        trained = set(members["train"])
         report["benchmark_overlap"] = {
             "problems": len(benchmark or []),
             "ngram": cfg.contamination.ngram,
             "threshold": cfg.contamination.threshold,
-            "rows": len({m["row"] for m in overlap}),
-            "train_rows": len({m["row"] for m in overlap if m["split"] == "train" and m["row"] in trained}),
-            "dropped": len({m["row"] for m in overlap}) if drop_benchmark else 0,
+            "rows": len(overlapping),
+            "train_rows": len(overlapping & trained),
+            "dropped": len(overlapping) if drop_benchmark else 0,
             "question_ids": sorted({m["question_id"] for m in overlap}),
             "matches": overlap,
         }
@@ -204,11 +191,19 @@ def _answer(cfg: DataConfig) -> str:
     return f"column '{getattr(cfg.columns, cfg.response)}'"
 
 
-def _check_not_empty(examples: dict[str, list], cfg: DataConfig, source: str, given: bool) -> None:
+def _check_not_empty(
+    examples: dict[str, list], cfg: DataConfig, source: str, given: bool, dropped_from: set[str]
+) -> None:
+    """Every split that should have rows has some; `dropped_from`: splits that lost rows to a contamination drop."""
     fractions = {"valid": cfg.valid_fraction, "test": cfg.test_fraction}
     for s in SPLITS:
         if examples[s]:
             continue
+        if s in dropped_from:
+            raise CodetuneError(
+                f"{source}: split '{s}' is empty: each of its rows overlaps the benchmark and was dropped "
+                "(data.contamination.drop or the experiment's decontaminate)"
+            )
         if given:
             value = getattr(cfg.split_names, s)
             raise CodetuneError(
