@@ -54,19 +54,9 @@ def render(template: str, key: str, row: dict[str, Any], source: str) -> str:
         raise CodetuneError(f"{key}: invalid format string {template!r} ({e})") from None
 
 
-def chat_example(statement: str, answer: str, system_prompt: str | None, problem_id: str) -> dict[str, Any]:
-    """TRL conversational prompt-completion row: the loss falls on the completion only."""
-    prompt = [{"role": "system", "content": system_prompt}] if system_prompt else []
-    prompt.append({"role": "user", "content": statement})
-    return {
-        "prompt": prompt,
-        "completion": [{"role": "assistant", "content": answer}],
-        "problem_id": problem_id,
-    }
-
-
-def conversation_example(conv: Conversation, system_prompt: str | None, problem_id: str) -> dict[str, Any]:
-    """A conversation as a prompt-completion row; its own system turn wins over `system_prompt`."""
+def chat_example(conv: Conversation, system_prompt: str | None, problem_id: str) -> dict[str, Any]:
+    """TRL conversational prompt-completion row (the loss falls on the completion only); the conversation's own
+    system turn wins over `system_prompt`."""
     prompt = list(conv.turns)
     if system_prompt and not conv.has_system:
         prompt.insert(0, {"role": "system", "content": system_prompt})
@@ -95,15 +85,15 @@ def format_row(
     row_no: int,
     conversation: Conversation | None = None,
 ) -> dict[str, Any]:
-    if conversation is not None:
-        if cfg.format == "study":
-            return study_example(conversation.answer, cfg.system_prompt, eos_token, problem_id)
-        return conversation_example(conversation, cfg.system_prompt, problem_id)
+    if conversation is not None and cfg.format == "study":
+        return study_example(conversation.answer, cfg.system_prompt, eos_token, problem_id)
     if cfg.format == "study":
         solution = text_field(row, cfg.columns.solution, source, row_no)
         return study_example(solution, cfg.system_prompt, eos_token, problem_id)
-    answer = response_text(row, cfg, source, row_no)
-    return chat_example(statement, answer, cfg.system_prompt, problem_id)
+    if conversation is None:
+        turn = {"role": "user", "content": statement}
+        conversation = Conversation([turn], response_text(row, cfg, source, row_no))
+    return chat_example(conversation, cfg.system_prompt, problem_id)
 
 
 def token_lengths(examples: list[dict[str, Any]], tokenizer: Any) -> list[int]:
