@@ -7,10 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from codetune import __version__
 from codetune.bench.sweep import BEST_RULE, load_losses, sweep_targets
+from codetune.configio import read_yaml
 from codetune.errors import CodetuneError
 from codetune.files import read_json
 
@@ -41,15 +40,21 @@ def choose(run_dir: Path, which: str = "best") -> Choice:
         raise CodetuneError(
             f"{run_dir}: no checkpoint-<step>/ or adapter/ folder with an adapter_config.json"
         )
-    rows = _sweep_rows(run_dir)
+    sweep = run_dir / "eval" / "sweep.json"
+    swept = _object(sweep) if sweep.is_file() else {}
+    rows = swept.get("rows")
+    by_label = (
+        {r["label"]: r for r in rows if isinstance(r, dict) and "label" in r}
+        if isinstance(rows, list)
+        else {}
+    )
     if which == "best":
-        sweep = run_dir / "eval" / "sweep.json"
         if not sweep.is_file():
             raise CodetuneError(
                 f"{sweep}: not found; evaluate the checkpoints first (codetune eval --run {run_dir}) or pass "
                 "--checkpoint last, lowest-val or a step"
             )
-        best = _object(sweep).get("best")
+        best = swept.get("best")
         if best in (None, "base"):
             raise CodetuneError(
                 f"{sweep}: best is {best!r}: no checkpoint was picked, so there is nothing to merge"
@@ -79,19 +84,7 @@ def choose(run_dir: Path, which: str = "best") -> Choice:
     else:
         raise CodetuneError(f"--checkpoint: {which!r} is not a step or one of {', '.join(CHOICES)}")
     rule = RULES.get(which, f"step {which}, named by the user")
-    return Choice(adapter, label, step, rule, rows.get(label))
-
-
-def _sweep_rows(run_dir: Path) -> dict[str, dict[str, Any]]:
-    path = run_dir / "eval" / "sweep.json"
-    if not path.is_file():
-        return {}
-    rows = _object(path).get("rows")
-    return (
-        {r["label"]: r for r in rows if isinstance(r, dict) and "label" in r}
-        if isinstance(rows, list)
-        else {}
-    )
+    return Choice(adapter, label, step, rule, by_label.get(label))
 
 
 def _object(path: Path) -> dict[str, Any]:
@@ -104,13 +97,7 @@ def _object(path: Path) -> dict[str, Any]:
 def run_settings(run_dir: Path | None) -> dict[str, Any]:
     """The run's config.yaml (base model, data, training recipe), or nothing when there is none."""
     path = run_dir / "config.yaml" if run_dir else None
-    if path is None or not path.is_file():
-        return {}
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        raise CodetuneError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
-    return data if isinstance(data, dict) else {}
+    return read_yaml(path) if path is not None and path.is_file() else {}
 
 
 def base_hub_id(model_spec: str) -> str | None:
