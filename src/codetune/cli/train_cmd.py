@@ -74,9 +74,8 @@ def train_command(
     if is_main_process():
         from codetune.files import atomic_write_json
 
-        atomic_write_json(
-            result.out_dir / "data_report.json", splits.report
-        )  # the report's Training data section
+        # what the report's Training data section reads
+        atomic_write_json(result.out_dir / "data_report.json", splits.report)
         last = result.log[-1] if result.log else {}
         print(
             f"done: {result.out_dir} step {result.final_step}, val loss {last.get('val_loss')}, "

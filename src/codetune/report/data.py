@@ -59,12 +59,12 @@ def _overlap(report: dict[str, Any]) -> dict[str, Any] | None:
     matches = [
         m for m in _list(conf.get("matches")) if isinstance(m, dict) and _int(m.get("row")) is not None
     ]
-    kept = [m for m in matches if not conf.get("dropped")]  # dropped rows were not trained on
+    trained = [] if conf.get("dropped") else matches  # dropped rows were not trained on
     return {
         "against": conf["problems"],
         "problems": None,
-        "rows": len({m.get("row") for m in matches}),
-        "train_rows": len({m.get("row") for m in kept if m.get("split") == "train"}),
+        "rows": len({m["row"] for m in matches}),
+        "train_rows": len({m["row"] for m in trained if m.get("split") == "train"}),
         "question_ids": sorted({str(m.get("question_id")) for m in matches}),
         "dropped": _int(conf.get("dropped")) or 0,
     }
