@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from codetune.cli import app
 from codetune.data import build_splits, inspect
 from codetune.data.config import DataConfig
+from codetune.errors import CodetuneError
 
 CODETUNE = [sys.executable, "-c", "from codetune.cli import main; main()"]
 
@@ -138,3 +139,54 @@ def test_builtin_quickstart_problems_resolve() -> None:
 
     problems = read_problems("builtin:quickstart")
     assert problems and all(p["question_id"] for p in problems)
+
+
+def test_cli_check_against_hub_problems_with_filters(tmp_path: Path, monkeypatch) -> None:
+    """`--problems livecodebench/code_generation_lite` goes through the bench stage's loader (release tag, filters);
+    the statement of a problem the filter leaves out is not a match."""
+    import huggingface_hub
+
+    planted = " ".join(f"word{i}" for i in range(40))
+    other = " ".join(f"term{i}" for i in range(40))
+
+    def lcb(qid: str, content: str, date: str) -> dict:
+        tests = json.dumps([{"input": "1\n", "output": "1\n", "testtype": "stdin"}])
+        return {
+            "question_title": qid, "question_content": content, "platform": "atcoder", "question_id": qid,
+            "contest_id": "abc1", "contest_date": date, "starter_code": "", "difficulty": "easy",
+            "public_test_cases": tests, "private_test_cases": tests, "metadata": "{}",
+        }  # fmt: skip
+
+    fetched = []
+
+    def fake_download(repo_id: str, filename: str, repo_type: str) -> str:
+        fetched.append(filename)
+        path = tmp_path / filename
+        rows = [
+            lcb("abc370_a", planted, "2024-09-07T00:00:00"),
+            lcb("abc300_a", other, "2023-04-29T00:00:00"),
+        ]
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        return str(path)
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
+    rows = [*small_rows(), row("p1", "train", 1, statement=planted), row("p2", "train", 1, statement=other)]
+    path = write_jsonl(tmp_path / "d.jsonl", rows)
+    hub = "livecodebench/code_generation_lite"
+    args = ["data", "check", str(path), "--problems", hub, "--release", "v5", "--json"]
+    result = CliRunner().invoke(app, [*args, "--start", "2024-08", "--platform", "atcoder,leetcode"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert fetched == ["test5.jsonl"]
+    assert report["benchmark_problems"] == 1 and report["filter"]["start"] == "2024-08"
+    assert [(m["problem_id"], m["question_id"]) for m in report["matches"]] == [("p1", "abc370_a")]
+
+    unfiltered = json.loads(CliRunner().invoke(app, args).output)
+    assert sorted(m["question_id"] for m in unfiltered["matches"]) == ["abc300_a", "abc370_a"]
+
+    # user mistakes are CodetuneErrors (main() prints them on one line, exit 2)
+    empty = CliRunner().invoke(app, [*args, "--difficulty", "hard"]).exception
+    assert isinstance(empty, CodetuneError) and "no problems left after the filter" in str(empty)
+    bad = CliRunner().invoke(app, [*args, "--start", "August"]).exception
+    assert isinstance(bad, CodetuneError)
+    assert "data check: start: Value error, expected a month as YYYY-MM" in str(bad)

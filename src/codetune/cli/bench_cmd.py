@@ -10,7 +10,7 @@ import typer
 FILTER_KEYS = ("platform", "difficulty", "start", "end", "ids", "limit")
 
 
-def _split(values: list[str] | None) -> list[str] | None:
+def split_list(values: list[str] | None) -> list[str] | None:
     """`--platform a --platform b` or `--platform a,b` -> [a, b]; nothing given -> None (keep the config's)."""
     items = [v.strip() for value in values or [] for v in value.split(",") if v.strip()]
     return items or None
@@ -92,11 +92,11 @@ def eval_command(
         )
     flags = {
         "problems": problems,
-        "platform": _split(platform),
-        "difficulty": _split(difficulty),
+        "platform": split_list(platform),
+        "difficulty": split_list(difficulty),
         "start": start,
         "end": end,
-        "ids": _split([ids] if ids else None),
+        "ids": split_list([ids] if ids else None),
         "limit": limit,
         "prompt_style": prompt_style,
         "extract": extract,

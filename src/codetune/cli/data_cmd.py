@@ -10,6 +10,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from codetune.cli.bench_cmd import split_list
+from codetune.errors import CodetuneError
+
 data_app = typer.Typer(
     help="Inspect instruction data and check it against benchmark problems.", no_args_is_help=True
 )
@@ -120,10 +123,42 @@ def _print_matches(matches: list[dict]) -> None:
     console.print(table)
 
 
+def benchmark_statements(spec: str, release: str, filters: dict[str, Any]) -> list[dict[str, str]]:
+    """`[{question_id, question_content}]` of the problems to check against. A local file or built-in set with no
+    filter is read for its statements alone; hub problems and filtered sets go through the bench stage's loader."""
+    from codetune.data import read_problems
+
+    local = spec.startswith("builtin:") or Path(spec).expanduser().is_file()
+    if local and not filters:
+        return read_problems(spec)
+    from codetune.bench.config import ProblemFilter
+    from codetune.bench.problems import load_problems
+    from codetune.configio import validate
+
+    filt = validate(ProblemFilter, filters, "data check")
+    problems = load_problems(spec, filt, release)
+    if not problems:
+        raise CodetuneError(f"{spec}: no problems left after the filter {filters}")
+    return [{"question_id": p.question_id, "question_content": p.question_content} for p in problems]
+
+
 @data_app.command("check")
 def check_cmd(
     dataset: str = typer.Argument(..., help="Hub id, local .jsonl/.json/.parquet, or builtin:NAME."),
-    problems: str = typer.Option(..., "--problems", help="LiveCodeBench JSONL, or builtin:quickstart."),
+    problems: str = typer.Option(
+        ...,
+        "--problems",
+        help="LiveCodeBench JSONL, builtin:quickstart, or the hub's livecodebench/code_generation_lite.",
+    ),
+    release: str = typer.Option("release_v5", "--release", help="LiveCodeBench release tag (hub problems)."),
+    platform: list[str] | None = typer.Option(
+        None, "--platform", help="Keep these platforms (repeat or a,b)."
+    ),
+    difficulty: list[str] | None = typer.Option(
+        None, "--difficulty", help="easy, medium, hard (repeat or a,b)."
+    ),
+    start: str | None = typer.Option(None, "--start", help="First contest month, YYYY-MM."),
+    end: str | None = typer.Option(None, "--end", help="Last contest month, YYYY-MM."),
     config: Path | None = typer.Option(
         None, "--config", help="Arm YAML whose data section (or whole file) to use."
     ),
@@ -136,7 +171,7 @@ def check_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Find training statements that overlap benchmark problems (word n-grams of normalized text)."""
-    from codetune.data import find_matches, load_rows, read_problems, read_statements
+    from codetune.data import find_matches, load_rows, read_statements
     from codetune.files import write_jsonl
 
     cfg = data_config(
@@ -152,7 +187,15 @@ def check_cmd(
     rows = load_rows(cfg)
     c = cfg.contamination
     statements, _ = read_statements(rows, cfg, cfg.dataset)
-    matches = find_matches(statements, read_problems(problems), n=c.ngram, threshold=c.threshold)
+    given = {
+        "platform": split_list(platform),
+        "difficulty": split_list(difficulty),
+        "start": start,
+        "end": end,
+    }
+    filters = {k: v for k, v in given.items() if v is not None}
+    benchmark = benchmark_statements(problems, release, filters)
+    matches = find_matches(statements, benchmark, n=c.ngram, threshold=c.threshold)
     pid_col = cfg.columns.problem_id or "problem_id"
     for m in matches:
         m["problem_id"] = rows[m["row"]].get(pid_col)
@@ -163,7 +206,13 @@ def check_cmd(
         kept = [r for i, r in enumerate(rows) if i not in bad]
         write_jsonl(drop_out, kept)
     if as_json:
-        out = {"dataset": dataset, "problems": problems, "ngram": c.ngram, "threshold": c.threshold}
+        out = {
+            "dataset": dataset,
+            "problems": problems,
+            "filter": filters,
+            "benchmark_problems": len(benchmark),
+        }
+        out |= {"ngram": c.ngram, "threshold": c.threshold}
         out |= {"rows": len(rows), "matches": matches, "kept": None if kept is None else len(kept)}
         print(json.dumps(out, indent=2, ensure_ascii=False, default=str))
         return
