@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from report_fixtures import ARMS, BASE, PROBLEMS, SHARED
+from report_fixtures import ARMS, BASE, PROBLEMS, SHARED, write_eval
 
 from codetune.bench.metrics import wilson_interval
 from codetune.report.stats import compare_pair
@@ -189,3 +189,34 @@ def test_report_from_eval_folders_only(fixture_runs: dict[str, Path], tmp_path: 
     assert (pair["only_a"], pair["only_b"]) == (3, 1) and pair["diff"] == pytest.approx(2 / 6)
     assert not list((tmp_path / "r").glob("*.png"))  # no logs, no sweeps: no figures, but a complete page
     assert "<table>" in html.read_text()
+
+
+def test_several_samples_are_compared_on_pass_rates(fixture_runs: dict[str, Path], tmp_path: Path) -> None:
+    """With 5 samples per problem the matrix shows shares and the pairs use every sample: here both models' first
+    samples agree everywhere (McNemar on them would say p = 1), but A passes 4 of 5 where B passes 1 of 5."""
+    from codetune.report import build_report
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    for folder, label in ((a, "A"), (b, "B")):
+        write_eval(folder, label, [1] * len(PROBLEMS), None)
+        rows = json.loads((folder / "eval_all.json").read_text())
+        for r in rows:
+            r["graded_list"] = [True] + [label == "A"] * 3 + [False]
+            r["pass@1"] = sum(r["graded_list"]) / 5
+            r["code_list"] *= 5
+            r["output_list"] *= 5
+        (folder / "eval_all.json").write_text(json.dumps(rows))
+        summary = json.loads((folder / "summary.json").read_text())
+        summary |= {"n": 5, "temperature": 0.2, "pass@1": rows[0]["pass@1"], "solved": len(PROBLEMS)}
+        (folder / "summary.json").write_text(json.dumps(summary))
+    build_report([], tmp_path / "r", evals=[a, b])
+    stats = json.loads((tmp_path / "r" / "stats.json").read_text())
+    (pair,) = stats["pairs"]
+    assert pair["test"].startswith("paired sign-flip permutation") and pair["mcnemar_p"] is None
+    assert (pair["only_a"], pair["only_b"]) == (6, 0) and pair["diff"] == pytest.approx(0.6)
+    assert pair["p"] == pytest.approx(2 / 64)  # 6 equal differences: 2 of the 64 sign patterns reach |sum|
+    assert stats["matrix"]["abc90_a"] == {"A": pytest.approx(0.8), "B": pytest.approx(0.2)}
+    text = (tmp_path / "r" / "results.md").read_text()
+    assert "share of passing samples" in text and "paired permutation p = 0.03125" in text
+    matrix = {r[0]: r for r in md_section(text, "Per-problem results")}
+    assert matrix["abc90_a"][2:] == ["80%", "20%"] and matrix["solved"][2:] == ["4.8", "1.2"]

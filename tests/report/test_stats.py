@@ -1,4 +1,4 @@
-"""McNemar and paired bootstrap against hand-computed cases and scipy."""
+"""McNemar, the sign-flip permutation test and the paired bootstrap against hand-computed cases and scipy."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import itertools
 import pytest
 from scipy.stats import binomtest
 
-from codetune.report.stats import bootstrap_diff, compare_pair, mcnemar_exact
+from codetune.report.stats import bootstrap_diff, compare_pair, mcnemar_exact, sign_flip_p
 
 
 @pytest.mark.parametrize(
@@ -85,3 +85,54 @@ def test_compare_pair_verdicts() -> None:
     assert (
         r["significant"] and r["mcnemar_p"] < 0.001 and r["ci95"][0] > 0 and "A solves more" in r["verdict"]
     )
+
+
+def test_sign_flip_hand_case() -> None:
+    # |sum| over the 8 sign patterns of (0.6, 0.4, 0.2): 1.2, 0.8, 0.4, 0.0 twice each; observed 0.8 -> 4/8.
+    assert sign_flip_p([0.6, 0.4, 0.0, -0.2, 0.0]) == 0.5  # zeros carry no sign
+    assert sign_flip_p([0.0, 0.0]) == 1.0
+
+
+def test_sign_flip_on_shares_matches_exact_enumeration() -> None:
+    """Differences of shares of 5 samples, against an enumeration in exact fractions: float sums of shares must
+    still count the patterns that tie the observed sum."""
+    import random
+    from fractions import Fraction
+
+    rng = random.Random(3)
+    for _ in range(40):
+        d = [Fraction(rng.randint(0, 5) - rng.randint(0, 5), 5) for _ in range(rng.randint(1, 9))]
+        observed = abs(sum(d))
+        patterns = list(itertools.product([1, -1], repeat=len(d)))
+        exact = Fraction(
+            sum(abs(sum(s * x for s, x in zip(sg, d))) >= observed for sg in patterns), len(patterns)
+        )
+        assert sign_flip_p([float(x) for x in d]) == pytest.approx(float(exact), abs=1e-12)
+
+
+@pytest.mark.parametrize("discordant", [(0, 5), (3, 9), (7, 2), (4, 4), (0, 16), (10, 14)])
+def test_sign_flip_on_outcomes_is_mcnemar(discordant: tuple[int, int]) -> None:
+    b, c = discordant
+    d = [1.0] * b + [-1.0] * c + [0.0] * 7
+    exact = mcnemar_exact(b, c)
+    got = sign_flip_p(d)
+    if b + c <= 16:
+        assert got == pytest.approx(exact, abs=1e-12)
+    else:  # random sign patterns: within Monte Carlo error of the exact value
+        assert got == pytest.approx(exact, abs=0.01)
+
+
+def test_compare_pair_on_pass_rates() -> None:
+    # 5 samples per problem: A passes 4 of 5 on 20 problems where B passes 1 of 5; 10 problems equal.
+    a = [0.8] * 20 + [0.4] * 10
+    b = [0.2] * 20 + [0.4] * 10
+    r = compare_pair("A", a, "B", b)
+    assert r["test"].startswith("paired sign-flip permutation") and r["mcnemar_p"] is None
+    assert r["p"] == pytest.approx(1 / 100_001) and r["significant"] and "A solves more" in r["verdict"]
+    assert (r["only_a"], r["only_b"]) == (20, 0) and r["diff"] == pytest.approx(0.4)
+    assert r["a_solved"] == pytest.approx(20.0) and r["b_solved"] == pytest.approx(8.0)
+    # Same first samples, different rates: the first-sample McNemar would see no difference at all.
+    r = compare_pair("A", [0.4, 0.6, 0.2], "B", [0.4, 0.6, 0.2])
+    assert r["p"] == 1.0 and r["diff"] == 0 and not r["significant"]
+    r = compare_pair("A", [True, False], "B", [False, False])
+    assert r["test"] == "exact McNemar" and r["mcnemar_p"] == r["p"] == 1.0 and r["a_solved"] == 1

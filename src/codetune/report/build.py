@@ -6,6 +6,7 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -94,15 +95,23 @@ def problem_ids(models: list[Model]) -> list[str]:
     return list(seen)
 
 
-def matrix(models: list[Model]) -> dict[str, dict[str, bool | None]]:
-    """problem -> model -> solved (None when the model was not graded on it)."""
-    outcomes = {m.name: m.result.outcomes() for m in models}
-    return {q: {m.name: outcomes[m.name].get(q) for m in models} for q in problem_ids(models)}
+def matrix(models: list[Model]) -> dict[str, dict[str, Fraction | None]]:
+    """problem -> model -> share of its samples that passed (None when the model was not graded on it)."""
+    scores = {m.name: m.result.scores() for m in models}
+    return {q: {m.name: scores[m.name].get(q) for m in models} for q in problem_ids(models)}
 
 
-def paired_tests(models: list[Model], mat: dict[str, dict[str, bool | None]]) -> list[dict[str, Any]]:
+def matrix_json(mat: dict[str, dict[str, Fraction | None]]) -> dict[str, dict[str, bool | float | None]]:
+    """The matrix for stats.json: solved as true/false where a share is 0 or 1, else the share."""
+    return {
+        q: {name: None if v is None else (bool(v) if v in (0, 1) else float(v)) for name, v in row.items()}
+        for q, row in mat.items()
+    }
+
+
+def paired_tests(models: list[Model], mat: dict[str, dict[str, Fraction | None]]) -> list[dict[str, Any]]:
     graded = [
-        (m.name, {q: bool(v) for q, row in mat.items() if (v := row[m.name]) is not None}) for m in models
+        (m.name, {q: float(v) for q, row in mat.items() if (v := row[m.name]) is not None}) for m in models
     ]
     return compare_all(graded)
 
@@ -120,7 +129,11 @@ def _setup_notes(models: list[Model]) -> list[str]:
         notes.append("Comparison mode: not stated in the eval summaries.")
     samples = sorted({int(s["n"]) for s in summaries if isinstance(s.get("n"), int)})
     if samples and samples != [1]:
-        notes.append("Per-problem outcomes (matrix, paired tests) use each model's first sample.")
+        notes.append(
+            "With several samples per problem, the per-problem matrix and the paired tests use each problem's share "
+            "of passing samples (paired sign-flip permutation tests instead of McNemar); the answers shown are "
+            "first samples."
+        )
     counts = sorted({m.result.total for m in models})
     if len(counts) > 1:
         notes.append(
@@ -249,7 +262,7 @@ def build_report(
             for m in models
         ],
         "pairs": pairs,
-        "matrix": mat,
+        "matrix": matrix_json(mat),
         "reference_pass@1": {name: pts for name, pts in ref_pass},
         "data": {"arms": data, "shared_train_problems": report.shared},
         "selection": {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from codetune.files import atomic_write_text
@@ -18,9 +19,9 @@ RESULT_HEADERS = ["Model", "Best checkpoint", "Pass@1 [95% CI]", "Solved", "val 
 PAIR_HEADERS = [
     "Model A",
     "Model B",
-    "A only",
-    "B only",
-    "McNemar p",
+    "A better",
+    "B better",
+    "p",
     "Pass@1 A - B",
     "95% CI (bootstrap)",
     "Verdict",
@@ -59,7 +60,7 @@ def pair_rows(pairs: list[dict[str, Any]]) -> list[list[str]]:
             p["b"],
             str(p["only_a"]),
             str(p["only_b"]),
-            f"{p['mcnemar_p']:.4g}",
+            f"{p['p']:.4g}",
             _points(p["diff"]),
             f"[{_points(p['ci95'][0])}, {_points(p['ci95'][1])}]",
             "significant" if p["significant"] else "not significant",
@@ -155,11 +156,18 @@ def selection_rows(selections: list[Selection]) -> list[list[str]]:
 
 def pair_sentence(p: dict[str, Any]) -> str:
     lo, hi = p["ci95"]
-    return (
-        f"{p['a']} vs {p['b']}: Pass@1 difference {_points(p['diff'])} (95% CI {_points(lo)} to {_points(hi)}), "
-        f"{p['only_a']} problems solved only by {p['a']} and {p['only_b']} only by {p['b']}, "
-        f"exact McNemar p = {p['mcnemar_p']:.4g}. The difference is {p['verdict']}."
-    )
+    head = f"{p['a']} vs {p['b']}: Pass@1 difference {_points(p['diff'])} (95% CI {_points(lo)} to {_points(hi)}), "
+    if p["mcnemar_p"] is not None:
+        body = (
+            f"{p['only_a']} problems solved only by {p['a']} and {p['only_b']} only by {p['b']}, "
+            f"exact McNemar p = {p['p']:.4g}."
+        )
+    else:
+        body = (
+            f"{p['only_a']} problems where {p['a']} passed a larger share of its samples and {p['only_b']} where "
+            f"{p['b']} did, paired permutation p = {p['p']:.4g}."
+        )
+    return f"{head}{body} The difference is {p['verdict']}."
 
 
 def _titles(models: list[Model]) -> dict[str, str]:
@@ -170,18 +178,22 @@ def _titles(models: list[Model]) -> dict[str, str]:
     return titles
 
 
-def _mark(v: bool | None) -> str:
-    return "-" if v is None else ("✓" if v else "✗")
+def _mark(v: Fraction | None) -> str:
+    """✓ / ✗ for a problem all / none of whose samples passed, else the share that passed."""
+    if v is None:
+        return "-"
+    return "✓" if v == 1 else "✗" if v == 0 else f"{float(v):.0%}"
 
 
-def matrix_rows(models: list[Model], mat: dict[str, dict[str, bool | None]]) -> list[list[str]]:
+def matrix_rows(models: list[Model], mat: dict[str, dict[str, Fraction | None]]) -> list[list[str]]:
     titles = _titles(models)
     rows = [[q, titles.get(q, ""), *(_mark(mat[q][m.name]) for m in models)] for q in mat]
-    rows.append(["solved", "", *(str(sum(1 for q in mat if mat[q][m.name])) for m in models)])
+    totals = [sum((v for q in mat if (v := mat[q][m.name]) is not None), Fraction(0)) for m in models]
+    rows.append(["solved", "", *(str(t) if t.denominator == 1 else f"{float(t):.1f}" for t in totals)])
     return rows
 
 
-def disagreements(models: list[Model], mat: dict[str, dict[str, bool | None]]) -> list[str]:
+def disagreements(models: list[Model], mat: dict[str, dict[str, Fraction | None]]) -> list[str]:
     return [q for q, row in mat.items() if len({v for v in row.values() if v is not None}) > 1]
 
 
@@ -291,8 +303,10 @@ def _html(report: Report, title: str, notes: list[str], mat: dict, ref_pass: lis
             word = "Significant" if p["significant"] else "Not significant"
             h.append(f'<p><span class="{cls}">{word}.</span> {render.esc(pair_sentence(p))}</p>')
         h.append(
-            '<p class="muted">Exact McNemar: two-sided binomial test on the discordant problems. Interval: paired '
-            "bootstrap over problems, 10,000 resamples, seed 0. Significant means p &lt; 0.05 and the interval excludes 0.</p>"
+            '<p class="muted">p: exact McNemar (one sample per problem: two-sided binomial test on the discordant '
+            "problems), or with several samples a paired sign-flip permutation test on per-problem pass rates. "
+            "Interval: paired bootstrap over problems, 10,000 resamples, seed 0. Significant means p &lt; 0.05 and the "
+            "interval excludes 0.</p>"
         )
     for section in _sections(report):
         h += _section_html(section)

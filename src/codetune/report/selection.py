@@ -163,8 +163,10 @@ def select_runs(runs: list[Run]) -> list[Selection]:
 
 
 def honest_pairs(selections: list[Selection], base: EvalResult | None) -> list[dict[str, Any]]:
-    """Paired tests on the leave-one-out outcomes of each run (and the base model's outcomes, when given)."""
-    sides = [(f"{s.run} (leave-one-out)", s.loo_outcomes) for s in selections]
+    """Paired tests on the leave-one-out pass rates of each run (and the base model's, when given)."""
+    sides: list[tuple[str, dict[str, float]]] = [
+        (f"{s.run} (leave-one-out)", s.loo_scores) for s in selections
+    ]
     if base is not None:
-        sides.insert(0, ("base", base.outcomes()))
+        sides.insert(0, ("base", {q: float(v) for q, v in base.scores().items()}))
     return compare_all(sides)

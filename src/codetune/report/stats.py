@@ -1,4 +1,5 @@
-"""Paired statistics for two models graded on the same problems: exact McNemar and a paired bootstrap."""
+"""Paired statistics for two models graded on the same problems: exact McNemar (one sample per problem) or a
+sign-flip permutation test (several), and a paired bootstrap."""
 
 from __future__ import annotations
 
@@ -28,9 +29,10 @@ def mcnemar_exact(b: int, c: int) -> float:
 
 
 def bootstrap_diff(
-    a: list[bool], b: list[bool], n: int = 10_000, seed: int = 0, level: float = 0.95
+    a: Sequence[float], b: Sequence[float], n: int = 10_000, seed: int = 0, level: float = 0.95
 ) -> tuple[float, float, float]:
-    """Pass@1(a) - Pass@1(b) and a paired percentile bootstrap interval, resampling problems with replacement."""
+    """Pass@1(a) - Pass@1(b) and a paired percentile bootstrap interval, resampling problems with replacement
+    (per-problem outcomes, or shares of passing samples)."""
     if len(a) != len(b):
         raise ValueError(f"paired outcomes need equal lengths, got {len(a)} and {len(b)}")
     if not a:
@@ -48,11 +50,43 @@ def bootstrap_diff(
     return float(d.mean()), float(lo), float(hi)
 
 
-def compare_pair(name_a: str, a: list[bool], name_b: str, b: list[bool], *, seed: int = 0) -> dict[str, Any]:
-    """Everything the report says about one pair of models, including a plain-words verdict."""
-    only_a = sum(1 for x, y in zip(a, b, strict=True) if x and not y)
-    only_b = sum(1 for x, y in zip(a, b, strict=True) if y and not x)
-    p = mcnemar_exact(only_a, only_b)
+def sign_flip_p(d: Sequence[float], resamples: int = 100_000, seed: int = 0) -> float:
+    """Two-sided paired permutation p-value of the mean of `d` (per-problem differences): each nonzero difference's
+    sign flipped at random. Exact (every sign pattern) up to 16 nonzero differences, else `resamples` random
+    patterns (p counts the observed one). With differences of +-1 alone it is the exact McNemar test."""
+    x = np.asarray([v for v in d if v != 0], dtype=float)
+    if not len(x):
+        return 1.0
+    observed = abs(x.sum()) - 1e-9  # shares of n samples sum inexactly in float
+    if len(x) <= 16:
+        signs = ((np.arange(2 ** len(x))[:, None] >> np.arange(len(x))) & 1) * 2 - 1
+        return float(np.mean(np.abs(signs @ x) >= observed))
+    rng = np.random.default_rng(seed)
+    hits = 0
+    for start in range(0, resamples, 10_000):
+        signs = rng.choice([-1.0, 1.0], size=(min(10_000, resamples - start), len(x)))
+        hits += int(np.sum(np.abs(signs @ x) >= observed))
+    return (hits + 1) / (resamples + 1)
+
+
+def compare_pair(
+    name_a: str, a: Sequence[float], name_b: str, b: Sequence[float], *, seed: int = 0
+) -> dict[str, Any]:
+    """Everything the report says about one pair of models, including a plain-words verdict.
+
+    `a` and `b` hold each shared problem's share of passing samples (0 or 1 with one sample). With 0/1 values the
+    test is exact McNemar on the discordant problems; with shares of several samples it is the paired sign-flip
+    permutation test on the per-problem differences, so every sample counts, not only the first. `a_solved` is
+    the sum of the shares (the problems one sample solves, on average); `only_a` counts problems where A did better.
+    """
+    binary = all(v in (0, 1) for v in (*a, *b))
+    only_a = sum(1 for x, y in zip(a, b, strict=True) if x > y)
+    only_b = sum(1 for x, y in zip(a, b, strict=True) if y > x)
+    if binary:
+        test, p = "exact McNemar", mcnemar_exact(only_a, only_b)
+    else:
+        test = "paired sign-flip permutation on per-problem pass rates"
+        p = sign_flip_p([float(x) - float(y) for x, y in zip(a, b, strict=True)], seed=seed)
     diff, lo, hi = bootstrap_diff(a, b, seed=seed)
     ci_has_zero = lo <= 0 <= hi
     significant = p < ALPHA and not ci_has_zero
@@ -62,7 +96,7 @@ def compare_pair(name_a: str, a: list[bool], name_b: str, b: list[bool], *, seed
     else:
         reasons = []
         if p >= ALPHA:
-            reasons.append(f"McNemar p = {p:.3g} >= {ALPHA}")
+            reasons.append(f"{'McNemar' if binary else 'permutation'} p = {p:.3g} >= {ALPHA}")
         if ci_has_zero:
             reasons.append("the 95% interval contains 0")
         verdict = "not significant: " + " and ".join(reasons)
@@ -70,11 +104,13 @@ def compare_pair(name_a: str, a: list[bool], name_b: str, b: list[bool], *, seed
         "a": name_a,
         "b": name_b,
         "problems": len(a),
-        "a_solved": sum(map(bool, a)),
-        "b_solved": sum(map(bool, b)),
+        "a_solved": int(sum(a)) if binary else float(sum(a)),
+        "b_solved": int(sum(b)) if binary else float(sum(b)),
         "only_a": only_a,
         "only_b": only_b,
-        "mcnemar_p": p,
+        "test": test,
+        "p": p,
+        "mcnemar_p": p if binary else None,
         "diff": diff,
         "ci95": [lo, hi],
         "bootstrap": {"resamples": 10_000, "seed": seed, "method": "paired percentile, problems resampled"},
@@ -83,9 +119,9 @@ def compare_pair(name_a: str, a: list[bool], name_b: str, b: list[bool], *, seed
     }
 
 
-def compare_all(sides: Sequence[tuple[str, Mapping[str, bool]]]) -> list[dict[str, Any]]:
-    """`compare_pair` for every pair of (name, problem -> solved), on the problems both were graded on (in the
-    first one's order)."""
+def compare_all(sides: Sequence[tuple[str, Mapping[str, float]]]) -> list[dict[str, Any]]:
+    """`compare_pair` for every pair of (name, problem -> share of passing samples), on the problems both were
+    graded on (in the first one's order)."""
     pairs = []
     for (name_a, a), (name_b, b) in combinations(sides, 2):
         common = [q for q in a if q in b]
