@@ -47,6 +47,8 @@ def test_summarize_groups_and_pass_at_k() -> None:
     assert s["by_difficulty"]["easy"] == {"pass@1": pytest.approx(0.75), "solved": 2, "total": 2}
     assert s["by_difficulty"]["medium"] == {"pass@1": 0.0, "solved": 0, "total": 1}
     assert s["by_platform"]["leetcode"]["pass@1"] == 1.0 and s["by_platform"]["atcoder"]["total"] == 2
+    assert s["solved_per_sample"] == [2, 2, 1, 1]
+    assert "solved_per_sample" not in summarize([row("a", [True]), row("b", [False])], [1])
 
 
 def test_summarize_empty() -> None:

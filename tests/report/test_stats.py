@@ -105,7 +105,8 @@ def test_sign_flip_on_shares_matches_exact_enumeration() -> None:
         observed = abs(sum(d))
         patterns = list(itertools.product([1, -1], repeat=len(d)))
         exact = Fraction(
-            sum(abs(sum(s * x for s, x in zip(sg, d))) >= observed for sg in patterns), len(patterns)
+            sum(abs(sum(s * x for s, x in zip(sg, d, strict=True))) >= observed for sg in patterns),
+            len(patterns),
         )
         assert sign_flip_p([float(x) for x in d]) == pytest.approx(float(exact), abs=1e-12)
 

@@ -44,6 +44,8 @@ def summarize(rows: list[dict], ks: list[int]) -> dict:
     problems; `pass@k` maps each k to the mean unbiased
     estimate over problems (a k larger than some problem's sample count is left out); `solved` counts problems with
     at least one accepted sample. `by_difficulty` and `by_platform` give {pass@1, solved, total} per group.
+    With several samples, `solved_per_sample[i]` counts the problems whose i-th sample alone passed: how far a
+    one-sample count (a greedy run's, say) can move by chance.
     """
     rows = [r for r in rows if r.get("graded_list")]
     out = _group(rows)
@@ -59,6 +61,7 @@ def summarize(rows: list[dict], ks: list[int]) -> dict:
         for r in rows:
             groups[str(r.get(field, ""))].append(r)
         out[key] = {name: _group(g) for name, g in sorted(groups.items())}
+    per_sample = [sum(bool(r["graded_list"][i]) for r in rows) for i in range(min_n)] if min_n > 1 else None
     return {
         "pass@1": out["pass@1"],
         "pass@1_ci95": list(wilson_interval(out["pass@1"] * out["total"], out["total"])),
@@ -67,4 +70,5 @@ def summarize(rows: list[dict], ks: list[int]) -> dict:
         "total": out["total"],
         "by_difficulty": out["by_difficulty"],
         "by_platform": out["by_platform"],
+        **({"solved_per_sample": per_sample} if per_sample else {}),
     }

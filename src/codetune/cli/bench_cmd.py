@@ -146,6 +146,11 @@ def print_summary(summary: dict[str, Any], out: Path) -> None:
             table.add_row(f"{kind[3:]}: {name}", f"{g['pass@1']:.3f}", f"{g['solved']}/{g['total']}")
     console = Console()
     console.print(table)
+    if per := summary.get("solved_per_sample"):
+        console.print(
+            f"one sample alone solves {min(per)} to {max(per)} of {summary['total']} "
+            f"(sample 1..{len(per)}: {', '.join(map(str, per))})"
+        )
     gen = summary.get("generation") or {}
     if gen.get("new_tokens"):
         console.print(
