@@ -49,7 +49,8 @@ def main() -> None:
     import torch
 
     from codetune.bench import cpu_linear
-    from codetune.bench.generate import Decoding, HFGenerator
+    from codetune.bench.generate import Decoding
+    from codetune.bench.generate_hf import HFGenerator
     from codetune.bench.problems import load_problems
     from codetune.bench.prompts import build_messages, render_prompt
     from codetune.models.load import load_model

@@ -172,7 +172,7 @@ def continuous_batching(model: Any, prompts: list[list[int]], opts: argparse.Nam
 
 
 def run(path: str, model: Any, prompts: list[list[int]], opts: argparse.Namespace) -> dict[str, Any]:
-    from codetune.bench.generate import HFGenerator
+    from codetune.bench.generate_hf import HFGenerator
 
     cuda, new, pad = opts.cuda, opts.max_new_tokens, opts.pad_id
     if path == "a":

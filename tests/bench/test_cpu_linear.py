@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from codetune.bench import cpu_linear
-from codetune.bench.generate import Decoding, HFGenerator
+from codetune.bench.generate import Decoding
+from codetune.bench.generate_hf import HFGenerator
 
 pytestmark = pytest.mark.skipif(not cpu_linear.available(), reason="this torch build has no oneDNN linear")
 

@@ -7,7 +7,8 @@ import types
 
 import pytest
 
-from codetune.bench.generate import Decoding, HFGenerator
+from codetune.bench.generate import Decoding
+from codetune.bench.generate_hf import HFGenerator
 from codetune.bench.speed import fast_generate_kwargs, left_pad
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from codetune.bench.decode import DecodeLoop
-from codetune.bench.generate import Decoding, HFGenerator, Job, pick_backend, truncate_at_stop
+from codetune.bench.generate import Decoding, Job, pick_backend, truncate_at_stop
+from codetune.bench.generate_hf import HFGenerator
 from codetune.errors import CodetuneError
 
 # Raw prompts of different lengths: the tiny random model continues each one differently.

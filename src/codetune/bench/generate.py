@@ -1,4 +1,5 @@
-"""Batched generation for the benchmark: transformers (left padding, optional LoRA adapter) or vLLM when installed.
+"""Batched generation for the benchmark, the interface of its backends: transformers (`generate_hf.py`: left padding,
+optional LoRA adapters) or vLLM when installed (`generate_vllm.py`).
 
 Both backends take a list of `Job`s (one prompt, the sample indices still to produce and the LoRA adapter to answer
 with, or none for the base model) and report each finished sample through `on_result(key, sample, text)`, so the
@@ -9,22 +10,15 @@ compiled (CUDA), each batch holds one adapter's rows and one compiled graph serv
 
 from __future__ import annotations
 
-import copy
-import functools
 import importlib.util
-import math
-import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from codetune.bench.adapters import adapters_attached
 from codetune.errors import CodetuneError
 
 OnResult = Callable[[str, int, str], None]
-WIDTH_MULTIPLE = 64  # compiled generation: prompt widths rounded up to this, so batches share shapes
 
 
 @dataclass(frozen=True)
@@ -88,325 +82,6 @@ def truncate_at_stop(text: str, stop: Sequence[str]) -> str:
     return text if cut < 0 else text[:cut]
 
 
-def stop_token_ids(model: Any, tokenizer: Any) -> list[int]:
-    """End-of-turn ids: the model's generation eos, the tokenizer's eos and `<|im_end|>` when the vocabulary has it."""
-    ids: list[int] = []
-    gen_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
-    for x in [*(gen_eos if isinstance(gen_eos, list) else [gen_eos]), tokenizer.eos_token_id]:
-        if isinstance(x, int) and x not in ids:
-            ids.append(x)
-    im_end = tokenizer.convert_tokens_to_ids("<|im_end|>")
-    if isinstance(im_end, int) and im_end != tokenizer.unk_token_id and im_end not in ids:
-        ids.append(im_end)
-    return ids
-
-
-class HFGenerator:
-    """transformers `generate` over length-sorted, left-padded batches."""
-
-    backend = "hf"
-
-    def __init__(
-        self,
-        model: Any,
-        tokenizer: Any,
-        batch_size: int = 8,
-        *,
-        compile: bool | None = None,
-        decode_loop: bool = False,
-    ) -> None:
-        self.model, self.tokenizer, self.batch_size = model, tokenizer, batch_size
-        self.compile = compile  # None: on CUDA only
-        # compiled batches: codetune's decoding loop (bench/decode.py) instead of `generate`; off until it has been
-        # timed on a GPU
-        self.decode_loop = decode_loop
-        self._loop: Any = None
-        # while `run` shows progress: told the batch's new tokens so far
-        self._on_step: Callable[[int], None] | None = None
-        self._eager = False  # set when compiling failed once
-        self.compile_error: str | None = None
-
-    def generate(
-        self, prompts: Sequence[str], decoding: Decoding, *, adapter: Path | None = None
-    ) -> list[list[str]]:
-        """Convenience: `decoding.n` outputs per prompt, in prompt order."""
-        out: list[list[str]] = [[""] * decoding.n for _ in prompts]
-        jobs = [Job(str(i), p, tuple(range(decoding.n)), adapter) for i, p in enumerate(prompts)]
-
-        def keep(key: str, sample: int, text: str) -> None:
-            out[int(key)][sample] = text
-
-        self.run(jobs, decoding, on_result=keep, progress=False)
-        return out
-
-    def run(
-        self,
-        jobs: Sequence[Job],
-        decoding: Decoding,
-        *,
-        on_result: OnResult,
-        progress: bool = True,
-    ) -> GenStats:
-        tok = self.tokenizer
-        # Greedy samples are identical: one row per prompt fills all its samples. Sampling: one row per sample.
-        if decoding.greedy:
-            rows = [(j, j.samples) for j in jobs]
-        else:
-            rows = [(j, (s,)) for j in jobs for s in j.samples]
-        prompt_ids = {id(j): tok(j.prompt, add_special_tokens=False)["input_ids"] for j in jobs}
-        stats = GenStats()
-        with _progress(progress, len(rows)) as bar:
-            if bar is not None:
-                limit = decoding.max_new_tokens
-                self._on_step = lambda n: bar[0].update(bar[1], step=f"batch at {n}/{limit} tokens")
-            try:
-                for idx, new, seconds in self._batches(
-                    [(prompt_ids[id(j)], j.adapter) for j, _ in rows], decoding
-                ):
-                    stats.seconds += seconds
-                    for i, ids in zip(idx, new, strict=True):
-                        job, samples = rows[i]
-                        stats.new_tokens += len(ids)
-                        text = truncate_at_stop(tok.decode(ids, skip_special_tokens=True), decoding.stop)
-                        for s in samples:
-                            on_result(job.key, s, text)
-                    stats.sequences += len(idx)
-                    if bar is not None:
-                        bar[0].update(bar[1], advance=len(idx), tps=f"{stats.tokens_per_s:.1f} tok/s")
-            finally:
-                self._on_step = None
-        return stats
-
-    def generate_ids(
-        self,
-        prompts: Sequence[list[int]],
-        decoding: Decoding,
-        *,
-        adapters: Sequence[str | Path | None] | None = None,
-        **overrides: Any,
-    ) -> list[list[int]]:
-        """New token ids for token-id prompts, in prompt order, each row cut after its first end-of-turn id.
-        `adapters`: one adapter folder (or None = base model) per prompt; `overrides` set GenerationConfig fields."""
-        adapters = adapters or [None] * len(prompts)
-        out: list[list[int]] = [[] for _ in prompts]
-        for idx, new, _ in self._batches(list(zip(prompts, adapters, strict=True)), decoding, overrides):
-            for i, ids in zip(idx, new, strict=True):
-                out[i] = ids
-        return out
-
-    def _batches(
-        self,
-        rows: list[tuple[Sequence[int], str | Path | None]],
-        decoding: Decoding,
-        overrides: dict[str, Any] | None = None,
-    ) -> Iterator[tuple[list[int], list[list[int]], float]]:
-        """Generate for (prompt ids, adapter) rows batch by batch; yield (row indices, new ids cut after the first
-        end-of-turn id, seconds the batch took). Rows are grouped by adapter, longest prompt first within a group (an
-        out-of-memory shows up at once). Eager: batches are filled across group boundaries, so a few problems x
-        several adapters still make full batches. Compiled: every batch holds one adapter's rows and has the same
-        size and KV cache length (short batches are filled with copies of their last row), so one compiled graph
-        serves them all."""
-        import torch
-
-        folders = [_path(a) for _, a in rows]
-        adapters = list(dict.fromkeys(a for a in folders if a is not None))
-        group = {None: -1} | {a: i for i, a in enumerate(adapters)}
-        order = sorted(range(len(rows)), key=lambda i: (group[folders[i]], -len(rows[i][0])))
-        fixed = bool(self._fast_kwargs())
-        if fixed:
-            from codetune.bench.speed import use_grouped_decode_attention
-
-            use_grouped_decode_attention(self.model)
-        batches = _batch_plan(order, [group[f] for f in folders], self.batch_size, mixed=not fixed)
-        fill = max(map(len, batches), default=0) if fixed else 0
-        with adapters_attached(self.model, adapters, mixed=not fixed) as (model, route):
-            gen_config = self._generation_config(model, decoding)
-            for key, value in (overrides or {}).items():
-                setattr(gen_config, key, value)
-            if fixed and rows:
-                width = math.ceil(max(len(p) for p, _ in rows) / WIDTH_MULTIPLE) * WIDTH_MULTIPLE
-                gen_config.max_cache_len = width + gen_config.max_new_tokens
-            eos = gen_config.eos_token_id
-            stop_ids = ({eos} if isinstance(eos, int) else set(eos or [])) | {gen_config.pad_token_id}
-            for b, idx in enumerate(batches):
-                if not decoding.greedy:
-                    torch.manual_seed(decoding.seed + b * self.batch_size)
-                t0 = time.perf_counter()
-                new = self._generate_batch(
-                    model,
-                    [list(rows[i][0]) for i in idx],
-                    gen_config,
-                    decoding,
-                    functools.partial(route, [folders[i] for i in idx]),
-                    fill,
-                )
-                yield idx, [_until_stop(ids, stop_ids) for ids in new], time.perf_counter() - t0
-
-    def _fast_kwargs(self) -> dict[str, Any]:
-        from codetune.bench.speed import fast_generate_kwargs
-
-        return {} if self._eager else fast_generate_kwargs(self.model, compile=self.compile)
-
-    def _generate_batch(
-        self,
-        model: Any,
-        prompts: list[list[int]],
-        gen_config: Any,
-        decoding: Decoding,
-        route: Callable[[], tuple[AbstractContextManager[Any], dict[str, Any]]],
-        fill: int,
-    ) -> list[list[int]]:
-        """New token ids of each row. On CUDA: static KV cache + torch.compile (bench/speed.py), the batch filled
-        to `fill` rows and widths rounded to 64; if compiling fails, this run goes on without it."""
-        import torch
-
-        from codetune.bench.cpu_linear import onednn_linears
-        from codetune.bench.speed import left_pad
-
-        fast = self._fast_kwargs()
-        rows = prompts + [prompts[-1]] * (fill - len(prompts)) if fast else prompts
-        ids, mask = left_pad(rows, gen_config.pad_token_id, WIDTH_MULTIPLE if fast else 1)
-        device = next(model.parameters()).device
-        config = copy.copy(gen_config)
-        for key, value in fast.items():
-            setattr(config, key, value)
-        scope, extra = route()
-        try:
-            # compiled graphs pick their own kernels; eager decoding on a CPU takes oneDNN's for its few rows
-            with scope, torch.inference_mode(), nullcontext() if fast else onednn_linears(model):
-                if fast and self.decode_loop and not extra:
-                    compiled = "compile_config" in fast
-                    return self._decode_loop(model, ids, mask, config, decoding, compiled)[: len(prompts)]
-                out = model.generate(
-                    input_ids=ids.to(device),
-                    attention_mask=mask.to(device),
-                    generation_config=config,
-                    stopping_criteria=_criteria(self.tokenizer, decoding.stop, ids.shape[1], self._on_step),
-                    **extra,
-                )
-        except Exception as e:
-            if not fast or isinstance(e, torch.OutOfMemoryError):
-                raise
-            self._eager = True
-            self.compile_error = f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0][:300]}"
-            print(
-                f"warning: compiled generation failed ({self.compile_error}); continuing without torch.compile"
-            )
-            return self._generate_batch(model, prompts, gen_config, decoding, route, fill)
-        return out[: len(prompts), ids.shape[1] :].tolist()
-
-    def _decode_loop(
-        self, model: Any, ids: Any, mask: Any, config: Any, decoding: Decoding, compiled: bool
-    ) -> list[list[int]]:
-        from codetune.bench.decode import DecodeLoop
-
-        self._loop = self._loop or DecodeLoop(compile=compiled)
-        eos = config.eos_token_id
-        stops = [s for s in decoding.stop if s]
-        tok = self.tokenizer
-
-        def stop_text(rows: list[list[int]]) -> list[bool]:
-            return [any(s in tok.decode(r, skip_special_tokens=True) for s in stops) for r in rows]
-
-        return self._loop.generate(
-            model,
-            ids,
-            mask,
-            max_new_tokens=config.max_new_tokens,
-            min_new_tokens=config.min_new_tokens or 0,
-            stop_ids=[eos] if isinstance(eos, int) else list(eos or []),
-            stop_text=stop_text if stops else None,
-            cache_len=getattr(config, "max_cache_len", None),
-            temperature=decoding.temperature,
-            top_p=decoding.top_p,
-            on_step=self._on_step,
-        )
-
-    def _generation_config(self, model: Any, decoding: Decoding) -> Any:
-        from transformers import GenerationConfig
-
-        # A fresh config: the checkpoint's own defaults (repetition penalty, top_k...) must not leak into the benchmark.
-        kw: dict[str, Any] = {"do_sample": False}
-        if not decoding.greedy:
-            kw = {"do_sample": True, "temperature": decoding.temperature, "top_p": decoding.top_p, "top_k": 0}
-        pad = self.tokenizer.pad_token_id
-        return GenerationConfig(
-            max_new_tokens=decoding.max_new_tokens,
-            eos_token_id=stop_token_ids(model, self.tokenizer),
-            pad_token_id=pad if pad is not None else self.tokenizer.eos_token_id,
-            **kw,
-        )
-
-
-def _batch_plan(order: list[int], group: list[int], size: int, *, mixed: bool) -> list[list[int]]:
-    """Row indices per batch, `order` cut into batches of `size`; unless `mixed`, a batch never spans two groups."""
-    if mixed:
-        return [order[b : b + size] for b in range(0, len(order), size)]
-    batches: list[list[int]] = []
-    for i in order:
-        if not batches or len(batches[-1]) == size or group[batches[-1][0]] != group[i]:
-            batches.append([])
-        batches[-1].append(i)
-    return batches
-
-
-def _criteria(
-    tokenizer: Any, stops: Sequence[str], prompt_len: int, on_step: Callable[[int], None] | None = None
-) -> Any:
-    """Stop a row once a stop string appears in its *generated* text (transformers' `stop_strings` also match
-    across the prompt's end, which would stop a continuation that merely repeats the prompt's last characters);
-    `on_step(new tokens so far)` after every step, for progress."""
-    import torch
-    from transformers import StoppingCriteria, StoppingCriteriaList
-
-    stops = [s for s in stops if s]
-    window = max(map(len, stops), default=0) + 2  # tokens: each decodes to at least one character
-
-    class StopOnText(StoppingCriteria):
-        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-            tails = tokenizer.batch_decode(input_ids[:, prompt_len:][:, -window:], skip_special_tokens=True)
-            return torch.tensor([any(s in t for s in stops) for t in tails], device=input_ids.device)
-
-    class Progress(StoppingCriteria):
-        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-            on_step(input_ids.shape[1] - prompt_len)  # type: ignore[misc]
-            return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
-
-    criteria = ([StopOnText()] if stops else []) + ([Progress()] if on_step else [])
-    return StoppingCriteriaList(criteria) if criteria else None
-
-
-def _path(adapter: str | Path | None) -> Path | None:
-    return None if adapter is None else Path(adapter)
-
-
-def _until_stop(ids: list[int], stop_ids: set[int]) -> list[int]:
-    """Generated ids up to and including the first end-of-turn id (later positions are padding)."""
-    for i, t in enumerate(ids):
-        if t in stop_ids:
-            return ids[: i + 1]
-    return ids
-
-
-@contextmanager
-def _progress(enabled: bool, total: int) -> Iterator[tuple[Any, Any] | None]:
-    if not enabled:
-        yield None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    columns = (
-        TextColumn("generating"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[tps]}"),
-        TextColumn("{task.fields[step]}"),
-    )
-    with Progress(*columns, transient=False) as p:
-        yield p, p.add_task("generate", total=total, tps="", step="")
-
-
 def pick_backend(requested: str) -> str:
     """`auto` = vLLM on CUDA when it is installed, else transformers."""
     has_vllm = importlib.util.find_spec("vllm") is not None
@@ -421,6 +96,8 @@ def pick_backend(requested: str) -> str:
 
 def make_generator(model_spec: str, cfg: Any, *, model: Any = None, tokenizer: Any = None) -> Generator:
     """A generator for `cfg.backend`; an already-loaded transformers model always uses the hf backend."""
+    from codetune.bench.generate_hf import HFGenerator
+
     if model is not None:
         if tokenizer is None:
             from codetune.models import load_tokenizer

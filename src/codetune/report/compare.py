@@ -88,7 +88,8 @@ def generate_answers(
     one batched pass for all of them, each row through its own adapter)."""
     for a in adapters:
         _check_adapter(a)
-    from codetune.bench.generate import Decoding, HFGenerator, Job
+    from codetune.bench.generate import Decoding, Job
+    from codetune.bench.generate_hf import HFGenerator
     from codetune.bench.prompts import render_prompt
     from codetune.models import load_model
 
