@@ -1,14 +1,18 @@
-"""Greedy generation on a CPU, as `codetune eval` runs it there: MKL (transformers' default) vs oneDNN linear layers.
+"""Generation on a CPU, as `codetune eval` runs it there, against what it replaced, all paths in one process.
 
 Loads a real model (default: the offline catalog's Qwen2.5-Coder-0.5B-Instruct, float32), renders the first
---problems problems of a LiveCodeBench file (default: the shipped quickstart set) with the LiveCodeBench prompt, and
-generates greedily through `HFGenerator.generate_ids` in batches of --batch-size, once per path, in one process:
-(mkl) every linear layer through `F.linear` (MKL's GEMM), as before `codetune.bench.cpu_linear`;
-(onednn) decoding steps' linear layers through oneDNN (`cpu_linear.onednn_linears`), what `codetune eval` now does.
-Both paths generate at least --min-new-tokens per row, so short answers do not hide the decoding cost. Prints JSON:
-new tokens/s per path (all, and decoding only: less the prefill, timed alone), the ratios onednn/mkl, and how many
-rows' tokens are identical across the two paths (the kernels sum in another order, so a near-tie can flip a greedy
-token).
+--problems problems of a LiveCodeBench file (default: the shipped quickstart set) with --prompt-style (lcb or study),
+and generates greedily through `HFGenerator.generate_ids` in batches of --batch-size, once per path:
+(mkl) transformers' `generate` with every linear layer through `F.linear` (MKL's GEMM), as before
+`codetune.bench.cpu_linear`;
+(onednn) `generate` with decoding steps' linear layers through oneDNN (`cpu_linear.onednn_linears`);
+(shrink) oneDNN and codetune's eager decoding loop that drops finished rows from the batch (`bench/shrink.py`), what
+`codetune eval` now does on a CPU.
+Every path generates at least --min-new-tokens per row (64 compares kernels without short answers hiding the
+decoding cost; 0 lets rows end where the model ends them, which is what the shrink path is for). Prints JSON: new
+tokens/s per path (all, and decoding only: less the prefill, timed alone), the ratios onednn/mkl and shrink/onednn,
+and how many rows' tokens equal the first path's (other kernels sum in another order, so a near-tie can flip a
+greedy token).
 """
 
 from __future__ import annotations
@@ -42,7 +46,8 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--max-new-tokens", type=int, default=64)
     ap.add_argument("--min-new-tokens", type=int, default=64)
-    ap.add_argument("--paths", default="mkl,onednn")
+    ap.add_argument("--prompt-style", default="lcb", choices=["lcb", "study"])
+    ap.add_argument("--paths", default="mkl,onednn,shrink")
     ap.add_argument("--out", type=Path, default=None)
     opts = ap.parse_args()
 
@@ -53,17 +58,20 @@ def main() -> None:
     from codetune.bench.generate_hf import HFGenerator
     from codetune.bench.problems import load_problems
     from codetune.bench.prompts import build_messages, render_prompt
+    from codetune.data.config import STUDY_SYSTEM_PROMPT
     from codetune.models.load import load_model
 
     t0 = time.perf_counter()
     model, tok = load_model(opts.model, device="cpu", quiet=True)
     load_s = time.perf_counter() - t0
     problems = load_problems(opts.problems_file)[: opts.problems]
+    system = STUDY_SYSTEM_PROMPT if opts.prompt_style == "study" else ""
     prompts = [
-        tok(render_prompt(build_messages(p, "lcb", ""), tok), add_special_tokens=False)["input_ids"]
+        tok(render_prompt(build_messages(p, opts.prompt_style, system), tok), add_special_tokens=False)[
+            "input_ids"
+        ]
         for p in problems
     ]
-    gen = HFGenerator(model, tok, opts.batch_size)
     decoding = Decoding(max_new_tokens=opts.max_new_tokens)
     report: dict[str, Any] = {
         "benchmark": "cpu_generate",
@@ -78,12 +86,14 @@ def main() -> None:
             "batch_size": opts.batch_size,
             "new_tokens": [opts.min_new_tokens, opts.max_new_tokens],
             "greedy": True,
+            "prompt_style": opts.prompt_style,
         },
         "paths": {},
     }
     outputs: dict[str, list[list[int]]] = {}
     for path in opts.paths.split(","):
-        cpu_linear.ENABLED = path == "onednn"
+        cpu_linear.ENABLED = path != "mkl"
+        gen = HFGenerator(model, tok, opts.batch_size, shrink=path == "shrink")
         t0 = time.perf_counter()
         gen.generate_ids(prompts, Decoding(max_new_tokens=1))
         prefill = time.perf_counter() - t0
@@ -101,12 +111,20 @@ def main() -> None:
             "decode_tokens_per_s": (new - len(ids)) / (seconds - prefill),
         }
         print(json.dumps({path: report["paths"][path]}), file=sys.stderr, flush=True)
-    if {"mkl", "onednn"} <= set(outputs):
-        paths = report["paths"]
-        for key in ("tokens_per_s", "decode_tokens_per_s"):
-            report[f"ratio_onednn_mkl_{key}"] = round(paths["onednn"][key] / paths["mkl"][key], 2)
-        same = sum(a == b for a, b in zip(outputs["mkl"], outputs["onednn"], strict=True))
-        report["identical_rows"] = f"{same}/{len(prompts)}"
+    paths = report["paths"]
+    for new_path, old_path in (("onednn", "mkl"), ("shrink", "onednn")):
+        if {new_path, old_path} <= set(outputs):
+            report[f"ratio_{new_path}_{old_path}_seconds"] = round(
+                paths[old_path]["seconds"] / paths[new_path]["seconds"], 2
+            )
+            if new_path == "onednn":  # same tokens per row: the token rates compare
+                for key in ("tokens_per_s", "decode_tokens_per_s"):
+                    report[f"ratio_onednn_mkl_{key}"] = round(paths["onednn"][key] / paths["mkl"][key], 2)
+    first = next(iter(outputs.values()), [])
+    for path, ids in outputs.items():
+        paths[path]["rows_equal_to_first_path"] = (
+            f"{sum(a == b for a, b in zip(first, ids, strict=True))}/{len(ids)}"
+        )
     if opts.out:
         atomic_write_json(opts.out, report)
     print(json.dumps(report, indent=2))

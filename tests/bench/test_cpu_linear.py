@@ -74,7 +74,7 @@ def test_cpu_generation_uses_it_and_answers_the_same(tiny, monkeypatch) -> None:
     assert not any("forward" in vars(m) for m in linears(model))
 
 
-def test_cpu_generate_benchmark_runs_both_paths(tiny_model_dir: Path, tmp_path: Path) -> None:
+def test_cpu_generate_benchmark_runs_every_path(tiny_model_dir: Path, tmp_path: Path) -> None:
     root = Path(__file__).resolve().parents[2]
     out = tmp_path / "cpu_generate.json"
     args = [
@@ -95,6 +95,7 @@ def test_cpu_generate_benchmark_runs_both_paths(tiny_model_dir: Path, tmp_path: 
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(out.read_text())
-    assert set(report["paths"]) == {"mkl", "onednn"}
-    assert all(p["new_tokens"] == 3 * 4 and p["tokens_per_s"] > 0 for p in report["paths"].values())
-    assert report["ratio_onednn_mkl_tokens_per_s"] > 0 and report["identical_rows"] == "3/3"
+    assert set(report["paths"]) == {"mkl", "onednn", "shrink"}
+    for p in report["paths"].values():
+        assert p["new_tokens"] == 3 * 4 and p["tokens_per_s"] > 0 and p["rows_equal_to_first_path"] == "3/3"
+    assert report["ratio_onednn_mkl_tokens_per_s"] > 0 and report["ratio_shrink_onednn_seconds"] > 0

@@ -44,9 +44,12 @@ class HFGenerator:
         *,
         compile: bool | None = None,
         decode_loop: bool = False,
+        shrink: bool = True,
     ) -> None:
         self.model, self.tokenizer, self.batch_size = model, tokenizer, batch_size
         self.compile = compile  # None: on CUDA only
+        # eager batches: finished rows leave the batch (bench/shrink.py) instead of running on in `generate`
+        self.shrink = shrink
         # compiled batches: codetune's decoding loop (bench/decode.py) instead of `generate`; off until it has been
         # timed on a GPU
         self.decode_loop = decode_loop
@@ -207,6 +210,8 @@ class HFGenerator:
                 if fast and self.decode_loop and not extra:
                     compiled = "compile_config" in fast
                     return self._decode_loop(model, ids, mask, config, decoding, compiled)[: len(prompts)]
+                if not fast and self.shrink and config.cache_implementation is None:
+                    return self._shrinking(model, ids, mask, config, decoding, extra)
                 out = model.generate(
                     input_ids=ids.to(device),
                     attention_mask=mask.to(device),
@@ -249,6 +254,34 @@ class HFGenerator:
             cache_len=getattr(config, "max_cache_len", None),
             temperature=decoding.temperature,
             top_p=decoding.top_p,
+            on_step=self._on_step,
+        )
+
+    def _shrinking(
+        self, model: Any, ids: Any, mask: Any, config: Any, decoding: Decoding, extra: dict[str, Any]
+    ) -> list[list[int]]:
+        from codetune.bench.shrink import decode_shrinking
+
+        eos = config.eos_token_id
+        stops = [s for s in decoding.stop if s]
+        tail = max(map(len, stops), default=0) + 2  # tokens: each decodes to at least one character
+        tok = self.tokenizer
+
+        def stop_tail(rows: list[list[int]]) -> list[bool]:
+            return [any(s in t for s in stops) for t in tok.batch_decode(rows, skip_special_tokens=True)]
+
+        return decode_shrinking(
+            model,
+            ids,
+            mask,
+            max_new_tokens=config.max_new_tokens,
+            min_new_tokens=config.min_new_tokens or 0,
+            stop_ids=[eos] if isinstance(eos, int) else list(eos or []),
+            stop_tail=stop_tail if stops else None,
+            tail=tail,
+            temperature=decoding.temperature if config.do_sample else 0.0,
+            top_p=decoding.top_p if config.do_sample else 1.0,
+            adapter_names=extra.get("adapter_names"),
             on_step=self._on_step,
         )
 
