@@ -219,4 +219,4 @@ def test_several_samples_are_compared_on_pass_rates(fixture_runs: dict[str, Path
     text = (tmp_path / "r" / "results.md").read_text()
     assert "share of passing samples" in text and "paired permutation p = 0.03125" in text
     matrix = {r[0]: r for r in md_section(text, "Per-problem results")}
-    assert matrix["abc90_a"][2:] == ["80%", "20%"] and matrix["solved"][2:] == ["4.8", "1.2"]
+    assert matrix["abc90_a"][2:] == ["80%", "20%"] and matrix["sum of shares"][2:] == ["4.8", "1.2"]

@@ -188,8 +188,11 @@ def _mark(v: Fraction | None) -> str:
 def matrix_rows(models: list[Model], mat: dict[str, dict[str, Fraction | None]]) -> list[list[str]]:
     titles = _titles(models)
     rows = [[q, titles.get(q, ""), *(_mark(mat[q][m.name]) for m in models)] for q in mat]
-    totals = [sum((v for q in mat if (v := mat[q][m.name]) is not None), Fraction(0)) for m in models]
-    rows.append(["solved", "", *(str(t) if t.denominator == 1 else f"{float(t):.1f}" for t in totals)])
+    shares = [[v for q in mat if (v := mat[q][m.name]) is not None] for m in models]
+    if all(v in (0, 1) for col in shares for v in col):
+        rows.append(["solved", "", *(str(sum(col)) for col in shares)])
+    else:  # what one sample solves on average
+        rows.append(["sum of shares", "", *(f"{float(sum(col)):.1f}" for col in shares)])
     return rows
 
 
