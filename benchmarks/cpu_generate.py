@@ -6,11 +6,11 @@ and generates greedily through `HFGenerator.generate_ids` in batches of --batch-
 (mkl) transformers' `generate` with every linear layer through `F.linear` (MKL's GEMM), as before
 `codetune.bench.cpu_linear`;
 (onednn) `generate` with decoding steps' linear layers through oneDNN (`cpu_linear.onednn_linears`);
-(shrink) oneDNN and codetune's eager decoding loop that drops finished rows from the batch (`bench/shrink.py`), what
-`codetune eval` now does on a CPU.
+(continuous) oneDNN and codetune's continuous batching (`bench/continuous.py`: a finished row leaves the batch and a
+waiting prompt takes its place), what `codetune eval` now does on a CPU.
 Every path generates at least --min-new-tokens per row (64 compares kernels without short answers hiding the
-decoding cost; 0 lets rows end where the model ends them, which is what the shrink path is for). Prints JSON: new
-tokens/s per path (all, and decoding only: less the prefill, timed alone), the ratios onednn/mkl and shrink/onednn,
+decoding cost; 0 lets rows end where the model ends them, which is what the continuous path is for). Prints JSON: new
+tokens/s per path (all, and decoding only: less the prefill, timed alone), the ratios onednn/mkl and continuous/onednn,
 and how many rows' tokens equal the first path's (other kernels sum in another order, so a near-tie can flip a
 greedy token).
 """
@@ -47,7 +47,7 @@ def main() -> None:
     ap.add_argument("--max-new-tokens", type=int, default=64)
     ap.add_argument("--min-new-tokens", type=int, default=64)
     ap.add_argument("--prompt-style", default="lcb", choices=["lcb", "study"])
-    ap.add_argument("--paths", default="mkl,onednn,shrink")
+    ap.add_argument("--paths", default="mkl,onednn,continuous")
     ap.add_argument("--out", type=Path, default=None)
     opts = ap.parse_args()
 
@@ -93,7 +93,7 @@ def main() -> None:
     outputs: dict[str, list[list[int]]] = {}
     for path in opts.paths.split(","):
         cpu_linear.ENABLED = path != "mkl"
-        gen = HFGenerator(model, tok, opts.batch_size, shrink=path == "shrink")
+        gen = HFGenerator(model, tok, opts.batch_size, continuous=path == "continuous")
         t0 = time.perf_counter()
         gen.generate_ids(prompts, Decoding(max_new_tokens=1))
         prefill = time.perf_counter() - t0
@@ -112,7 +112,7 @@ def main() -> None:
         }
         print(json.dumps({path: report["paths"][path]}), file=sys.stderr, flush=True)
     paths = report["paths"]
-    for new_path, old_path in (("onednn", "mkl"), ("shrink", "onednn")):
+    for new_path, old_path in (("onednn", "mkl"), ("continuous", "onednn")):
         if {new_path, old_path} <= set(outputs):
             report[f"ratio_{new_path}_{old_path}_seconds"] = round(
                 paths[old_path]["seconds"] / paths[new_path]["seconds"], 2

@@ -44,12 +44,12 @@ class HFGenerator:
         *,
         compile: bool | None = None,
         decode_loop: bool = False,
-        shrink: bool = True,
+        continuous: bool = True,
     ) -> None:
         self.model, self.tokenizer, self.batch_size = model, tokenizer, batch_size
         self.compile = compile  # None: on CUDA only
-        # eager batches: finished rows leave the batch (bench/shrink.py) instead of running on in `generate`
-        self.shrink = shrink
+        # eager: continuous batching (bench/continuous.py) instead of `generate` on fixed batches
+        self.continuous = continuous
         # compiled batches: codetune's decoding loop (bench/decode.py) instead of `generate`; off until it has been
         # timed on a GPU
         self.decode_loop = decode_loop
@@ -135,10 +135,10 @@ class HFGenerator:
     ) -> Iterator[tuple[list[int], list[list[int]], float]]:
         """Generate for (prompt ids, adapter) rows batch by batch; yield (row indices, new ids cut after the first
         end-of-turn id, seconds the batch took). Rows are grouped by adapter, longest prompt first within a group (an
-        out-of-memory shows up at once). Eager: batches are filled across group boundaries, so a few problems x
-        several adapters still make full batches. Compiled: every batch holds one adapter's rows and has the same
-        size and KV cache length (short batches are filled with copies of their last row), so one compiled graph
-        serves them all."""
+        out-of-memory shows up at once). Eager: continuous batching (`bench/continuous.py`), rows of every adapter
+        together, each row yielded as it ends; with `continuous=False`, `generate` on batches filled across group
+        boundaries. Compiled: every batch holds one adapter's rows and has the same size and KV cache length (short
+        batches are filled with copies of their last row), so one compiled graph serves them all."""
         import torch
 
         folders = [_path(a) for _, a in rows]
@@ -156,6 +156,9 @@ class HFGenerator:
             gen_config = self._generation_config(model, decoding)
             for key, value in (overrides or {}).items():
                 setattr(gen_config, key, value)
+            if not fixed and self.continuous and gen_config.cache_implementation is None:
+                yield from self._continuous(model, rows, order, gen_config, decoding, route)
+                return
             if fixed and rows:
                 width = math.ceil(max(len(p) for p, _ in rows) / WIDTH_MULTIPLE) * WIDTH_MULTIPLE
                 gen_config.max_cache_len = width + gen_config.max_new_tokens
@@ -210,8 +213,6 @@ class HFGenerator:
                 if fast and self.decode_loop and not extra:
                     compiled = "compile_config" in fast
                     return self._decode_loop(model, ids, mask, config, decoding, compiled)[: len(prompts)]
-                if not fast and self.shrink and config.cache_implementation is None:
-                    return self._shrinking(model, ids, mask, config, decoding, extra)
                 out = model.generate(
                     input_ids=ids.to(device),
                     attention_mask=mask.to(device),
@@ -257,33 +258,53 @@ class HFGenerator:
             on_step=self._on_step,
         )
 
-    def _shrinking(
-        self, model: Any, ids: Any, mask: Any, config: Any, decoding: Decoding, extra: dict[str, Any]
-    ) -> list[list[int]]:
-        from codetune.bench.shrink import decode_shrinking
+    def _continuous(
+        self,
+        model: Any,
+        rows: list[tuple[Sequence[int], str | Path | None]],
+        order: list[int],
+        config: Any,
+        decoding: Decoding,
+        route: Any,
+    ) -> Iterator[tuple[list[int], list[list[int]], float]]:
+        """`_batches` for eager decoding: rows in `order`, continuously batched; each yielded as it ends."""
+        import torch
+
+        from codetune.bench.continuous import decode_continuous
+        from codetune.bench.cpu_linear import onednn_linears
 
         eos = config.eos_token_id
+        stop_ids = [eos] if isinstance(eos, int) else list(eos or [])
         stops = [s for s in decoding.stop if s]
-        tail = max(map(len, stops), default=0) + 2  # tokens: each decodes to at least one character
         tok = self.tokenizer
 
-        def stop_tail(rows: list[list[int]]) -> list[bool]:
-            return [any(s in t for s in stops) for t in tok.batch_decode(rows, skip_special_tokens=True)]
+        def stop_tail(tails: list[list[int]]) -> list[bool]:
+            return [any(s in t for s in stops) for t in tok.batch_decode(tails, skip_special_tokens=True)]
 
-        return decode_shrinking(
+        folders = [_path(rows[i][1]) for i in order]
+        if config.do_sample:
+            torch.manual_seed(decoding.seed)
+        decoded = decode_continuous(
             model,
-            ids,
-            mask,
+            [rows[i][0] for i in order],
+            batch_size=self.batch_size,
+            pad_id=config.pad_token_id,
             max_new_tokens=config.max_new_tokens,
             min_new_tokens=config.min_new_tokens or 0,
-            stop_ids=[eos] if isinstance(eos, int) else list(eos or []),
+            stop_ids=stop_ids,
             stop_tail=stop_tail if stops else None,
-            tail=tail,
+            tail=max(map(len, stops), default=0) + 2,  # tokens: each decodes to at least one character
             temperature=decoding.temperature if config.do_sample else 0.0,
             top_p=decoding.top_p if config.do_sample else 1.0,
-            adapter_names=extra.get("adapter_names"),
+            route=lambda live: route([folders[j] for j in live]),
             on_step=self._on_step,
         )
+        t0 = time.perf_counter()
+        with torch.inference_mode(), onednn_linears(model):
+            for j, ids in decoded:
+                now = time.perf_counter()
+                yield [order[j]], [_until_stop(ids, set(stop_ids))], now - t0
+                t0 = now
 
     def _generation_config(self, model: Any, decoding: Decoding) -> Any:
         from transformers import GenerationConfig

@@ -1,0 +1,165 @@
+"""Continuous batching for eager decoding: codetune's generation path on a CPU.
+
+transformers' `generate` decodes fixed batches: every row stays in its batch until the batch's last row ends, so a
+batch whose answers end at 300 to 1,000 tokens pays for all its rows at every one of the 1,000 steps, and on a CPU a
+step's cost hardly falls with fewer rows (reading the weights dominates). Here at most `batch_size` rows decode
+together; a row leaves, with its slice of the KV cache, as soon as it produces an end-of-turn id (or a stop string),
+and waiting prompts take the free places: they are prefilled together and their KV cache joins the batch's, both
+left-padded to a common length. The maths is `generate`'s: the same positions and attention mask for left-padded
+prompts, greedy = argmax, sampling = temperature then top-p (`decode.pick`: other draws, same distribution).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
+
+from codetune.bench.decode import _cache_argument, pick
+
+StopTail = Callable[[list[list[int]]], list[bool]]  # last new ids of each live row -> which rows hit a stop string
+# prompt indices of the rows in a forward pass -> the context to run it in + extra forward kwargs (PEFT's adapter_names)
+Route = Callable[[list[int]], tuple[AbstractContextManager[Any], dict[str, Any]]]
+
+
+def decode_continuous(
+    model: Any,
+    prompts: Sequence[Sequence[int]],
+    *,
+    batch_size: int,
+    pad_id: int,
+    max_new_tokens: int,
+    stop_ids: Sequence[int],
+    min_new_tokens: int = 0,
+    stop_tail: StopTail | None = None,
+    tail: int = 16,
+    temperature: float = 0.0,
+    top_p: float = 1.0,
+    route: Route | None = None,
+    refill_at: int | None = None,
+    on_step: Callable[[int], None] | None = None,
+) -> Iterator[tuple[int, list[int]]]:
+    """Yield (prompt index, new ids) as each row ends: its ids up to its first end-of-turn id, or `max_new_tokens` of
+    them. Prompts join in the order given, once `refill_at` places are free (default: a quarter of the batch) or the
+    batch is empty. `stop_tail` is shown each live row's last `tail` new ids after every step. `min_new_tokens`:
+    end-of-turn ids are ruled out before then, as in `generate`. Sampling draws from torch's global generator."""
+    import torch
+
+    device = next(model.parameters()).device
+    stops = set(stop_ids)
+    refill_at = refill_at or max(1, batch_size // 4)
+    pending = deque(range(len(prompts)))
+    live: list[int] = []  # prompt index of each row in the batch
+    out: dict[int, list[int]] = {}
+    batch: _Batch | None = None
+    while pending or live:
+        free = batch_size - len(live)
+        if pending and (not live or free >= min(refill_at, len(pending))):
+            joining = [pending.popleft() for _ in range(min(free, len(pending)))]
+            fresh = _prefill(model, [prompts[i] for i in joining], pad_id, device, _routed(route, joining))
+            batch = fresh if batch is None else batch.join(fresh)
+            live += joining
+            out |= {i: [] for i in joining}
+        assert batch is not None
+        scores = batch.logits.float()
+        under = torch.tensor([len(out[i]) < min_new_tokens for i in live], device=device)
+        if min_new_tokens and bool(under.any()):
+            scores[under] = scores[under] + _no_stop(stops, scores.shape[-1], device)
+        token = pick(scores, temperature, top_p)
+        for i, t in zip(live, token.tolist(), strict=True):
+            out[i].append(t)
+        ended = [out[i][-1] in stops or len(out[i]) >= max_new_tokens for i in live]
+        if stop_tail is not None:
+            ended = [e or h for e, h in zip(ended, stop_tail([out[i][-tail:] for i in live]), strict=True)]
+        if on_step is not None:
+            on_step(max(len(out[i]) for i in live))
+        for i, e in zip(live, ended, strict=True):
+            if e:
+                yield i, out.pop(i)
+        keep = [j for j, e in enumerate(ended) if not e]
+        live = [live[j] for j in keep]
+        if not live:
+            batch = None
+            continue
+        if len(keep) < len(ended):
+            batch.select(torch.tensor(keep, device=device))
+        batch.step(model, token[keep] if len(keep) < len(ended) else token, _routed(route, live))
+
+
+def _routed(route: Route | None, rows: list[int]) -> tuple[AbstractContextManager[Any], dict[str, Any]]:
+    return route(rows) if route is not None else (nullcontext(), {})
+
+
+def _no_stop(stops: set[int], vocab: int, device: Any) -> Any:
+    import torch
+
+    bias = torch.zeros(vocab, device=device)
+    bias[[s for s in stops if 0 <= s < vocab]] = float("-inf")
+    return bias
+
+
+def _prefill(model: Any, prompts: list[Sequence[int]], pad_id: int, device: Any, routed: Any) -> _Batch:
+    from transformers import DynamicCache
+
+    from codetune.bench.speed import left_pad
+
+    ids, mask = (t.to(device) for t in left_pad([list(p) for p in prompts], pad_id))
+    position = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 1)  # as `generate` numbers them
+    cache = DynamicCache(config=model.config)
+    scope, extra = routed
+    with scope:
+        logits = model(
+            input_ids=ids,
+            attention_mask=mask,
+            position_ids=position,
+            use_cache=True,
+            logits_to_keep=1,
+            **{_cache_argument(model): cache},
+            **extra,
+        ).logits[:, -1]
+    return _Batch(cache, mask, position[:, -1], logits)
+
+
+class _Batch:
+    """The rows decoding together: KV cache, attention mask (0 on left padding), each row's last position, and the
+    scores of each row's next token."""
+
+    def __init__(self, cache: Any, mask: Any, position: Any, logits: Any) -> None:
+        self.cache, self.mask, self.position, self.logits = cache, mask, position, logits
+
+    def join(self, other: _Batch) -> _Batch:
+        """`other`'s rows after this batch's, every row left-padded to the longer of the two lengths."""
+        import torch
+        from torch.nn.functional import pad
+
+        width = max(self.mask.shape[1], other.mask.shape[1])
+        for mine, theirs in zip(self.cache.layers, other.cache.layers, strict=True):
+            for name in ("keys", "values"):
+                a, b = getattr(mine, name), getattr(theirs, name)
+                padded = [pad(t, (0, 0, width - t.shape[-2], 0)) for t in (a, b)]
+                setattr(mine, name, torch.cat(padded))
+        self.mask = torch.cat([pad(m, (width - m.shape[1], 0)) for m in (self.mask, other.mask)])
+        self.position = torch.cat([self.position, other.position])
+        self.logits = torch.cat([self.logits, other.logits])
+        return self
+
+    def select(self, rows: Any) -> None:
+        self.cache.batch_select_indices(rows)
+        self.mask, self.position = self.mask[rows], self.position[rows]
+
+    def step(self, model: Any, token: Any, routed: Any) -> None:
+        import torch
+
+        self.mask = torch.cat([self.mask, self.mask.new_ones(len(token), 1)], dim=-1)
+        self.position = self.position + 1
+        scope, extra = routed
+        with scope:
+            self.logits = model(
+                input_ids=token[:, None],
+                attention_mask=self.mask,
+                position_ids=self.position[:, None],
+                use_cache=True,
+                **{_cache_argument(model): self.cache},
+                **extra,
+            ).logits[:, -1]

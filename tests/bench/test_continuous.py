@@ -1,0 +1,147 @@
+"""Continuous batching (eager decoding) gives `generate`'s tokens: rows that end early leave, waiting prompts join,
+stop ids and strings, min_new_tokens, several adapters in one batch, sampling."""
+
+from __future__ import annotations
+
+import pytest
+
+from codetune.bench.generate import Decoding
+from codetune.bench.generate_hf import HFGenerator
+
+PAD = 151643
+
+
+def _prompts(n: int, seed: int = 0) -> list[list[int]]:
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randint(10, 5000, (k,), generator=g).tolist() for k in (7, 31, 3, 18, 12, 25, 9)[:n]]
+
+
+@pytest.fixture(scope="module")
+def sharp(tiny_model_dir):
+    """The tiny model with attention sharpened (q and k scaled up), so each token depends on positions and on which
+    earlier tokens it sees: a random tiny model's near-uniform attention would hide position and mask mistakes."""
+    import torch
+
+    from codetune.models import load_model
+
+    model, tok = load_model(str(tiny_model_dir), device="cpu")
+    with torch.no_grad():
+        for layer in model.model.layers:
+            layer.self_attn.q_proj.weight.mul_(12)
+            layer.self_attn.k_proj.weight.mul_(12)
+    return model, tok
+
+
+def _pair(tiny, batch_size: int = 5) -> tuple[HFGenerator, HFGenerator]:
+    model, tok = tiny
+    return HFGenerator(model, tok, batch_size), HFGenerator(model, tok, batch_size, continuous=False)
+
+
+def _forward_rows(monkeypatch) -> list[int]:
+    """The number of rows of every forward pass the continuous decoder makes."""
+    from codetune.bench import continuous
+
+    rows: list[int] = []
+    original = continuous.decode_continuous
+
+    def spy(model, prompts, **kw):
+        forward = model.forward
+
+        def counted(*a, **k):
+            rows.append(k["input_ids"].shape[0])
+            return forward(*a, **k)
+
+        model.forward = counted
+        try:
+            yield from original(model, prompts, **kw)
+        finally:
+            del model.forward
+
+    monkeypatch.setattr(continuous, "decode_continuous", spy)
+    return rows
+
+
+def _early_stops(
+    plain: HFGenerator, prompts: list[list[int]], at: list[tuple[int, int]], n: int
+) -> list[int]:
+    """End-of-turn ids that end row r at its s-th token (or sooner, where that token recurs), for (r, s) in `at`."""
+    free = plain.generate_ids(prompts, Decoding(max_new_tokens=n), pad_token_id=PAD, eos_token_id=[PAD])
+    return [free[r][s] for r, s in at]
+
+
+@pytest.mark.parametrize("batch_size", [7, 3], ids=["all-at-once", "prompts-wait"])
+def test_rows_leave_and_join_and_every_row_matches_generate(sharp, monkeypatch, batch_size) -> None:
+    continuous, plain = _pair(sharp, batch_size)
+    prompts = _prompts(7)
+    kw = {"pad_token_id": PAD, "eos_token_id": _early_stops(plain, prompts, [(0, 2), (2, 7), (5, 4)], 14)}
+    want = plain.generate_ids(prompts, Decoding(max_new_tokens=14), **kw)
+    rows = _forward_rows(monkeypatch)
+    got = continuous.generate_ids(prompts, Decoding(max_new_tokens=14), **kw)
+    assert got == want
+    assert min(map(len, got)) < 8 and max(map(len, got)) == 14
+    assert max(rows) <= batch_size and rows[-1] < batch_size  # never more than a batch; finished rows left
+    if batch_size == 3:
+        assert (
+            rows.count(3) > rows.index(3) + 1
+        )  # prompts joined a running batch (a prefill, then full steps)
+
+
+def test_min_new_tokens_and_stop_strings_as_generate(sharp) -> None:
+    continuous, plain = _pair(sharp, 2)
+    _, tok = sharp
+    prompts = [
+        "def add(a, b):",
+        "Once upon a time, in a land far away, there lived a",
+        "import numpy as np\nx =",
+    ]
+    free = plain.generate(prompts, Decoding(max_new_tokens=12))
+    stop = free[1][0][3:6]
+    for dec in (Decoding(max_new_tokens=12), Decoding(max_new_tokens=12, stop=(stop,))):
+        assert continuous.generate(prompts, dec) == plain.generate(prompts, dec)
+    ids = [tok(p, add_special_tokens=False)["input_ids"] for p in prompts]
+    kw = {"min_new_tokens": 4, "eos_token_id": _early_stops(plain, ids, [(0, 1)], 6), "pad_token_id": PAD}
+    dec = Decoding(max_new_tokens=8)
+    assert continuous.generate_ids(ids, dec, **kw) == plain.generate_ids(ids, dec, **kw)
+
+
+@pytest.mark.parametrize("batch_size", [12, 5])
+def test_rows_of_several_adapters_keep_their_adapter(tiny_model_dir, tmp_path, batch_size) -> None:
+    """Rows of the base model and two adapters share the batch; as rows leave and join, each keeps its adapter."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from codetune.models import load_tokenizer
+    from codetune.models.tiny import save_random_adapter
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32).eval()
+    tok = load_tokenizer(str(tiny_model_dir))
+    targets = ["q_proj", "v_proj", "down_proj"]
+    adapters = [
+        save_random_adapter(model, tmp_path / f"a{i}", targets=targets, std=0.5, seed=i) for i in range(2)
+    ]
+    prompts = _prompts(4, seed=1)
+    adapter_of_row = [a for a in [None, *adapters] for _ in prompts]
+    plain = HFGenerator(model, tok, batch_size=12, continuous=False)
+    free = plain.generate_ids(prompts * 3, Decoding(max_new_tokens=10), pad_token_id=PAD, eos_token_id=[PAD])
+    kw = {"pad_token_id": PAD, "eos_token_id": [free[1][4], free[6][2]]}
+    want = plain.generate_ids(prompts * 3, Decoding(max_new_tokens=10), adapters=adapter_of_row, **kw)
+    assert len({str(want[m * 4 : m * 4 + 4]) for m in range(3)}) == 3  # three different models
+    got = HFGenerator(model, tok, batch_size=batch_size).generate_ids(
+        prompts * 3, Decoding(max_new_tokens=10), adapters=adapter_of_row, **kw
+    )
+    assert got == want
+    assert len({len(r) for r in got}) > 1  # rows did end at different steps
+
+
+@pytest.mark.parametrize("top_p", [1.0, 0.9])
+def test_sampling_is_seeded_and_follows_the_temperature(tiny, top_p) -> None:
+    continuous, _ = _pair(tiny, 3)
+    prompts = ["def add(a, b):", "import numpy as np\nx ="]
+    dec = Decoding(n=4, temperature=1.0, top_p=top_p, max_new_tokens=8, seed=5)
+    first = continuous.generate(prompts, dec)
+    assert first == continuous.generate(prompts, dec)
+    assert len(set(first[0])) > 1
+    cold = continuous.generate(prompts, Decoding(n=2, temperature=1e-4, max_new_tokens=8, seed=5))
+    assert cold == [[g[0]] * 2 for g in continuous.generate(prompts, Decoding(max_new_tokens=8))]
