@@ -9,6 +9,7 @@ from codetune.bench.generate import Decoding
 from codetune.bench.generate_hf import HFGenerator
 
 PAD = 151643
+WIDTHS: list[int] = []
 
 
 def _prompts(n: int, seed: int = 0) -> list[list[int]]:
@@ -40,10 +41,11 @@ def _pair(tiny, batch_size: int = 5) -> tuple[HFGenerator, HFGenerator]:
 
 
 def _forward_rows(monkeypatch) -> list[int]:
-    """The number of rows of every forward pass the continuous decoder makes."""
+    """The number of rows of every forward pass the continuous decoder makes (and, in `WIDTHS`, its mask's width)."""
     from codetune.bench import continuous
 
     rows: list[int] = []
+    WIDTHS.clear()
     original = continuous.decode_continuous
 
     def spy(model, prompts, **kw):
@@ -51,6 +53,7 @@ def _forward_rows(monkeypatch) -> list[int]:
 
         def counted(*a, **k):
             rows.append(k["input_ids"].shape[0])
+            WIDTHS.append(k["attention_mask"].shape[1])
             return forward(*a, **k)
 
         model.forward = counted
@@ -82,10 +85,10 @@ def test_rows_leave_and_join_and_every_row_matches_generate(sharp, monkeypatch, 
     assert got == want
     assert min(map(len, got)) < 8 and max(map(len, got)) == 14
     assert max(rows) <= batch_size and rows[-1] < batch_size  # never more than a batch; finished rows left
-    if batch_size == 3:
-        assert (
-            rows.count(3) > rows.index(3) + 1
-        )  # prompts joined a running batch (a prefill, then full steps)
+    if batch_size == 3:  # prompts joined a running batch (a prefill, then full steps)
+        assert rows.count(3) > rows.index(3) + 1
+    # the cache holds no column that every live row ignores: never wider than the longest prompt plus its answer
+    assert max(WIDTHS) <= max(map(len, prompts)) + 14
 
 
 def test_min_new_tokens_and_stop_strings_as_generate(sharp) -> None:

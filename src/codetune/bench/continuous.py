@@ -18,7 +18,9 @@ from typing import Any
 
 from codetune.bench.decode import _cache_argument, pick
 
-StopTail = Callable[[list[list[int]]], list[bool]]  # last new ids of each live row -> which rows hit a stop string
+StopTail = Callable[
+    [list[list[int]]], list[bool]
+]  # last new ids of each live row -> which rows hit a stop string
 # prompt indices of the rows in a forward pass -> the context to run it in + extra forward kwargs (PEFT's adapter_names)
 Route = Callable[[list[int]], tuple[AbstractContextManager[Any], dict[str, Any]]]
 
@@ -145,8 +147,16 @@ class _Batch:
         return self
 
     def select(self, rows: Any) -> None:
+        """Keep `rows`, and drop the leading columns that are padding in every one of them: the batch never starts
+        afresh, so without this the cache would grow by one column per step for as long as prompts keep joining."""
         self.cache.batch_select_indices(rows)
         self.mask, self.position = self.mask[rows], self.position[rows]
+        first = int(self.mask.any(0).int().argmax())  # the first column some row attends to
+        if first:
+            for layer in self.cache.layers:
+                for name in ("keys", "values"):
+                    setattr(layer, name, getattr(layer, name)[..., first:, :])
+            self.mask = self.mask[:, first:]
 
     def step(self, model: Any, token: Any, routed: Any) -> None:
         import torch
