@@ -8,6 +8,11 @@ from typing import Any
 import typer
 
 FILTER_KEYS = ("platform", "difficulty", "start", "end", "ids", "limit")
+# the problem filters, shared with `codetune data check`
+PLATFORM = typer.Option(None, "--platform", help="Keep these platforms (repeat or a,b).")
+DIFFICULTY = typer.Option(None, "--difficulty", help="easy, medium, hard (repeat or a,b).")
+START = typer.Option(None, "--start", help="First contest month, YYYY-MM.")
+END = typer.Option(None, "--end", help="Last contest month, YYYY-MM.")
 
 
 def split_list(values: list[str] | None) -> list[str] | None:
@@ -51,14 +56,10 @@ def eval_command(
         "--problems",
         help="LiveCodeBench JSONL, builtin:quickstart or livecodebench/code_generation_lite.",
     ),
-    platform: list[str] | None = typer.Option(
-        None, "--platform", help="Keep these platforms (repeat or a,b)."
-    ),
-    difficulty: list[str] | None = typer.Option(
-        None, "--difficulty", help="easy, medium, hard (repeat or a,b)."
-    ),
-    start: str | None = typer.Option(None, "--start", help="First contest month, YYYY-MM."),
-    end: str | None = typer.Option(None, "--end", help="Last contest month, YYYY-MM."),
+    platform: list[str] | None = PLATFORM,
+    difficulty: list[str] | None = DIFFICULTY,
+    start: str | None = START,
+    end: str | None = END,
     ids: str | None = typer.Option(None, "--ids", help="Comma-separated question ids."),
     limit: int | None = typer.Option(None, "--limit", help="Keep the first N problems after filtering."),
     prompt_style: str | None = typer.Option(None, "--prompt-style", help="lcb (LiveCodeBench's) or study."),

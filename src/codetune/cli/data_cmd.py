@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from codetune.cli.bench_cmd import split_list
+from codetune.cli.bench_cmd import DIFFICULTY, END, PLATFORM, START, split_list
 from codetune.errors import CodetuneError
 
 data_app = typer.Typer(
@@ -151,14 +151,10 @@ def check_cmd(
         help="LiveCodeBench JSONL, builtin:quickstart, or the hub's livecodebench/code_generation_lite.",
     ),
     release: str = typer.Option("release_v5", "--release", help="LiveCodeBench release tag (hub problems)."),
-    platform: list[str] | None = typer.Option(
-        None, "--platform", help="Keep these platforms (repeat or a,b)."
-    ),
-    difficulty: list[str] | None = typer.Option(
-        None, "--difficulty", help="easy, medium, hard (repeat or a,b)."
-    ),
-    start: str | None = typer.Option(None, "--start", help="First contest month, YYYY-MM."),
-    end: str | None = typer.Option(None, "--end", help="Last contest month, YYYY-MM."),
+    platform: list[str] | None = PLATFORM,
+    difficulty: list[str] | None = DIFFICULTY,
+    start: str | None = START,
+    end: str | None = END,
     config: Path | None = typer.Option(
         None, "--config", help="Arm YAML whose data section (or whole file) to use."
     ),
