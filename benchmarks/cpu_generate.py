@@ -47,7 +47,10 @@ def main() -> None:
     ap.add_argument("--max-new-tokens", type=int, default=64)
     ap.add_argument("--min-new-tokens", type=int, default=64)
     ap.add_argument("--prompt-style", default="lcb", choices=["lcb", "study"])
-    ap.add_argument("--paths", default="mkl,onednn,continuous")
+    ap.add_argument("--no-prefill-timing", action="store_true", help="skip timing each path's prefill alone")
+    ap.add_argument(
+        "--paths", default="mkl,onednn,continuous", help="comma-separated; PATH@N runs PATH at batch size N"
+    )
     ap.add_argument("--out", type=Path, default=None)
     opts = ap.parse_args()
 
@@ -92,23 +95,26 @@ def main() -> None:
     }
     outputs: dict[str, list[list[int]]] = {}
     for path in opts.paths.split(","):
-        cpu_linear.ENABLED = path != "mkl"
-        gen = HFGenerator(model, tok, opts.batch_size, continuous=path == "continuous")
+        kind, _, batch = path.partition("@")
+        cpu_linear.ENABLED = kind != "mkl"
+        gen = HFGenerator(model, tok, int(batch or opts.batch_size), continuous=kind == "continuous")
         t0 = time.perf_counter()
-        gen.generate_ids(prompts, Decoding(max_new_tokens=1))
-        prefill = time.perf_counter() - t0
+        if not opts.no_prefill_timing:
+            gen.generate_ids(prompts, Decoding(max_new_tokens=1))
+        prefill = None if opts.no_prefill_timing else time.perf_counter() - t0
         t0 = time.perf_counter()
         ids = gen.generate_ids(prompts, decoding, min_new_tokens=opts.min_new_tokens)
         seconds = time.perf_counter() - t0
         new = sum(map(len, ids))
         outputs[path] = ids
         report["paths"][path] = {
+            "batch_size": gen.batch_size,
             "seconds": round(seconds, 2),
             "new_tokens": new,
             "tokens_per_s": new / seconds,
             # the same prompts' prefill and first token, timed alone: the rest is decoding
-            "prefill_seconds": round(prefill, 2),
-            "decode_tokens_per_s": (new - len(ids)) / (seconds - prefill),
+            "prefill_seconds": None if prefill is None else round(prefill, 2),
+            "decode_tokens_per_s": None if prefill is None else (new - len(ids)) / (seconds - prefill),
         }
         print(json.dumps({path: report["paths"][path]}), file=sys.stderr, flush=True)
     paths = report["paths"]
@@ -121,6 +127,8 @@ def main() -> None:
                 for key in ("tokens_per_s", "decode_tokens_per_s"):
                     report[f"ratio_onednn_mkl_{key}"] = round(paths["onednn"][key] / paths["mkl"][key], 2)
     first = next(iter(outputs.values()), [])
+    base = next(iter(paths.values()), {}).get("seconds")
+    report["speedup_vs_first_path"] = {path: round(base / v["seconds"], 2) for path, v in paths.items()}
     for path, ids in outputs.items():
         paths[path]["rows_equal_to_first_path"] = (
             f"{sum(a == b for a, b in zip(first, ids, strict=True))}/{len(ids)}"
