@@ -16,11 +16,10 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
-from codetune.bench.decode import _cache_argument, pick
+from codetune.bench.decode import _cache_argument, pick, positions
 
-StopTail = Callable[
-    [list[list[int]]], list[bool]
-]  # last new ids of each live row -> which rows hit a stop string
+# last new ids of each live row -> which rows hit a stop string
+StopTail = Callable[[list[list[int]]], list[bool]]
 # prompt indices of the rows in a forward pass -> the context to run it in + extra forward kwargs (PEFT's adapter_names)
 Route = Callable[[list[int]], tuple[AbstractContextManager[Any], dict[str, Any]]]
 
@@ -55,6 +54,7 @@ def decode_continuous(
     live: list[int] = []  # prompt index of each row in the batch
     out: dict[int, list[int]] = {}
     batch: _Batch | None = None
+    no_stop = None  # the end-of-turn ban of `min_new_tokens`, built once
     while pending or live:
         free = batch_size - len(live)
         if pending and (not live or free >= min(refill_at, len(pending))):
@@ -65,9 +65,11 @@ def decode_continuous(
             out |= {i: [] for i in joining}
         assert batch is not None
         scores = batch.logits.float()
-        under = torch.tensor([len(out[i]) < min_new_tokens for i in live], device=device)
-        if min_new_tokens and bool(under.any()):
-            scores[under] = scores[under] + _no_stop(stops, scores.shape[-1], device)
+        if min_new_tokens:
+            under = torch.tensor([len(out[i]) < min_new_tokens for i in live], device=device)
+            if bool(under.any()):
+                no_stop = _no_stop(stops, scores.shape[-1], device) if no_stop is None else no_stop
+                scores[under] = scores[under] + no_stop
         token = pick(scores, temperature, top_p)
         for i, t in zip(live, token.tolist(), strict=True):
             out[i].append(t)
@@ -107,7 +109,7 @@ def _prefill(model: Any, prompts: list[Sequence[int]], pad_id: int, device: Any,
     from codetune.bench.speed import left_pad
 
     ids, mask = (t.to(device) for t in left_pad([list(p) for p in prompts], pad_id))
-    position = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 1)  # as `generate` numbers them
+    position = positions(mask)
     cache = DynamicCache(config=model.config)
     scope, extra = routed
     with scope:

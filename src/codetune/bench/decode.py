@@ -114,7 +114,7 @@ class DecodeLoop:
         rows, width = ids.shape
         length = cache_len or width + max_new_tokens
         cache = {_cache_argument(model): self._cache(model, rows, length)}
-        position = (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 1)  # as `generate` numbers them
+        position = positions(mask)
         logits = model(
             input_ids=ids,
             attention_mask=mask,
@@ -167,6 +167,11 @@ class DecodeLoop:
         else:
             self._caches[rows, length] = StaticCache(config=model.config, max_cache_len=length)
         return self._caches[rows, length]
+
+
+def positions(mask: Any) -> Any:
+    """Position ids of left-padded rows, numbered as `generate` numbers them (padding gets 1; it is masked anyway)."""
+    return (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 1)
 
 
 def _cache_argument(model: Any) -> str:

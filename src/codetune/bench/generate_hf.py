@@ -162,8 +162,7 @@ class HFGenerator:
             if fixed and rows:
                 width = math.ceil(max(len(p) for p, _ in rows) / WIDTH_MULTIPLE) * WIDTH_MULTIPLE
                 gen_config.max_cache_len = width + gen_config.max_new_tokens
-            eos = gen_config.eos_token_id
-            stop_ids = ({eos} if isinstance(eos, int) else set(eos or [])) | {gen_config.pad_token_id}
+            stop_ids = {*_eos_ids(gen_config), gen_config.pad_token_id}
             for b, idx in enumerate(batches):
                 if not decoding.greedy:
                     torch.manual_seed(decoding.seed + b * self.batch_size)
@@ -237,12 +236,11 @@ class HFGenerator:
         from codetune.bench.decode import DecodeLoop
 
         self._loop = self._loop or DecodeLoop(compile=compiled)
-        eos = config.eos_token_id
         stops = [s for s in decoding.stop if s]
         tok = self.tokenizer
 
         def stop_text(rows: list[list[int]]) -> list[bool]:
-            return [any(s in tok.decode(r, skip_special_tokens=True) for s in stops) for r in rows]
+            return _stop_hits(tok, stops, rows)
 
         return self._loop.generate(
             model,
@@ -250,7 +248,7 @@ class HFGenerator:
             mask,
             max_new_tokens=config.max_new_tokens,
             min_new_tokens=config.min_new_tokens or 0,
-            stop_ids=[eos] if isinstance(eos, int) else list(eos or []),
+            stop_ids=_eos_ids(config),
             stop_text=stop_text if stops else None,
             cache_len=getattr(config, "max_cache_len", None),
             temperature=decoding.temperature,
@@ -267,22 +265,21 @@ class HFGenerator:
         decoding: Decoding,
         route: Any,
     ) -> Iterator[tuple[list[int], list[list[int]], float]]:
-        """`_batches` for eager decoding: rows in `order`, continuously batched; each yielded as it ends."""
+        """`_batches` for eager decoding: rows in `order`, continuously batched; each yielded as it ends (already cut
+        after its first end-of-turn id)."""
         import torch
 
         from codetune.bench.continuous import decode_continuous
         from codetune.bench.cpu_linear import onednn_linears
 
-        eos = config.eos_token_id
-        stop_ids = [eos] if isinstance(eos, int) else list(eos or [])
         stops = [s for s in decoding.stop if s]
         tok = self.tokenizer
 
         def stop_tail(tails: list[list[int]]) -> list[bool]:
-            return [any(s in t for s in stops) for t in tok.batch_decode(tails, skip_special_tokens=True)]
+            return _stop_hits(tok, stops, tails)
 
         folders = [_path(rows[i][1]) for i in order]
-        if config.do_sample:
+        if not decoding.greedy:
             torch.manual_seed(decoding.seed)
         decoded = decode_continuous(
             model,
@@ -291,18 +288,18 @@ class HFGenerator:
             pad_id=config.pad_token_id,
             max_new_tokens=config.max_new_tokens,
             min_new_tokens=config.min_new_tokens or 0,
-            stop_ids=stop_ids,
+            stop_ids=_eos_ids(config),
             stop_tail=stop_tail if stops else None,
-            tail=max(map(len, stops), default=0) + 2,  # tokens: each decodes to at least one character
-            temperature=decoding.temperature if config.do_sample else 0.0,
-            top_p=decoding.top_p if config.do_sample else 1.0,
+            tail=_stop_window(stops),
+            temperature=decoding.temperature,
+            top_p=decoding.top_p,
             route=lambda live: route([folders[j] for j in live]),
             on_step=self._on_step,
         )
         t0 = time.perf_counter()
         with torch.inference_mode(), onednn_linears(model):
             for j, ids in decoded:
-                yield [order[j]], [_until_stop(ids, set(stop_ids))], time.perf_counter() - t0
+                yield [order[j]], [ids], time.perf_counter() - t0
                 t0 = time.perf_counter()  # the caller's time (writing the row) is not generation time
 
     def _generation_config(self, model: Any, decoding: Decoding) -> Any:
@@ -343,12 +340,12 @@ def _criteria(
     from transformers import StoppingCriteria, StoppingCriteriaList
 
     stops = [s for s in stops if s]
-    window = max(map(len, stops), default=0) + 2  # tokens: each decodes to at least one character
+    window = _stop_window(stops)
 
     class StopOnText(StoppingCriteria):
         def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-            tails = tokenizer.batch_decode(input_ids[:, prompt_len:][:, -window:], skip_special_tokens=True)
-            return torch.tensor([any(s in t for s in stops) for t in tails], device=input_ids.device)
+            hits = _stop_hits(tokenizer, stops, input_ids[:, prompt_len:][:, -window:])
+            return torch.tensor(hits, device=input_ids.device)
 
     class Progress(StoppingCriteria):
         def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
@@ -357,6 +354,22 @@ def _criteria(
 
     criteria = ([StopOnText()] if stops else []) + ([Progress()] if on_step else [])
     return StoppingCriteriaList(criteria) if criteria else None
+
+
+def _eos_ids(config: Any) -> list[int]:
+    """The end-of-turn ids of a GenerationConfig (an int or a list there)."""
+    eos = config.eos_token_id
+    return [eos] if isinstance(eos, int) else list(eos or [])
+
+
+def _stop_window(stops: Sequence[str]) -> int:
+    """How many of a row's last tokens can hold a stop string: each token decodes to at least one character."""
+    return max(map(len, stops), default=0) + 2
+
+
+def _stop_hits(tokenizer: Any, stops: Sequence[str], rows: Any) -> list[bool]:
+    """Which rows of generated ids (lists or a tensor) hold a stop string in their text."""
+    return [any(s in t for s in stops) for t in tokenizer.batch_decode(rows, skip_special_tokens=True)]
 
 
 def _path(adapter: str | Path | None) -> Path | None:
