@@ -15,7 +15,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from codetune.bench.sandbox_worker import HEADER, OUTPUT_CAP, _recv, _send
+from codetune.bench.frames import recv, send
+from codetune.bench.sandbox_program import HEADER
+from codetune.bench.sandbox_worker import OUTPUT_CAP
 
 __all__ = ["HEADER", "OUTPUT_CAP", "RunResult", "Sandbox", "SandboxDied", "isolation_report", "kill_uid"]
 
@@ -73,7 +75,7 @@ class Sandbox:
 
     def _recv(self, deadline: float) -> tuple[dict, bytes]:
         try:
-            return _recv(self._from_worker.fileno(), deadline)
+            return recv(self._from_worker.fileno(), deadline)
         except (EOFError, TimeoutError, OSError, ValueError) as e:
             self.kill()
             raise SandboxDied(str(e)) from None
@@ -81,7 +83,7 @@ class Sandbox:
     def load(self, code: str, fn_name: str | None = None) -> None:
         """Compile `code` in the worker; later `run` calls execute it (as __main__, or `Solution().fn_name(...)`)."""
         try:
-            _send(self._to_worker.fileno(), {"op": "code", "fn": fn_name}, code.encode("utf-8", "replace"))
+            send(self._to_worker.fileno(), {"op": "code", "fn": fn_name}, code.encode("utf-8", "replace"))
         except OSError as e:
             self.kill()
             raise SandboxDied(str(e)) from None
@@ -92,7 +94,7 @@ class Sandbox:
         if self._code is None:
             raise RuntimeError("Sandbox.run before Sandbox.load")
         try:
-            _send(self._to_worker.fileno(), {"op": "run", "timeout": timeout, "memory_mb": memory_mb},
+            send(self._to_worker.fileno(), {"op": "run", "timeout": timeout, "memory_mb": memory_mb},
                   stdin.encode("utf-8", "replace"))  # fmt: skip
         except OSError as e:
             self.kill()

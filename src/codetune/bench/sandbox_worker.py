@@ -3,26 +3,21 @@
 At start it imports what LiveCodeBench programs use, enters its own network/IPC/mount namespaces (private tmpfs over
 every world-writable directory) when the kernel allows, and picks a uid of its own. Per test it forks a child that
 starts a new session, takes rlimits (CPU, address space, file size; processes, files and core=0 are inherited),
-drops to that uid, redirects stdin/stdout/stderr to files and exec()s the compiled code. The worker enforces the
-wall-clock limit, kills the child's process group and every leftover process of its uid, and caps captured output.
-Protocol: length-prefixed frames (JSON header + raw bytes) on fds 0/1; `codetune.bench.sandbox` is the other end.
-Standard library only (with `isolation`, its Linux primitives): this is what every test forks from, so it stays
-small.
+drops to that uid, redirects stdin/stdout/stderr to files and runs the compiled code (`sandbox_program`). The
+worker enforces the wall-clock limit, kills the child's process group and every leftover process of its uid, and
+caps captured output. Protocol: `frames` on fds 0/1; `codetune.bench.sandbox` is the other end. Standard library
+only (with `isolation`, its Linux primitives): this is what every test forks from, so it stays small.
 """
 
 from __future__ import annotations
 
-import builtins
 import contextlib
 import gc
-import json
-import linecache
 import os
 import resource
 import select
 import shutil
 import signal
-import struct
 import sys
 import time
 import traceback
@@ -30,53 +25,14 @@ import types
 from pathlib import Path
 
 from codetune.bench import isolation as iso
+from codetune.bench import sandbox_program as program
+from codetune.bench.frames import recv, send
 
-# LiveCodeBench prepends this to every program (lcb_runner/evaluation/testing_util.py): keep it identical.
-HEADER = (
-    "from string import *\nfrom re import *\nfrom datetime import *\nfrom collections import *\n"
-    "from heapq import *\nfrom bisect import *\nfrom copy import *\nfrom math import *\nfrom random import *\n"
-    "from statistics import *\nfrom itertools import *\nfrom functools import *\nfrom operator import *\n"
-    "from io import *\nfrom sys import *\nfrom json import *\nfrom builtins import *\nfrom typing import *\n"
-    "import string\nimport re\nimport datetime\nimport collections\nimport heapq\nimport bisect\nimport copy\n"
-    "import math\nimport random\nimport statistics\nimport itertools\nimport functools\nimport operator\n"
-    "import io\nimport sys\nimport json\nsys.setrecursionlimit(50000)\n"
-)
-# Not threading: its at-fork hook costs ~1 ms per test; the few programs that use threads import it themselves.
-PRELOAD = ("decimal", "fractions", "array", "enum", "types", "atexit")
 OUTPUT_CAP = 32 << 20  # bytes of stdout kept; writing more fails with EFBIG (RLIMIT_FSIZE)
 STDERR_TAIL = 2000
 MAX_PROCS = 64  # per worker uid, so a fork bomb hits a wall
 PRIVATE_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/var/lock")
 UID_BASE = 100_000
-
-
-def _send(fd: int, header: dict, blob: bytes = b"") -> None:
-    head = json.dumps(header).encode()
-    data = struct.pack(">II", len(head), len(blob)) + head + blob
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-def _read_exact(fd: int, n: int, deadline: float | None) -> bytes:
-    chunks, got = [], 0
-    while got < n:
-        if deadline is not None:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
-                raise TimeoutError("sandbox worker did not answer in time")
-        chunk = os.read(fd, min(n - got, 1 << 20))
-        if not chunk:
-            raise EOFError("sandbox worker closed its pipe")
-        chunks.append(chunk)
-        got += len(chunk)
-    return b"".join(chunks)
-
-
-def _recv(fd: int, deadline: float | None = None) -> tuple[dict, bytes]:
-    hlen, blen = struct.unpack(">II", _read_exact(fd, 8, deadline))
-    head = json.loads(_read_exact(fd, hlen, deadline))
-    return head, _read_exact(fd, blen, deadline) if blen else b""
 
 
 class _Worker:
@@ -166,30 +122,20 @@ class _Worker:
         self.children_file = f"/proc/self/task/{os.getpid()}/children"
         # What every child shares is set here once: env, inheritable limits, no setuid gains, the LCB header.
         os.environ.clear()
-        os.environ.update(_program_env(self.work))
+        os.environ.update(program.program_env(self.work))
         iso.prctl(iso.PR_SET_NO_NEW_PRIVS, 1)
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
         if self.uid is not None:
             resource.setrlimit(resource.RLIMIT_NPROC, (MAX_PROCS, MAX_PROCS))  # counted per uid: the child's
-        for name in self.report_modules():
+        for name in program.modules():
             __import__(name)
-        header: dict = {}
-        exec(compile(HEADER, "<header>", "exec"), header)  # also sets the recursion limit, inherited
-        # The header's names become the programs' builtins: same lookups as LiveCodeBench's star-imports, and a
-        # child touches none of these objects (in a forked child every refcount write copies a page).
-        self.template = dict(vars(builtins))
-        self.template.update((k, v) for k, v in header.items() if k != "__builtins__")
-        self.streams = _std_streams()  # over fds 0-2, used only by children after they redirect those fds
+        self.template = program.program_builtins()
+        self.streams = (
+            program.std_streams()
+        )  # over fds 0-2, used only by children after they redirect those fds
         gc.collect()
         gc.freeze()
-
-    @staticmethod
-    def report_modules() -> tuple[str, ...]:
-        return (
-            tuple(line.split()[1] for line in HEADER.splitlines() if line.startswith(("import ", "from ")))
-            + PRELOAD
-        )
 
     def _probe_uid(self) -> int | None:
         uid = UID_BASE + os.getpid()
@@ -296,7 +242,7 @@ class _Worker:
                 os.setresgid(self.uid, self.uid, self.uid)
                 os.setresuid(self.uid, self.uid, self.uid)
             iso.prctl(iso.PR_SET_PDEATHSIG, signal.SIGKILL)  # after setuid, which clears it
-            code = _exec_program(self.template, self.streams, self.code, self.fn, self.compile_error)
+            code = program.exec_program(self.template, self.streams, self.code, self.fn, self.compile_error)
         except BaseException:
             with contextlib.suppress(BaseException):
                 traceback.print_exc()
@@ -362,14 +308,7 @@ class _Worker:
 
     def load(self, code: str, fn: str | None) -> None:
         self.fn = fn
-        self.code, self.compile_error = None, ""
-        # Tracebacks then show the program's lines without searching sys.path for "solution.py" once per frame
-        # (50,000 frames of a recursion error took seconds).
-        linecache.cache["solution.py"] = (len(code), None, code.splitlines(True), "solution.py")
-        try:
-            self.code = compile(code, "solution.py", "exec")
-        except (SyntaxError, ValueError, OverflowError, MemoryError, RecursionError) as e:
-            self.compile_error = "".join(traceback.format_exception_only(type(e), e))
+        self.code, self.compile_error = program.compile_program(code)
 
     def close(self) -> None:
         self._sweep()
@@ -379,78 +318,6 @@ class _Worker:
                 os.rmdir(self.cgroup)
 
 
-def _program_env(home: str) -> dict[str, str]:
-    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": home, "TMPDIR": home, "LANG": "C.UTF-8",
-            "LC_ALL": "C.UTF-8", "PYTHONHASHSEED": "0", "PYTHONIOENCODING": "utf-8",
-            "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}  # fmt: skip
-
-
-def _std_streams() -> tuple:
-    import io
-
-    return (
-        io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)), "utf-8"),
-        io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False)), "utf-8"),
-        io.TextIOWrapper(
-            io.FileIO(2, "w", closefd=False), "utf-8", errors="backslashreplace", write_through=True
-        ),
-    )
-
-
-def _exec_program(
-    builtins_ns: dict, streams: tuple, code: types.CodeType | None, fn: str | None, compile_error: str
-) -> int:
-    """Inside the child: std streams on the redirected fds, then the program as __main__ (or a Solution call)."""
-    # the originals too (typeshed marks them final), so a program that restores them still writes to the files
-    sys.stdin, sys.stdout, sys.stderr = sys.__stdin__, sys.__stdout__, sys.__stderr__ = streams  # type: ignore[misc]
-    sys.argv = ["solution.py"]
-    status = 0
-    try:
-        if code is None:
-            sys.stderr.write(compile_error)
-            return 1
-        module = types.ModuleType("__main__" if fn is None else "solution")
-        ns = module.__dict__
-        ns.update(
-            __builtins__=builtins_ns, stdin=sys.stdin, stdout=sys.stdout, stderr=sys.stderr, argv=sys.argv
-        )
-        sys.modules[module.__name__] = module
-        exec(code, ns)
-        if fn is not None:
-            args = [json.loads(line) for line in sys.stdin.read().split("\n") if line.strip()]
-            result = getattr(ns["Solution"](), fn)(*args)
-            try:
-                text = json.dumps(result)
-            except (TypeError, ValueError):
-                text = json.dumps(f"<not JSON: {type(result).__name__}>")
-            with open(3, "w", closefd=False) as res:
-                res.write(text)
-    except SystemExit as e:
-        if e.code is None or isinstance(e.code, int):
-            status = e.code or 0
-        else:
-            sys.stderr.write(f"{e.code}\n")
-            status = 1
-    except BaseException as e:
-        # The interpreter's own C printer (fast even for 50,000 frames), without this function's frame.
-        tb = e.__traceback__
-        sys.__excepthook__(type(e), e, tb.tb_next if tb is not None and tb.tb_next is not None else tb)
-        status = 1
-    try:
-        if "threading" in sys.modules:
-            sys.modules["threading"]._shutdown()  # join non-daemon threads, as interpreter exit does
-        import atexit
-
-        atexit._run_exitfuncs()
-        sys.stdout.flush()
-    except BaseException:
-        sys.__excepthook__(*sys.exc_info())
-        status = status or 1
-    with contextlib.suppress(BaseException):
-        sys.stderr.flush()
-    return status
-
-
 def serve() -> None:
     """Worker main loop: frames in on fd 0, results out on fd 1 (see `Sandbox`)."""
     rfd, wfd = os.dup(0), os.dup(1)
@@ -458,15 +325,15 @@ def serve() -> None:
     os.dup2(null, 0)
     os.dup2(null, 1)
     worker = _Worker()
-    _send(wfd, {"ready": True, "isolation": worker.report})
+    send(wfd, {"ready": True, "isolation": worker.report})
     while True:
         try:
-            head, blob = _recv(rfd)
+            head, blob = recv(rfd)
         except EOFError:
             break
         if head["op"] == "code":
             worker.load(blob.decode("utf-8", "replace"), head.get("fn"))
         elif head["op"] == "run":
             result, out = worker.run(blob, float(head["timeout"]), int(head["memory_mb"]))
-            _send(wfd, result, out)
+            send(wfd, result, out)
     worker.close()
