@@ -135,6 +135,52 @@ def test_one_line_errors(run_dir: Path, tmp_path: Path, edit: str, args: list[st
         assert not (tmp_path / "m").exists()
 
 
+@pytest.fixture
+def fake_hub():
+    from fake_hub import FakeHub
+
+    hub = FakeHub()
+    yield hub
+    hub.close()
+
+
+def push(run: Path, out: Path, hub_url: str, token: str | None, *args: str) -> subprocess.CompletedProcess:
+    """`codetune export --push-to-hub` against the local stand-in for the hub (huggingface_hub's real requests)."""
+    env = {"PATH": "/usr/bin:/bin", "HF_ENDPOINT": hub_url, "HF_HOME": str(out.parent / "hf-home")}
+    if token:
+        env["HF_TOKEN"] = token
+    return subprocess.run(
+        [sys.executable, "-m", "codetune.cli", "export", str(run), "--out", str(out), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+
+
+def test_push_uploads_the_merged_folder(run_dir: Path, tmp_path: Path, fake_hub) -> None:
+    out = tmp_path / "m"
+    r = push(run_dir, out, fake_hub.url, "hf_test", "--push-to-hub", "someone/merged", "--private")
+    assert r.returncode == 0, r.stderr
+    assert f"pushed to {fake_hub.url}/someone/merged" in " ".join((r.stdout + r.stderr).split())
+    repo = fake_hub.repos["someone/merged"]
+    assert repo["visibility"] == "private" and len(repo["commits"]) == 1
+    local = {str(f.relative_to(out)): f.read_bytes() for f in out.rglob("*") if f.is_file()}
+    assert {"README.md", "config.json", "model.safetensors", "codetune-export.json"} <= set(local)
+    assert repo["files"] == local  # every file, byte for byte; the card's YAML passed the hub's validation
+
+
+def test_push_without_a_token_fails_in_one_line_and_keeps_the_model(
+    run_dir: Path, tmp_path: Path, fake_hub
+) -> None:
+    out = tmp_path / "m"
+    r = push(run_dir, out, fake_hub.url, None, "--push-to-hub", "someone/merged")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "someone/merged: push failed" in errors[0] and "401" in errors[0], r.stderr
+    assert str(out) in errors[0] and (out / "config.json").is_file()
+    assert fake_hub.repos == {}
+
+
 def test_adapter_folder_uses_its_runs_config(run_dir: Path, tmp_path: Path) -> None:
     r = cli("export", str(run_dir / "checkpoint-4"), "--out", str(tmp_path / "m"))
     assert r.returncode == 0, r.stderr
