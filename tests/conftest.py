@@ -48,3 +48,13 @@ def lcb41() -> Path:
     if not p.is_file():
         pytest.skip("../shared/data/lcb is not present on this machine")
     return p
+
+
+@pytest.fixture
+def fake_hub():
+    """A local stand-in for the Hugging Face hub (tests/fake_hub.py); point HF_ENDPOINT at `fake_hub.url`."""
+    from fake_hub import FakeHub
+
+    hub = FakeHub()
+    yield hub
+    hub.close()

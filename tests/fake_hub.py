@@ -1,56 +1,151 @@
-"""A local stand-in for the Hugging Face hub's HTTP API: the part `create_repo` + `upload_folder` use, served on
-127.0.0.1 so a push runs huggingface_hub's real requests (`HF_ENDPOINT` points at it) without the network.
+"""A local stand-in for the Hugging Face hub's HTTP API, served on 127.0.0.1 so the hub code paths run
+huggingface_hub's, transformers' and datasets' real requests (`HF_ENDPOINT` points at it) without the network.
 
-Like the hub it refuses writes without a token, validates the model card's YAML front matter, and keeps what a commit
-uploads. Every file is asked for as a regular (base64-in-the-commit) upload, so no LFS or Xet storage is needed.
+It serves the repos it holds the way `hf_hub_download`, `from_pretrained` and `datasets.load_dataset` read them (repo
+info, file tree, paths info, file metadata, files), with the hub's error codes for a missing repo or file. Like the
+hub it refuses writes without a token, validates a pushed model card's YAML front matter, and keeps what a commit
+uploads; every file is asked for as a regular (base64-in-the-commit) upload, so no LFS or Xet storage is needed.
+Repos are keyed as in the hub's URLs: `owner/name` for a model, `datasets/owner/name` for a dataset.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import os
+import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import yaml
+
+NAME = r"(?P<repo>[\w.-]+/[\w.-]+)"
 
 
 class FakeHub:
     def __init__(self) -> None:
         self.repos: dict[str, dict[str, Any]] = {}
+        self.requests: list[str] = []
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def add_repo(self, key: str, files: dict[str, bytes]) -> str:
+        """Serve `files` as the repo `key` (`owner/name` or `datasets/owner/name`); returns its commit sha, which
+        every revision name resolves to."""
+        sha = hashlib.sha1(repr(sorted(files.items())).encode()).hexdigest()
+        self.repos[key] = {"files": dict(files), "sha": sha, "commits": [], "visibility": "public"}
+        return sha
+
+    def env(self, home: Path, token: str | None = None) -> dict[str, str]:
+        """This process's environment for a child that talks to this hub: no HF_* settings of ours (offline mode,
+        tokens) and no proxy, HF_ENDPOINT here, a fresh HF_HOME (cache, stored token) in `home`."""
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("HF_", "HUGGING_FACE_")) and not k.lower().endswith("_proxy")
+        }
+        env.update(HF_ENDPOINT=self.url, HF_HOME=str(home))
+        if token:
+            env["HF_TOKEN"] = token
+        return env
 
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
 
-    def answer(self, method: str, path: str, token: str | None, body: bytes) -> tuple[int, dict[str, Any]]:
+    def answer(
+        self, method: str, path: str, token: str | None, body: bytes
+    ) -> tuple[int, dict[str, str], bytes | Any]:
+        """(status, extra headers, body: bytes, or an object sent as JSON)."""
         path = path.split("?")[0]
-        if method != "POST":
-            return 404, {"error": f"not served here: {path}"}
+        self.requests.append(f"{method} {path}")
+        if method == "POST":
+            return self._post(path, token, body)
+        if m := re.fullmatch(rf"/(?P<kind>datasets/)?{NAME}/resolve/[^/]+/(?P<file>.+)", path):
+            return self._file(m["kind"] or "", m["repo"], m["file"])
+        if m := re.fullmatch(rf"/api/(?P<kind>models|datasets)/{NAME}(?P<rest>/.*)?", path):
+            key = ("datasets/" if m["kind"] == "datasets" else "") + m["repo"]
+            repo = self.repos.get(key)
+            if repo is None:
+                return 401, {"X-Error-Code": "RepoNotFound"}, {"error": "Repository not found"}
+            rest = m["rest"] or ""
+            if rest == "" or re.fullmatch("/revision/[^/]+", rest):
+                return 200, {}, self._info(m["repo"], repo)
+            if t := re.fullmatch("/tree/[^/]+(?P<dir>/.*)?", rest):
+                return 200, {}, self._tree(repo, (t["dir"] or "").strip("/"))
+        return 404, {}, {"error": f"not served here: {path}"}
+
+    def _info(self, repo_id: str, repo: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "id": repo_id,
+            "sha": repo["sha"],
+            "private": False,
+            "siblings": [{"rfilename": f} for f in sorted(repo["files"])],
+            "lastModified": "2026-01-01T00:00:00.000Z",
+        }
+
+    def _entry(self, path: str, data: bytes) -> dict[str, Any]:
+        return {"type": "file", "path": path, "size": len(data), "oid": _git_oid(data)}
+
+    def _tree(self, repo: dict[str, Any], folder: str) -> list[dict[str, Any]]:
+        prefix = f"{folder}/" if folder else ""
+        entries, dirs = [], set()
+        for name, data in sorted(repo["files"].items()):
+            if not name.startswith(prefix):
+                continue
+            rest = name[len(prefix) :]
+            if "/" in rest:
+                dirs.add(prefix + rest.split("/")[0])
+            else:
+                entries.append(self._entry(name, data))
+        return [{"type": "directory", "path": d, "oid": "0" * 40} for d in sorted(dirs)] + entries
+
+    def _file(self, kind: str, repo_id: str, name: str) -> tuple[int, dict[str, str], bytes | Any]:
+        repo = self.repos.get(kind + repo_id)
+        if repo is None:
+            return 401, {"X-Error-Code": "RepoNotFound"}, {"error": "Repository not found"}
+        if name not in repo["files"]:
+            return (
+                404,
+                {"X-Error-Code": "EntryNotFound", "X-Repo-Commit": repo["sha"]},
+                {"error": "Entry not found"},
+            )
+        data = repo["files"][name]
+        return 200, {"X-Repo-Commit": repo["sha"], "ETag": f'"{_git_oid(data)}"'}, data
+
+    def _post(self, path: str, token: str | None, body: bytes) -> tuple[int, dict[str, str], Any]:
         if path == "/api/validate-yaml":
-            return _validate_card(json.loads(body)["content"])
+            code, obj = _validate_card(json.loads(body)["content"])
+            return code, {}, obj
+        if m := re.fullmatch(rf"/api/(?P<kind>models|datasets)/{NAME}/paths-info/[^/]+", path):
+            repo = self.repos.get(("datasets/" if m["kind"] == "datasets" else "") + m["repo"])
+            if repo is None:
+                return 401, {"X-Error-Code": "RepoNotFound"}, {"error": "Repository not found"}
+            asked = json.loads(body or b"{}").get("paths") or []
+            return 200, {}, [self._entry(p, repo["files"][p]) for p in asked if p in repo["files"]]
         if not token:
-            return 401, {"error": "Invalid username or password."}
+            return 401, {}, {"error": "Invalid username or password."}
         if path == "/api/repos/create":
             req = json.loads(body)
             repo_id = f"{req['organization']}/{req['name']}" if req.get("organization") else req["name"]
             visibility = req.get("visibility") or ("private" if req.get("private") else "public")
-            self.repos.setdefault(repo_id, {"visibility": visibility, "files": {}, "commits": []})
-            return 200, {"url": f"{self.url}/{repo_id}"}
+            self.repos.setdefault(
+                repo_id, {"visibility": visibility, "files": {}, "commits": [], "sha": "0" * 40}
+            )
+            return 200, {}, {"url": f"{self.url}/{repo_id}"}
         if path.startswith("/api/models/") and "/preupload/" in path:
             files = json.loads(body)["files"]
-            return 200, {
-                "files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in files]
-            }
+            modes = [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in files]
+            return 200, {}, {"files": modes}
         if path.startswith("/api/models/") and "/commit/" in path:
             repo_id = path[len("/api/models/") :].split("/commit/")[0]
             repo = self.repos.get(repo_id)
             if repo is None:
-                return 404, {"error": "Repository not found"}
+                return 404, {"X-Error-Code": "RepoNotFound"}, {"error": "Repository not found"}
             for line in body.decode().splitlines():
                 item = json.loads(line)
                 if item["key"] == "header":
@@ -58,8 +153,16 @@ class FakeHub:
                 elif item["key"] == "file":
                     repo["files"][item["value"]["path"]] = base64.b64decode(item["value"]["content"])
             oid = f"{len(repo['commits']):040x}"
-            return 200, {"commitUrl": f"{self.url}/{repo_id}/commit/{oid}", "commitOid": oid, "success": True}
-        return 404, {"error": f"not served here: {path}"}
+            return (
+                200,
+                {},
+                {"commitUrl": f"{self.url}/{repo_id}/commit/{oid}", "commitOid": oid, "success": True},
+            )
+        return 404, {}, {"error": f"not served here: {path}"}
+
+
+def _git_oid(data: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
 def _validate_card(text: str) -> tuple[int, dict[str, Any]]:
@@ -100,10 +203,15 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
         def _serve(self, method: str) -> None:
             auth = self.headers.get("Authorization") or ""
             token = auth[len("Bearer ") :] if auth.startswith("Bearer ") else None
-            code, obj = hub.answer(method, self.path, token, self._body() if method == "POST" else b"")
-            data = json.dumps(obj).encode()
+            code, headers, obj = hub.answer(
+                method, self.path, token, self._body() if method == "POST" else b""
+            )
+            data = obj if isinstance(obj, bytes) else json.dumps(obj).encode()
             self.send_response(code)
-            self.send_header("Content-Type", "application/json")
+            for name, value in headers.items():
+                self.send_header(name, value)
+            if not isinstance(obj, bytes):
+                self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             if method != "HEAD":

@@ -135,31 +135,19 @@ def test_one_line_errors(run_dir: Path, tmp_path: Path, edit: str, args: list[st
         assert not (tmp_path / "m").exists()
 
 
-@pytest.fixture
-def fake_hub():
-    from fake_hub import FakeHub
-
-    hub = FakeHub()
-    yield hub
-    hub.close()
-
-
-def push(run: Path, out: Path, hub_url: str, token: str | None, *args: str) -> subprocess.CompletedProcess:
+def push(run: Path, out: Path, hub, token: str | None, *args: str) -> subprocess.CompletedProcess:
     """`codetune export --push-to-hub` against the local stand-in for the hub (huggingface_hub's real requests)."""
-    env = {"PATH": "/usr/bin:/bin", "HF_ENDPOINT": hub_url, "HF_HOME": str(out.parent / "hf-home")}
-    if token:
-        env["HF_TOKEN"] = token
     return subprocess.run(
         [sys.executable, "-m", "codetune.cli", "export", str(run), "--out", str(out), *args],
         capture_output=True,
         text=True,
-        env=env,
+        env=hub.env(out.parent / "hf-home", token),
     )
 
 
 def test_push_uploads_the_merged_folder(run_dir: Path, tmp_path: Path, fake_hub) -> None:
     out = tmp_path / "m"
-    r = push(run_dir, out, fake_hub.url, "hf_test", "--push-to-hub", "someone/merged", "--private")
+    r = push(run_dir, out, fake_hub, "hf_test", "--push-to-hub", "someone/merged", "--private")
     assert r.returncode == 0, r.stderr
     assert f"pushed to {fake_hub.url}/someone/merged" in " ".join((r.stdout + r.stderr).split())
     repo = fake_hub.repos["someone/merged"]
@@ -173,7 +161,7 @@ def test_push_without_a_token_fails_in_one_line_and_keeps_the_model(
     run_dir: Path, tmp_path: Path, fake_hub
 ) -> None:
     out = tmp_path / "m"
-    r = push(run_dir, out, fake_hub.url, None, "--push-to-hub", "someone/merged")
+    r = push(run_dir, out, fake_hub, None, "--push-to-hub", "someone/merged")
     assert r.returncode == 2 and "Traceback" not in r.stderr
     errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "someone/merged: push failed" in errors[0] and "401" in errors[0], r.stderr

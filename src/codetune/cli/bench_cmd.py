@@ -13,6 +13,11 @@ PLATFORM = typer.Option(None, "--platform", help="Keep these platforms (repeat o
 DIFFICULTY = typer.Option(None, "--difficulty", help="easy, medium, hard (repeat or a,b).")
 START = typer.Option(None, "--start", help="First contest month, YYYY-MM.")
 END = typer.Option(None, "--end", help="Last contest month, YYYY-MM.")
+RELEASE = typer.Option(
+    None,
+    "--release",
+    help="LiveCodeBench release tag of hub problems, e.g. release_v5 (default), v5 or v4_v5.",
+)
 
 
 def split_list(values: list[str] | None) -> list[str] | None:
@@ -56,6 +61,7 @@ def eval_command(
         "--problems",
         help="LiveCodeBench JSONL, builtin:quickstart or livecodebench/code_generation_lite.",
     ),
+    release: str | None = RELEASE,
     platform: list[str] | None = PLATFORM,
     difficulty: list[str] | None = DIFFICULTY,
     start: str | None = START,
@@ -93,6 +99,7 @@ def eval_command(
         )
     flags = {
         "problems": problems,
+        "release": release,
         "platform": split_list(platform),
         "difficulty": split_list(difficulty),
         "start": start,

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from codetune.cli.bench_cmd import DIFFICULTY, END, PLATFORM, START, split_list
+from codetune.cli.bench_cmd import DIFFICULTY, END, PLATFORM, RELEASE, START, split_list
 from codetune.errors import CodetuneError
 
 data_app = typer.Typer(
@@ -123,7 +123,7 @@ def _print_matches(matches: list[dict]) -> None:
     console.print(table)
 
 
-def benchmark_statements(spec: str, release: str, filters: dict[str, Any]) -> list[dict[str, str]]:
+def benchmark_statements(spec: str, release: str | None, filters: dict[str, Any]) -> list[dict[str, str]]:
     """`[{question_id, question_content}]` of the problems to check against. A local file or built-in set with no
     filter is read for its statements alone; hub problems and filtered sets go through the bench stage's loader."""
     from codetune.data import read_problems
@@ -131,12 +131,12 @@ def benchmark_statements(spec: str, release: str, filters: dict[str, Any]) -> li
     local = spec.startswith("builtin:") or Path(spec).expanduser().is_file()
     if local and not filters:
         return read_problems(spec)
-    from codetune.bench.config import ProblemFilter
+    from codetune.bench.config import BenchConfig, ProblemFilter
     from codetune.bench.problems import load_problems
     from codetune.configio import validate
 
     filt = validate(ProblemFilter, filters, "data check")
-    problems = load_problems(spec, filt, release)
+    problems = load_problems(spec, filt, release or BenchConfig.model_fields["release"].default)
     if not problems:
         raise CodetuneError(f"{spec}: no problems left after the filter {filters}")
     return [{"question_id": p.question_id, "question_content": p.question_content} for p in problems]
@@ -150,7 +150,7 @@ def check_cmd(
         "--problems",
         help="LiveCodeBench JSONL, builtin:quickstart, or the hub's livecodebench/code_generation_lite.",
     ),
-    release: str = typer.Option("release_v5", "--release", help="LiveCodeBench release tag (hub problems)."),
+    release: str | None = RELEASE,
     platform: list[str] | None = PLATFORM,
     difficulty: list[str] | None = DIFFICULTY,
     start: str | None = START,
@@ -213,7 +213,9 @@ def check_cmd(
         print(json.dumps(out, indent=2, ensure_ascii=False, default=str))
         return
     _print_matches(matches)
-    console.print(f"{len({m['row'] for m in matches})} of {len(rows)} rows match a benchmark problem")
+    console.print(
+        f"{len({m['row'] for m in matches})} of {len(rows)} rows match one of the {len(benchmark)} benchmark problems"
+    )
     if drop_out:
         console.print(f"wrote {len(kept or [])} rows to {drop_out}", highlight=False)
 
