@@ -157,6 +157,29 @@ def test_push_uploads_the_merged_folder(run_dir: Path, tmp_path: Path, fake_hub)
     assert repo["files"] == local  # every file, byte for byte; the card's YAML passed the hub's validation
 
 
+def test_a_hub_base_is_downloaded_merged_and_pushed(
+    run_dir: Path, tiny_model_dir: Path, tmp_path: Path, fake_hub
+) -> None:
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    (run / "config.yaml").write_text(yaml.safe_dump({**config, "model": "someone/tiny-base"}))
+    files = {
+        str(f.relative_to(tiny_model_dir)): f.read_bytes() for f in tiny_model_dir.rglob("*") if f.is_file()
+    }
+    fake_hub.add_repo("someone/tiny-base", files)
+    out = tmp_path / "m"
+    r = push(run, out, fake_hub, "hf_test", "--push-to-hub", "someone/merged")
+    assert r.returncode == 0, r.stderr
+    assert "GET /someone/tiny-base/resolve/" in "\n".join(fake_hub.requests)
+    card = (out / "README.md").read_text()
+    assert card.startswith("---\nbase_model: someone/tiny-base\n")  # the hub links the model to its base
+    assert json.loads((out / "codetune-export.json").read_text())["merge_max_abs_logit_diff"] < 1e-2
+    assert fake_hub.repos["someone/merged"]["files"]["README.md"] == card.encode()
+
+
 def test_push_without_a_token_fails_in_one_line_and_keeps_the_model(
     run_dir: Path, tmp_path: Path, fake_hub
 ) -> None:
