@@ -90,13 +90,20 @@ def test_stop_text_ends_rows_and_sees_only_new_tokens(setup):
     assert [len(r) for r in seen[0]] == [5] * 5
 
 
+@pytest.mark.parametrize("k", [None, 1, 2, 4])
 @pytest.mark.parametrize("temperature, top_p", [(1.0, 1.0), (0.5, 1.0), (1.0, 0.8), (2.0, 0.5)])
-def test_sampled_tokens_follow_temperature_and_top_p(temperature, top_p):
+def test_sampled_tokens_follow_temperature_and_top_p(temperature, top_p, k):
     """Draw 40,000 tokens from one row of scores: frequencies match softmax(scores / T) cut to the top-p nucleus and
-    renormalized, as transformers' processors define it."""
+    renormalized, as transformers' processors define it. `k`: `pick_eager` ranking only the k most likely tokens
+    (k=1 never holds the nucleus here, so it falls back to `pick`; k=2 and 4 hold it for these settings)."""
+    import functools
+
     import torch
 
-    from codetune.bench.decode import pick
+    from codetune.bench.decode import pick, pick_eager
+
+    if k is not None:
+        pick = functools.partial(pick_eager, k=k)
 
     scores = torch.tensor([2.0, 1.5, 0.3, 0.0, -1.0, -3.0])
     probs = (scores / temperature).softmax(-1)

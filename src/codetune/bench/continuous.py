@@ -6,7 +6,7 @@ step's cost hardly falls with fewer rows (reading the weights dominates). Here a
 together; a row leaves, with its slice of the KV cache, as soon as it produces an end-of-turn id (or a stop string),
 and waiting prompts take the free places: they are prefilled together and their KV cache joins the batch's, both
 left-padded to a common length. The maths is `generate`'s: the same positions and attention mask for left-padded
-prompts, greedy = argmax, sampling = temperature then top-p (`decode.pick`: other draws, same distribution).
+prompts, greedy = argmax, sampling = temperature then top-p (`decode.pick_eager`: other draws, same distribution).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
-from codetune.bench.decode import _cache_argument, pick, positions
+from codetune.bench.decode import _cache_argument, pick_eager, positions
 
 # last new ids of each live row -> which rows hit a stop string
 StopTail = Callable[[list[list[int]]], list[bool]]
@@ -70,7 +70,7 @@ def decode_continuous(
             if bool(under.any()):
                 no_stop = _no_stop(stops, scores.shape[-1], device) if no_stop is None else no_stop
                 scores[under] = scores[under] + no_stop
-        token = pick(scores, temperature, top_p)
+        token = pick_eager(scores, temperature, top_p)
         for i, t in zip(live, token.tolist(), strict=True):
             out[i].append(t)
         ended = [out[i][-1] in stops or len(out[i]) >= max_new_tokens for i in live]
