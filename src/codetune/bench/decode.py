@@ -56,7 +56,8 @@ def pick_eager(scores: Any, temperature: float, top_p: float, k: int = NUCLEUS_K
     probs = (top - scaled.logsumexp(-1, keepdim=True)).exp()
     if not bool((probs.sum(-1) >= top_p).all()):
         return pick(scores, temperature, top_p)
-    kept = probs.cumsum(-1) - probs < top_p  # a token stays while the tokens ranked above it hold less than top_p
+    # a token stays while the tokens ranked above it hold less than top_p
+    kept = probs.cumsum(-1) - probs < top_p
     weights = probs.masked_fill(~kept, 0)
     choice = (weights / -torch.log(torch.rand_like(weights))).argmax(-1)
     return index.gather(-1, choice[:, None]).squeeze(-1)
