@@ -5,7 +5,8 @@ It serves the repos it holds the way `hf_hub_download`, `from_pretrained` and `d
 info, file tree, paths info, file metadata, files), with the hub's error codes for a missing repo or file. Like the
 hub it refuses writes without a token, validates a pushed model card's YAML front matter, and keeps what a commit
 uploads; every file is asked for as a regular (base64-in-the-commit) upload, so no LFS or Xet storage is needed.
-Repos are keyed as in the hub's URLs: `owner/name` for a model, `datasets/owner/name` for a dataset.
+Repos are keyed as in the hub's URLs: `owner/name` for a model, `datasets/owner/name` for a dataset. A repo holds
+one file set per commit; a revision (branch, tag or commit sha) picks one, `main` by default.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import yaml
 
@@ -33,11 +35,15 @@ class FakeHub:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def add_repo(self, key: str, files: dict[str, bytes]) -> str:
-        """Serve `files` as the repo `key` (`owner/name` or `datasets/owner/name`); returns its commit sha, which
-        every revision name resolves to."""
+    def add_repo(self, key: str, files: dict[str, bytes], revision: str = "main") -> str:
+        """Serve `files` as revision `revision` of the repo `key` (`owner/name` or `datasets/owner/name`); returns
+        the commit sha."""
         sha = hashlib.sha1(repr(sorted(files.items())).encode()).hexdigest()
-        self.repos[key] = {"files": dict(files), "sha": sha, "commits": [], "visibility": "public"}
+        repo = self.repos.setdefault(key, _new_repo("public"))
+        repo["refs"][revision] = sha
+        repo["trees"][sha] = dict(files)
+        if revision == "main":
+            repo["files"] = repo["trees"][sha]
         return sha
 
     def env(self, home: Path, token: str | None = None) -> dict[str, str]:
@@ -65,36 +71,42 @@ class FakeHub:
         self.requests.append(f"{method} {path}")
         if method == "POST":
             return self._post(path, token, body)
-        if m := re.fullmatch(rf"/(?P<kind>datasets/)?{NAME}/resolve/[^/]+/(?P<file>.+)", path):
-            return self._file(m["kind"] or "", m["repo"], m["file"])
+        if m := re.fullmatch(rf"/(?P<kind>datasets/)?{NAME}/resolve/(?P<rev>[^/]+)/(?P<file>.+)", path):
+            return self._file(m["kind"] or "", m["repo"], m["rev"], m["file"])
         if m := re.fullmatch(rf"/api/(?P<kind>models|datasets)/{NAME}(?P<rest>/.*)?", path):
             key = ("datasets/" if m["kind"] == "datasets" else "") + m["repo"]
             repo = self.repos.get(key)
             if repo is None:
                 return 401, {"X-Error-Code": "RepoNotFound"}, {"error": "Repository not found"}
             rest = m["rest"] or ""
-            if rest == "" or re.fullmatch("/revision/[^/]+", rest):
-                return 200, {}, self._info(m["repo"], repo)
-            if t := re.fullmatch("/tree/[^/]+(?P<dir>/.*)?", rest):
-                return 200, {}, self._tree(repo, (t["dir"] or "").strip("/"))
+            r = re.fullmatch("(?:/revision/(?P<rev>[^/]+))?|/tree/(?P<tree>[^/]+)(?P<dir>/.*)?", rest)
+            if r is None:
+                return 404, {}, {"error": f"not served here: {path}"}
+            rev = unquote(r["rev"] or r["tree"] or "main")
+            sha = repo["refs"].get(rev, rev)
+            if sha not in repo["trees"]:
+                return 404, {"X-Error-Code": "RevisionNotFound"}, {"error": "Invalid rev id"}
+            if r["tree"] is None:
+                return 200, {}, self._info(m["repo"], sha, repo["trees"][sha])
+            return 200, {}, self._tree(repo["trees"][sha], (r["dir"] or "").strip("/"))
         return 404, {}, {"error": f"not served here: {path}"}
 
-    def _info(self, repo_id: str, repo: dict[str, Any]) -> dict[str, Any]:
+    def _info(self, repo_id: str, sha: str, files: dict[str, bytes]) -> dict[str, Any]:
         return {
             "id": repo_id,
-            "sha": repo["sha"],
+            "sha": sha,
             "private": False,
-            "siblings": [{"rfilename": f} for f in sorted(repo["files"])],
+            "siblings": [{"rfilename": f} for f in sorted(files)],
             "lastModified": "2026-01-01T00:00:00.000Z",
         }
 
     def _entry(self, path: str, data: bytes) -> dict[str, Any]:
         return {"type": "file", "path": path, "size": len(data), "oid": _git_oid(data)}
 
-    def _tree(self, repo: dict[str, Any], folder: str) -> list[dict[str, Any]]:
+    def _tree(self, files: dict[str, bytes], folder: str) -> list[dict[str, Any]]:
         prefix = f"{folder}/" if folder else ""
         entries, dirs = [], set()
-        for name, data in sorted(repo["files"].items()):
+        for name, data in sorted(files.items()):
             if not name.startswith(prefix):
                 continue
             rest = name[len(prefix) :]
@@ -104,38 +116,36 @@ class FakeHub:
                 entries.append(self._entry(name, data))
         return [{"type": "directory", "path": d, "oid": "0" * 40} for d in sorted(dirs)] + entries
 
-    def _file(self, kind: str, repo_id: str, name: str) -> tuple[int, dict[str, str], bytes | Any]:
+    def _file(self, kind: str, repo_id: str, rev: str, name: str) -> tuple[int, dict[str, str], bytes | Any]:
         repo = self.repos.get(kind + repo_id)
         if repo is None:
             return 401, {"X-Error-Code": "RepoNotFound"}, {"error": "Repository not found"}
-        if name not in repo["files"]:
-            return (
-                404,
-                {"X-Error-Code": "EntryNotFound", "X-Repo-Commit": repo["sha"]},
-                {"error": "Entry not found"},
-            )
-        data = repo["files"][name]
-        return 200, {"X-Repo-Commit": repo["sha"], "ETag": f'"{_git_oid(data)}"'}, data
+        sha = repo["refs"].get(unquote(rev), unquote(rev))
+        if sha not in repo["trees"]:
+            return 404, {"X-Error-Code": "RevisionNotFound"}, {"error": "Invalid rev id"}
+        files = repo["trees"][sha]
+        if name not in files:
+            return 404, {"X-Error-Code": "EntryNotFound", "X-Repo-Commit": sha}, {"error": "Entry not found"}
+        return 200, {"X-Repo-Commit": sha, "ETag": f'"{_git_oid(files[name])}"'}, files[name]
 
     def _post(self, path: str, token: str | None, body: bytes) -> tuple[int, dict[str, str], Any]:
         if path == "/api/validate-yaml":
             code, obj = _validate_card(json.loads(body)["content"])
             return code, {}, obj
-        if m := re.fullmatch(rf"/api/(?P<kind>models|datasets)/{NAME}/paths-info/[^/]+", path):
+        if m := re.fullmatch(rf"/api/(?P<kind>models|datasets)/{NAME}/paths-info/(?P<rev>[^/]+)", path):
             repo = self.repos.get(("datasets/" if m["kind"] == "datasets" else "") + m["repo"])
             if repo is None:
                 return 401, {"X-Error-Code": "RepoNotFound"}, {"error": "Repository not found"}
+            files = repo["trees"].get(repo["refs"].get(unquote(m["rev"]), unquote(m["rev"])), {})
             asked = json.loads(body or b"{}").get("paths") or []
-            return 200, {}, [self._entry(p, repo["files"][p]) for p in asked if p in repo["files"]]
+            return 200, {}, [self._entry(p, files[p]) for p in asked if p in files]
         if not token:
             return 401, {}, {"error": "Invalid username or password."}
         if path == "/api/repos/create":
             req = json.loads(body)
             repo_id = f"{req['organization']}/{req['name']}" if req.get("organization") else req["name"]
             visibility = req.get("visibility") or ("private" if req.get("private") else "public")
-            self.repos.setdefault(
-                repo_id, {"visibility": visibility, "files": {}, "commits": [], "sha": "0" * 40}
-            )
+            self.repos.setdefault(repo_id, _new_repo(visibility))
             return 200, {}, {"url": f"{self.url}/{repo_id}"}
         if path.startswith("/api/models/") and "/preupload/" in path:
             files = json.loads(body)["files"]
@@ -159,6 +169,18 @@ class FakeHub:
                 {"commitUrl": f"{self.url}/{repo_id}/commit/{oid}", "commitOid": oid, "success": True},
             )
         return 404, {}, {"error": f"not served here: {path}"}
+
+
+def _new_repo(visibility: str) -> dict[str, Any]:
+    """An empty repo: `main` points at a commit with no files; `files` is main's file set, which pushes write to."""
+    files: dict[str, bytes] = {}
+    return {
+        "visibility": visibility,
+        "refs": {"main": "0" * 40},
+        "trees": {"0" * 40: files},
+        "files": files,
+        "commits": [],
+    }
 
 
 def _git_oid(data: bytes) -> str:

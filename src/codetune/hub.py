@@ -76,11 +76,15 @@ def set_offline() -> None:
 
 
 def failure(what: str, error: BaseException, fix: str) -> str:
-    """The end of a failed hub load's message: why (offline: not cached; else the library's first line) and `fix`."""
-    if offline():
+    """The end of a failed hub load's message: why (offline, a missing file: not cached; else the library's first
+    line) and `fix`."""
+    if offline() and isinstance(error, OSError):
         return f"{what}: not in the local Hugging Face cache and the hub is unreachable (offline); {fix}"
-    first = (str(error).strip().splitlines() or [""])[0][:160]
-    return f"{what} ({type(error).__name__}: {first}); {fix}"
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()] or [""]
+    first = (
+        " ".join(lines[:2]) if lines[0].endswith(":") else lines[0]
+    )  # "...validation error:\n  the reason"
+    return f"{what} ({type(error).__name__}: {first[:200]}); {fix}"
 
 
 def push_folder(folder: Any, repo_id: str, *, private: bool = False) -> str:

@@ -47,3 +47,21 @@ def test_usage_errors_are_short_without_traceback() -> None:
         r = run(*args)
         assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
         assert message in r.stderr and len(r.stderr.splitlines()) <= 4
+
+
+def test_a_model_folder_with_an_invalid_config_is_a_one_line_error(tiny_model_dir, tmp_path) -> None:
+    import json
+    import shutil
+
+    bad = tmp_path / "bad-model"
+    shutil.copytree(tiny_model_dir, bad)
+    config = json.loads((bad / "config.json").read_text())
+    (bad / "config.json").write_text(json.dumps({**config, "num_hidden_layers": 1}))  # layer_types has 2
+    for args in (("model", "info", str(bad)), ("eval", "--model", str(bad), "--problems", "builtin:quickstart",
+                                               "--limit", "1", "--out", str(tmp_path / "eval"))):  # fmt: skip
+        r = run(*args)
+        assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-2000:]
+        errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and str(bad) in errors[0] and "num_hidden_layers" in errors[0], r.stderr[
+            -2000:
+        ]

@@ -72,3 +72,33 @@ def test_data_commands_take_hub_ids(hub, tmp_path: Path) -> None:
     r = codetune(hub, tmp_path / "hf", "data", "inspect", "someone/missing")
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.startswith("error: someone/missing: could not load the hub dataset"), r.stderr
+
+
+def test_a_model_revision_is_pinned_with_at(hub, tiny_model_dir: Path, tmp_path: Path) -> None:
+    files = {
+        str(f.relative_to(tiny_model_dir)): f.read_bytes() for f in tiny_model_dir.rglob("*") if f.is_file()
+    }
+    config = json.loads(files["config.json"])
+    one_layer = {"num_hidden_layers": 1, "layer_types": config["layer_types"][:1]}
+    files["config.json"] = json.dumps({**config, **one_layer}).encode()
+    sha = hub.add_repo("someone/tiny-qwen", files, revision="v1")  # main keeps 2 layers
+
+    def layers(spec: str) -> int:
+        r = codetune(hub, tmp_path / "hf", "model", "info", spec, "--json")
+        assert r.returncode == 0, r.stderr[-3000:]
+        return json.loads(r.stdout)["layers"]
+
+    assert (
+        layers("someone/tiny-qwen"),
+        layers("someone/tiny-qwen@v1"),
+        layers(f"someone/tiny-qwen@{sha}"),
+    ) == (2, 1, 1)
+    out = tmp_path / "eval"
+    args = ["eval", "--model", "someone/tiny-qwen@v1", "--problems", "builtin:quickstart", "--limit", "1"]
+    r = codetune(hub, tmp_path / "hf", *args, "--max-new-tokens", "2", "--out", str(out), "--no-progress")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert json.loads((out / "summary.json").read_text())["model"] == "someone/tiny-qwen@v1"
+    assert f"GET /someone/tiny-qwen/resolve/{sha}/model.safetensors" in hub.requests
+    r = codetune(hub, tmp_path / "hf", "model", "info", "someone/tiny-qwen@no-such-branch")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.startswith("error: someone/tiny-qwen: could not read the model config"), r.stderr

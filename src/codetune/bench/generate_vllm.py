@@ -29,7 +29,12 @@ class VLLMGenerator:
                 f"{model_spec}: vLLM needs a dequantized folder; set CODETUNE_CACHE_DEQUANTIZED=1"
             )
         self.llm = LLM(
-            model=where, enable_lora=True, max_lora_rank=max_lora_rank, max_loras=max_loras, seed=0
+            model=where,
+            revision=extra.get("revision"),
+            enable_lora=True,
+            max_lora_rank=max_lora_rank,
+            max_loras=max_loras,
+            seed=0,
         )
         self.tokenizer = self.llm.get_tokenizer()
         self._lora_ids: dict[str, int] = {}

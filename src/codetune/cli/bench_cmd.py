@@ -48,7 +48,9 @@ def build_config(config: Path | None, overrides: list[str], flags: dict[str, Any
 
 def eval_command(
     model: str = typer.Option(
-        ..., "--model", help="Base model: catalog name, .gguf file, HF folder or hub id."
+        ...,
+        "--model",
+        help="Base model: catalog name, .gguf file, HF folder or hub id (owner/name[@revision]).",
     ),
     adapter: Path | None = typer.Option(
         None, "--adapter", help="LoRA adapter folder to evaluate on the base."

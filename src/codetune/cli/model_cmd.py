@@ -41,7 +41,9 @@ def pull(
 
 @model_app.command("info")
 def info(
-    model: str = typer.Argument(..., help="Catalog name, .gguf file, local HF folder or hub id."),
+    model: str = typer.Argument(
+        ..., help="Catalog name, .gguf file, local HF folder or hub id (owner/name[@revision])."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Architecture, parameter count, dtype, chat template and location of a model (weights are not loaded)."""

@@ -7,7 +7,7 @@ from typing import Any
 
 from codetune.errors import CodetuneError
 from codetune.hub import failure, go_offline_if_unreachable
-from codetune.models.load import MODEL_FIX, gguf_file_for
+from codetune.models.load import MODEL_FIX, gguf_file_for, load_errors
 from codetune.models.source import resolve
 
 
@@ -47,21 +47,21 @@ def gguf_info(path: Path) -> dict[str, Any]:
     }
 
 
-def hf_info(where: str) -> dict[str, Any]:
+def hf_info(where: str, revision: str | None = None) -> dict[str, Any]:
     import torch
     from accelerate import init_empty_weights
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     try:
-        config = AutoConfig.from_pretrained(where)
-    except (OSError, ValueError) as e:
+        config = AutoConfig.from_pretrained(where, revision=revision)
+    except load_errors() as e:
         raise CodetuneError(f"{where}: {failure('could not read the model config', e, MODEL_FIX)}") from None
     with init_empty_weights():
         model = AutoModelForCausalLM.from_config(config)
     n = sum(p.numel() for p in model.parameters())
     try:
-        has_template = AutoTokenizer.from_pretrained(where).chat_template is not None
-    except (OSError, ValueError):
+        has_template = AutoTokenizer.from_pretrained(where, revision=revision).chat_template is not None
+    except load_errors():
         has_template = False
     dtype = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None) or torch.float32
     return {
@@ -81,5 +81,5 @@ def model_info(spec: str) -> dict[str, Any]:
     gguf = gguf_file_for(src)
     if src.kind == "hub":
         go_offline_if_unreachable()
-    info = gguf_info(gguf) if gguf else hf_info(str(src.path or src.name))
+    info = gguf_info(gguf) if gguf else hf_info(str(src.path or src.name), src.revision)
     return {"model": spec, "kind": src.kind, **info}

@@ -100,7 +100,7 @@ def hf_location(spec: str, *, quiet: bool = False, cache_weights: bool | None = 
     if gguf is None:
         if src.kind == "hub":
             go_offline_if_unreachable()
-        return str(src.path or src.name), {}
+        return str(src.path or src.name), {"revision": src.revision} if src.revision else {}
     if cache_weights is None:
         cache_weights = os.environ.get("CODETUNE_CACHE_DEQUANTIZED", "1") != "0"
     out = converted_dir(gguf)
@@ -115,14 +115,22 @@ def hf_location(spec: str, *, quiet: bool = False, cache_weights: bool | None = 
     return str(gguf.parent), {"gguf_file": gguf.name, "tokenizer_dir": str(out / "tokenizer")}
 
 
+def load_errors() -> tuple[type[Exception], ...]:
+    """What from_pretrained raises for a model the user named wrongly: missing or unreachable files (OSError), a
+    malformed or unknown config (ValueError), a config that fails transformers' validation."""
+    from huggingface_hub.errors import StrictDataclassError
+
+    return (OSError, ValueError, StrictDataclassError)
+
+
 def load_tokenizer(spec: str, *, quiet: bool = False) -> Any:
     from transformers import AutoTokenizer
 
     where, extra = hf_location(spec, quiet=quiet, cache_weights=False)
     tok_dir = extra.get("tokenizer_dir", where)
     try:
-        tok = AutoTokenizer.from_pretrained(tok_dir)
-    except OSError as e:
+        tok = AutoTokenizer.from_pretrained(tok_dir, revision=extra.get("revision"))
+    except load_errors() as e:
         raise CodetuneError(f"{spec}: {failure('could not load the tokenizer', e, MODEL_FIX)}") from None
     return _fix_padding(tok)
 
@@ -144,10 +152,10 @@ def load_model(
     dtype = dtype or default_dtype(device)
     where, extra = hf_location(spec, quiet=quiet)
     tokenizer = load_tokenizer(spec, quiet=quiet)
-    kwargs = {k: v for k, v in extra.items() if k == "gguf_file"}
+    kwargs = {k: v for k, v in extra.items() if k in ("gguf_file", "revision")}
     try:
         model: Any = AutoModelForCausalLM.from_pretrained(where, dtype=dtype, **kwargs)
-    except OSError as e:
+    except load_errors() as e:
         raise CodetuneError(f"{spec}: {failure('could not load the model', e, MODEL_FIX)}") from None
     model.to(device)
     model.eval()

@@ -1,4 +1,5 @@
-"""Resolve a model spec (catalog name | .gguf file | local HF folder | hub id) into a typed source."""
+"""Resolve a model spec (catalog name | .gguf file | local HF folder | hub id, optionally `@revision`) into a typed
+source."""
 
 from __future__ import annotations
 
@@ -20,6 +21,15 @@ class ModelSource:
     kind: Kind
     path: Path | None = None  # gguf file or folder
     name: str | None = None  # catalog name or hub id
+    revision: str | None = None  # hub id@revision: a branch, tag or commit of the hub repo
+
+
+def split_revision(spec: str) -> tuple[str, str | None]:
+    """`owner/name@revision` -> (`owner/name`, `revision`); anything else -> (spec, None)."""
+    base, sep, rev = spec.rpartition("@")
+    if sep and rev and HUB_ID.match(base) and not Path(spec).exists():
+        return base, rev
+    return spec, None
 
 
 def resolve(spec: str) -> ModelSource:
@@ -37,9 +47,11 @@ def resolve(spec: str) -> ModelSource:
         return ModelSource(s, "folder", path=p.resolve())
     if p.exists():
         raise CodetuneError(f"{p}: not a model folder or a .gguf file")
-    if HUB_ID.match(s) and not s.startswith((".", "/")):
-        return ModelSource(s, "hub", name=s)
+    name, revision = split_revision(s)
+    if HUB_ID.match(name) and not s.startswith((".", "/")):
+        return ModelSource(s, "hub", name=name, revision=revision)
     known = ", ".join(sorted(CATALOG))
     raise CodetuneError(
-        f"unknown model {s!r}: not a catalog name ({known}), an existing folder or .gguf file, or a hub id"
+        f"unknown model {s!r}: not a catalog name ({known}), an existing folder or .gguf file, or a hub id "
+        "(owner/name, optionally @revision)"
     )

@@ -48,7 +48,8 @@ class Experiment(StrictModel):
 
     name: str = "experiment"
     model: str = Field(
-        "qwen2.5-coder-0.5b-instruct", description="Catalog name, .gguf file, HF folder or hub id."
+        "qwen2.5-coder-0.5b-instruct",
+        description="Catalog name, .gguf file, HF folder or hub id (owner/name[@revision]).",
     )
     out: str = Field("runs/experiment", description="Experiment folder (relative to the current directory).")
     train: TrainConfig = Field(default_factory=TrainConfig)

@@ -103,12 +103,13 @@ def run_settings(run_dir: Path | None) -> dict[str, Any]:
 def base_hub_id(model_spec: str) -> str | None:
     """The hub model a spec stands for: itself (a hub id), or the model a catalog GGUF was converted from."""
     from codetune.models.catalog import CATALOG
-    from codetune.models.source import HUB_ID
+    from codetune.models.source import HUB_ID, split_revision
 
     entry = CATALOG.get(model_spec.strip().lower())
     if entry is not None:
         return entry.hub_id
-    return model_spec if HUB_ID.match(model_spec) and not Path(model_spec).exists() else None
+    name, _ = split_revision(model_spec)
+    return name if HUB_ID.match(name) and not Path(model_spec).exists() else None
 
 
 def model_card(

@@ -85,7 +85,9 @@ class TrainConfig(StrictModel):
 class TrainRunConfig(StrictModel):
     """The YAML read by `codetune train`: the base model, the run folder, the data and the training recipe."""
 
-    model: str = Field(..., description="Base model: catalog name, .gguf file, HF folder or hub id.")
+    model: str = Field(
+        ..., description="Base model: catalog name, .gguf file, HF folder or hub id (owner/name[@revision])."
+    )
     out: str | None = Field(
         None, description="Run folder (checkpoints, logs, final adapter); --out overrides."
     )
