@@ -7,7 +7,9 @@ and generates greedily through `HFGenerator.generate_ids` in batches of --batch-
 `codetune.bench.cpu_linear`;
 (onednn) `generate` with decoding steps' linear layers through oneDNN (`cpu_linear.onednn_linears`);
 (continuous) oneDNN and codetune's continuous batching (`bench/continuous.py`: a finished row leaves the batch and a
-waiting prompt takes its place), what `codetune eval` now does on a CPU.
+waiting prompt takes its place), what `codetune eval` now does on a CPU;
+(catcache) the same with transformers' `DynamicLayer` KV cache, which concatenates (copies the whole cache) at every
+step, as continuous batching did before its cache layers grew in place.
 Every path generates at least --min-new-tokens per row (64 compares kernels without short answers hiding the
 decoding cost; 0 lets rows end where the model ends them, which is what the continuous path is for). Prints JSON: new
 tokens/s per path (all, and decoding only: less the prefill, timed alone), the ratios onednn/mkl and continuous/onednn,
@@ -55,8 +57,9 @@ def main() -> None:
     opts = ap.parse_args()
 
     import torch
+    from transformers.cache_utils import DynamicLayer
 
-    from codetune.bench import cpu_linear
+    from codetune.bench import continuous, cpu_linear
     from codetune.bench.generate import Decoding
     from codetune.bench.generate_hf import HFGenerator
     from codetune.bench.problems import load_problems
@@ -94,10 +97,14 @@ def main() -> None:
         "paths": {},
     }
     outputs: dict[str, list[list[int]]] = {}
+    growing = continuous._growing_layer_class
     for path in opts.paths.split(","):
         kind, _, batch = path.partition("@")
         cpu_linear.ENABLED = kind != "mkl"
-        gen = HFGenerator(model, tok, int(batch or opts.batch_size), continuous=kind == "continuous")
+        continuous._growing_layer_class = (lambda: DynamicLayer) if kind == "catcache" else growing
+        gen = HFGenerator(
+            model, tok, int(batch or opts.batch_size), continuous=kind in ("continuous", "catcache")
+        )
         t0 = time.perf_counter()
         if not opts.no_prefill_timing:
             gen.generate_ids(prompts, Decoding(max_new_tokens=1))
@@ -118,7 +125,7 @@ def main() -> None:
         }
         print(json.dumps({path: report["paths"][path]}), file=sys.stderr, flush=True)
     paths = report["paths"]
-    for new_path, old_path in (("onednn", "mkl"), ("continuous", "onednn")):
+    for new_path, old_path in (("onednn", "mkl"), ("continuous", "onednn"), ("continuous", "catcache")):
         if {new_path, old_path} <= set(outputs):
             report[f"ratio_{new_path}_{old_path}_seconds"] = round(
                 paths[old_path]["seconds"] / paths[new_path]["seconds"], 2

@@ -148,3 +148,36 @@ def test_sampling_is_seeded_and_follows_the_temperature(tiny, top_p) -> None:
     assert len(set(first[0])) > 1
     cold = continuous.generate(prompts, Decoding(n=2, temperature=1e-4, max_new_tokens=8, seed=5))
     assert cold == [[g[0]] * 2 for g in continuous.generate(prompts, Decoding(max_new_tokens=8))]
+
+
+def test_the_growing_cache_layer_appends_in_place_and_keeps_every_column():
+    """Each decoding step writes its column into the buffer's spare room (no copy of the cache) and the layer returns
+    exactly what concatenation would; a trimmed window keeps appending in place; selecting rows, joining and running
+    out of room copy into a new buffer."""
+    import torch
+
+    from codetune.bench.continuous import _growing_layer_class
+
+    layer = _growing_layer_class()()
+    layer.spare = 3
+    torch.manual_seed(0)
+    cols = [torch.randn(2, 2, 5, 4)] + [torch.randn(2, 2, 1, 4) for _ in range(5)]
+    keys, _ = layer.update(cols[0], cols[0] * 2)
+    storage = keys.untyped_storage().data_ptr()
+    for i in range(1, 4):  # three steps fit the spare room
+        keys, values = layer.update(cols[i], cols[i] * 2)
+        assert keys.untyped_storage().data_ptr() == storage
+        torch.testing.assert_close(keys, torch.cat(cols[: i + 1], dim=-2), rtol=0, atol=0)
+        torch.testing.assert_close(values, torch.cat(cols[: i + 1], dim=-2) * 2, rtol=0, atol=0)
+    layer.keys, layer.values = layer.keys[..., 2:, :], layer.values[..., 2:, :]  # `_Batch.select`'s trim
+    keys, _ = layer.update(cols[4], cols[4] * 2)  # the trim freed no room at the end: a new buffer
+    assert keys.untyped_storage().data_ptr() != storage
+    torch.testing.assert_close(keys, torch.cat(cols[:5], dim=-2)[..., 2:, :], rtol=0, atol=0)
+    storage = keys.untyped_storage().data_ptr()
+    layer.keys, layer.values = layer.keys[..., 1:, :], layer.values[..., 1:, :]
+    keys, _ = layer.update(cols[5], cols[5] * 2)  # a trimmed window with room left appends in place
+    assert keys.untyped_storage().data_ptr() == storage
+    torch.testing.assert_close(keys, torch.cat(cols, dim=-2)[..., 3:, :], rtol=0, atol=0)
+    layer.batch_select_indices(torch.tensor([1]))
+    keys, _ = layer.update(cols[1][1:], cols[1][1:] * 2)
+    torch.testing.assert_close(keys, torch.cat([*cols, cols[1]], dim=-2)[1:, :, 3:, :], rtol=0, atol=0)

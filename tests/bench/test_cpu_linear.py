@@ -87,7 +87,7 @@ def test_cpu_generate_benchmark_runs_every_path(tiny_model_dir: Path, tmp_path: 
         "--min-new-tokens",
         "4",
         "--paths",
-        "mkl,onednn,continuous,continuous@2",
+        "mkl,onednn,continuous,continuous@2,catcache",
     ]
     proc = subprocess.run(
         [sys.executable, str(root / "benchmarks" / "cpu_generate.py"), *args, "--out", str(out)],
@@ -97,7 +97,7 @@ def test_cpu_generate_benchmark_runs_every_path(tiny_model_dir: Path, tmp_path: 
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(out.read_text())
-    assert set(report["paths"]) == {"mkl", "onednn", "continuous", "continuous@2"}
+    assert set(report["paths"]) == {"mkl", "onednn", "continuous", "continuous@2", "catcache"}
     assert (
         report["paths"]["continuous@2"]["batch_size"] == 2
         and report["paths"]["continuous"]["batch_size"] == 8
@@ -106,3 +106,4 @@ def test_cpu_generate_benchmark_runs_every_path(tiny_model_dir: Path, tmp_path: 
     for p in report["paths"].values():
         assert p["new_tokens"] == 3 * 4 and p["tokens_per_s"] > 0 and p["rows_equal_to_first_path"] == "3/3"
     assert report["ratio_onednn_mkl_tokens_per_s"] > 0 and report["ratio_continuous_onednn_seconds"] > 0
+    assert report["ratio_continuous_catcache_seconds"] > 0
