@@ -81,9 +81,8 @@ def failure(what: str, error: BaseException, fix: str) -> str:
     if offline() and isinstance(error, OSError):
         return f"{what}: not in the local Hugging Face cache and the hub is unreachable (offline); {fix}"
     lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()] or [""]
-    first = (
-        " ".join(lines[:2]) if lines[0].endswith(":") else lines[0]
-    )  # "...validation error:\n  the reason"
+    # "Class validation error for validator ...:" says nothing without the line after it
+    first = " ".join(lines[:2]) if lines[0].endswith(":") else lines[0]
     return f"{what} ({type(error).__name__}: {first[:200]}); {fix}"
 
 
