@@ -150,6 +150,19 @@ def test_sampling_is_seeded_and_follows_the_temperature(tiny, top_p) -> None:
     assert cold == [[g[0]] * 2 for g in continuous.generate(prompts, Decoding(max_new_tokens=8))]
 
 
+def test_the_samples_of_a_prompt_are_prefilled_once(sharp, monkeypatch) -> None:
+    """Sampling makes one row per sample; rows with the same prompt and adapter that join together share one prefill
+    (its cache copied), and still draw their own tokens."""
+    continuous, _ = _pair(sharp, 8)
+    prompts = ["def add(a, b):", "Once upon a time, in a land far away, there lived a"]
+    rows = _forward_rows(monkeypatch)
+    hot = continuous.generate(prompts, Decoding(n=4, temperature=1.5, max_new_tokens=6, seed=3))
+    assert rows[0] == 2 and rows[1] == 8  # the prefill: two prompts; the first step: eight rows
+    assert all(len(set(samples)) > 1 for samples in hot)
+    cold = continuous.generate(prompts, Decoding(n=4, temperature=1e-4, max_new_tokens=6, seed=3))
+    assert cold == [[g[0]] * 4 for g in continuous.generate(prompts, Decoding(max_new_tokens=6))]
+
+
 def test_the_growing_cache_layer_appends_in_place_and_keeps_every_column():
     """Each decoding step writes its column into the buffer's spare room (no copy of the cache) and the layer returns
     exactly what concatenation would; a trimmed window keeps appending in place; selecting rows, joining and running

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
@@ -41,11 +41,14 @@ def decode_continuous(
     route: Route | None = None,
     refill_at: int | None = None,
     on_step: Callable[[int], None] | None = None,
+    keys: Sequence[Hashable] | None = None,
 ) -> Iterator[tuple[int, list[int]]]:
     """Yield (prompt index, new ids) as each row ends: its ids up to its first end-of-turn id, or `max_new_tokens` of
     them. Prompts join in the order given, once `refill_at` places are free (default: a quarter of the batch) or the
     batch is empty. `stop_tail` is shown each live row's last `tail` new ids after every step. `min_new_tokens`:
-    end-of-turn ids are ruled out before then, as in `generate`. Sampling draws from torch's global generator."""
+    end-of-turn ids are ruled out before then, as in `generate`. Sampling draws from torch's global generator.
+    `keys`: prompts with equal keys (the same prompt through the same adapter: the samples of one problem) that join
+    together are prefilled once and their cache copied."""
     import torch
 
     device = next(model.parameters()).device
@@ -60,7 +63,12 @@ def decode_continuous(
         free = batch_size - len(live)
         if pending and (not live or free >= min(refill_at, len(pending))):
             joining = [pending.popleft() for _ in range(min(free, len(pending)))]
-            fresh = _prefill(model, [prompts[i] for i in joining], pad_id, device, _routed(route, joining))
+            first: dict[Hashable, int] = {}  # key -> its row among the prompts prefilled
+            copy_of = [first.setdefault(keys[i] if keys else i, len(first)) for i in joining]
+            unique = [joining[copy_of.index(r)] for r in range(len(first))]
+            fresh = _prefill(model, [prompts[i] for i in unique], pad_id, device, _routed(route, unique))
+            if len(unique) < len(joining):
+                fresh.take(torch.tensor(copy_of, device=device))
             batch = fresh if batch is None else batch.join(fresh)
             live += joining
             out |= {i: [] for i in joining}
@@ -152,6 +160,11 @@ class _Batch:
         self.position = torch.cat([self.position, other.position])
         self.logits = torch.cat([self.logits, other.logits])
         return self
+
+    def take(self, rows: Any) -> None:
+        """Rows `rows` of this batch (an index may repeat), next-token scores included."""
+        self.cache.batch_select_indices(rows)
+        self.mask, self.position, self.logits = self.mask[rows], self.position[rows], self.logits[rows]
 
     def select(self, rows: Any) -> None:
         """Keep `rows`, and drop the leading columns that are padding in every one of them: the batch never starts

@@ -295,6 +295,7 @@ class HFGenerator:
             top_p=decoding.top_p,
             route=lambda live: route([folders[j] for j in live]),
             on_step=self._on_step,
+            keys=[(folders[j], tuple(rows[i][0])) for j, i in enumerate(order)],
         )
         t0 = time.perf_counter()
         with torch.inference_mode(), onednn_linears(model):
