@@ -165,8 +165,8 @@ def test_the_samples_of_a_prompt_are_prefilled_once(sharp, monkeypatch) -> None:
 
 def test_the_growing_cache_layer_appends_in_place_and_keeps_every_column():
     """Each decoding step writes its column into the buffer's spare room (no copy of the cache) and the layer returns
-    exactly what concatenation would; a trimmed window keeps appending in place; selecting rows, joining and running
-    out of room copy into a new buffer."""
+    exactly what concatenation would; a trimmed window keeps appending in place; selecting rows indexes the buffer
+    with its room, so the next step appends in place too; running out of room copies into a new buffer."""
     import torch
 
     from codetune.bench.continuous import _growing_layer_class
@@ -191,6 +191,9 @@ def test_the_growing_cache_layer_appends_in_place_and_keeps_every_column():
     keys, _ = layer.update(cols[5], cols[5] * 2)  # a trimmed window with room left appends in place
     assert keys.untyped_storage().data_ptr() == storage
     torch.testing.assert_close(keys, torch.cat(cols, dim=-2)[..., 3:, :], rtol=0, atol=0)
-    layer.batch_select_indices(torch.tensor([1]))
+    layer.batch_select_indices(torch.tensor([1]))  # indexes the buffer, room included
+    selected = layer.keys.untyped_storage().data_ptr()
+    assert selected != storage
     keys, _ = layer.update(cols[1][1:], cols[1][1:] * 2)
+    assert keys.untyped_storage().data_ptr() == selected
     torch.testing.assert_close(keys, torch.cat([*cols, cols[1]], dim=-2)[1:, :, 3:, :], rtol=0, atol=0)

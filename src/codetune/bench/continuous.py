@@ -63,9 +63,7 @@ def decode_continuous(
         free = batch_size - len(live)
         if pending and (not live or free >= min(refill_at, len(pending))):
             joining = [pending.popleft() for _ in range(min(free, len(pending)))]
-            first: dict[Hashable, int] = {}  # key -> its row among the prompts prefilled
-            copy_of = [first.setdefault(keys[i] if keys else i, len(first)) for i in joining]
-            unique = [joining[copy_of.index(r)] for r in range(len(first))]
+            unique, copy_of = _shared(joining, keys)
             fresh = _prefill(model, [prompts[i] for i in unique], pad_id, device, _routed(route, unique))
             if len(unique) < len(joining):
                 fresh.take(torch.tensor(copy_of, device=device))
@@ -102,6 +100,20 @@ def decode_continuous(
 
 def _routed(route: Route | None, rows: list[int]) -> tuple[AbstractContextManager[Any], dict[str, Any]]:
     return route(rows) if route is not None else (nullcontext(), {})
+
+
+def _shared(joining: list[int], keys: Sequence[Hashable] | None) -> tuple[list[int], list[int]]:
+    """The prompts to prefill (the first of each key) and, for each joining prompt, its row among them."""
+    unique: list[int] = []
+    row_of: dict[Hashable, int] = {}
+    copy_of = []
+    for i in joining:
+        key = keys[i] if keys is not None else i
+        if key not in row_of:
+            row_of[key] = len(unique)
+            unique.append(i)
+        copy_of.append(row_of[key])
+    return unique, copy_of
 
 
 def _no_stop(stops: set[int], vocab: int, device: Any) -> Any:
@@ -169,8 +181,7 @@ class _Batch:
     def select(self, rows: Any) -> None:
         """Keep `rows`, and drop the leading columns that are padding in every one of them: the batch never starts
         afresh, so without this the cache would grow by one column per step for as long as prompts keep joining."""
-        self.cache.batch_select_indices(rows)
-        self.mask, self.position = self.mask[rows], self.position[rows]
+        self.take(rows)
         first = int(self.mask.any(0).int().argmax())  # the first column some row attends to
         if first:
             for layer in self.cache.layers:
@@ -202,8 +213,8 @@ def _growing_layer_class() -> type:
     class GrowingLayer(DynamicLayer):
         """A `DynamicLayer` whose keys and values are column windows of buffers with room to spare: a decoding step
         writes its column in place. `DynamicLayer` concatenates, copying the whole cache of every layer at every step,
-        which at 32 rows x 1,500 tokens of the 1.5B is gigabytes a step. A window that runs out of room, or a cache
-        replaced by `select` or `join`, is copied once into a new buffer."""
+        which at 32 rows x 1,500 tokens of the 1.5B is gigabytes a step. Selecting rows indexes the buffers, room
+        included; a window that runs out of room, or a cache replaced by `join`, is copied once into a new buffer."""
 
         spare = 256  # columns of room: one copy per this many steps
 
@@ -214,6 +225,18 @@ def _growing_layer_class() -> type:
             self.keys = self._append("keys", key_states)
             self.values = self._append("values", value_states)
             return self.keys, self.values
+
+        def batch_select_indices(self, indices: Any) -> None:
+            if self.get_seq_length() == 0:
+                return
+            for name in ("keys", "values"):
+                old, buf = getattr(self, name), self.buffers.get(name)
+                start = _window_start(buf, old) if buf is not None else None
+                if buf is None or start is None:
+                    setattr(self, name, old[indices])
+                else:
+                    self.buffers[name] = buf = buf[indices]
+                    setattr(self, name, buf[..., start : start + old.shape[-2], :])
 
         def _append(self, name: str, new: Any) -> Any:
             old, buf = getattr(self, name), self.buffers.get(name)

@@ -44,10 +44,9 @@ NUCLEUS_K = 64
 
 def pick_eager(scores: Any, temperature: float, top_p: float, k: int = NUCLEUS_K) -> Any:
     """`pick` for eager decoding, where sorting the whole vocabulary for every row is a sizeable share of a sampled
-    step on a CPU.
-    When every row's `k` most likely tokens hold at least `top_p` of its probability (nearly always at the low
-    temperatures code is sampled at), the nucleus lies among them: only they are ranked and drawn from. Else `pick`.
-    The same nucleus and distribution as `pick`; a different random stream."""
+    step on a CPU. When every row's `k` most likely tokens hold at least `top_p` of its probability (nearly always at
+    the low temperatures code is sampled at), the nucleus lies among them: only they are ranked and drawn from. Else
+    `pick`. The same nucleus and distribution as `pick`; a different random stream."""
     import torch
 
     if temperature == 0 or top_p >= 1 or scores.shape[-1] <= k:

@@ -131,9 +131,8 @@ class _Worker:
         for name in program.modules():
             __import__(name)
         self.template = program.program_builtins()
-        self.streams = (
-            program.std_streams()
-        )  # over fds 0-2, used only by children after they redirect those fds
+        # over fds 0-2, used only by children after they redirect those fds
+        self.streams = program.std_streams()
         gc.collect()
         gc.freeze()
 
