@@ -10,6 +10,8 @@ from pydantic import Field, field_validator
 from codetune.configio import StrictModel
 from codetune.data.config import STUDY_SYSTEM_PROMPT
 
+DEFAULT_RELEASE = "release_v5"  # the study's LiveCodeBench release
+
 
 class ProblemFilter(StrictModel):
     """Which LiveCodeBench problems to keep."""
@@ -41,7 +43,7 @@ class BenchConfig(StrictModel):
         "builtin:quickstart",
         description="LiveCodeBench JSONL path, 'builtin:quickstart', or 'livecodebench/code_generation_lite'.",
     )
-    release: str = Field("release_v5", description="LiveCodeBench release tag when loading from the hub.")
+    release: str = Field(DEFAULT_RELEASE, description="LiveCodeBench release tag when loading from the hub.")
     filter: ProblemFilter = Field(default_factory=ProblemFilter)
     prompt_style: Literal["lcb", "study"] = "lcb"
     system_prompt: str = Field(STUDY_SYSTEM_PROMPT, description="System turn of the `study` prompt style.")

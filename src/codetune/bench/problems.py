@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from codetune.bench.config import ProblemFilter
+from codetune.bench.config import DEFAULT_RELEASE, ProblemFilter
 from codetune.errors import CodetuneError
 from codetune.hub import failure, go_offline_if_unreachable
 
@@ -235,9 +235,9 @@ def apply_filter(problems: list[Problem], filt: ProblemFilter | None) -> list[Pr
 
 
 def load_problems(
-    source: str, filt: ProblemFilter | None = None, release: str = "release_v5"
+    source: str, filt: ProblemFilter | None = None, release: str = DEFAULT_RELEASE
 ) -> list[Problem]:
-    """Load problems from a JSONL path, `builtin:<name>`, or a hub dataset id (default release_v5), then filter."""
+    """Load problems from a JSONL path, `builtin:<name>`, or a hub dataset id at a release, then filter."""
     if source.startswith("builtin:"):
         name = source.split(":", 1)[1]
         path = BUILTIN_DIR / f"{name}.jsonl"

@@ -37,6 +37,16 @@ COMMAND_MODULES = (
 )
 
 
+def library_bars_off() -> None:
+    """`--no-progress` also silences the libraries' tqdm bars: weight loading, hub downloads, dataset maps."""
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    import datasets.utils
+    import transformers.utils.logging
+
+    transformers.utils.logging.disable_progress_bar()  # and huggingface_hub's
+    datasets.utils.disable_progress_bars()
+
+
 def _version(value: bool) -> None:
     if value:
         print(f"codetune {__version__}")

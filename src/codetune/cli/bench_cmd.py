@@ -118,6 +118,10 @@ def eval_command(
         "backend": backend,
     }
     cfg = build_config(config, override, flags)
+    if no_progress:
+        from codetune.cli import library_bars_off
+
+        library_bars_off()
 
     from codetune.bench.problems import load_problems
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from codetune.cli.bench_cmd import RELEASE
 from codetune.errors import CodetuneError
 
 
@@ -44,11 +45,10 @@ def grade(
     workers: int | None = typer.Option(
         None, "--workers", min=1, help="Parallel sandboxes (default: CPU count)."
     ),
-    release: str = typer.Option(
-        "release_v5", "--release", help="LiveCodeBench release tag for hub datasets."
-    ),
+    release: str | None = RELEASE,
 ) -> None:
     """Run every generated program on its problem's tests in the sandbox and print pass@1."""
+    from codetune.bench.config import DEFAULT_RELEASE
     from codetune.bench.grade import grade_all
     from codetune.bench.metrics import summarize
     from codetune.bench.problems import load_problems
@@ -61,7 +61,7 @@ def grade(
     except OSError as e:
         raise CodetuneError(f"--out {out}: cannot create its folder ({e.strerror})") from None
     gens = _read_generations(generations)
-    probs = load_problems(problems, release=release)
+    probs = load_problems(problems, release=release or DEFAULT_RELEASE)
     unknown = sorted(set(gens) - {p.question_id for p in probs})
     if unknown:
         raise CodetuneError(

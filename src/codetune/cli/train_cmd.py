@@ -54,6 +54,10 @@ def train_command(
 ) -> None:
     """LoRA SFT on TRL: train/validation/test loss every eval_steps, adapter checkpoints, resume."""
     cfg = load_run_config(config, override, model=model, out=out)
+    if no_progress:
+        from codetune.cli import library_bars_off
+
+        library_bars_off()
 
     from codetune.data import build_splits
     from codetune.models import load_tokenizer
