@@ -59,6 +59,14 @@ def append_jsonl(path: str | Path, record: dict) -> None:
         os.close(fd)
 
 
+def refuse_input_as_output(option: str, out: Path, *inputs: str | Path | None) -> None:
+    """An output path that names one of the command's inputs would replace that input: refuse it up front."""
+    target = out.expanduser().resolve()
+    for given in inputs:
+        if given is not None and target == Path(given).expanduser().resolve():
+            raise CodetuneError(f"{option} {out}: is also an input of this command; give another path")
+
+
 def read_json(path: str | Path) -> Any:
     path = Path(path)
     if not path.is_file():

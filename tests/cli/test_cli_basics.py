@@ -65,3 +65,56 @@ def test_a_model_folder_with_an_invalid_config_is_a_one_line_error(tiny_model_di
         assert len(errors) == 1 and str(bad) in errors[0] and "num_hidden_layers" in errors[0], r.stderr[
             -2000:
         ]
+
+
+def test_an_out_path_that_is_a_file_is_a_one_line_error(tmp_path) -> None:
+    taken = tmp_path / "notes.txt"
+    taken.write_text("keep me\n")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "log.json").write_text('[{"step": 2, "train_loss": 1.0}]')
+    for args in (
+        (
+            "eval",
+            "--model",
+            "qwen2.5-coder-0.5b-instruct",
+            "--problems",
+            "builtin:quickstart",
+            "--out",
+            str(taken),
+        ),
+        ("report", str(tmp_path / "run"), "--out", str(taken)),
+        ("report", str(tmp_path / "run"), "--out", str(taken / "sub")),
+        ("run", "--out", str(taken)),
+    ):
+        r = run(*args)
+        assert r.returncode == 2 and "Traceback" not in r.stderr, (args, r.stderr[-2000:])
+        assert r.stderr.startswith(f"error: {taken}") and len(r.stderr.splitlines()) == 1, (args, r.stderr)
+    assert taken.read_text() == "keep me\n"
+
+
+def test_an_output_that_names_an_input_is_refused(tmp_path) -> None:
+    from pathlib import Path
+
+    problems = tmp_path / "problems.jsonl"
+    shipped = (
+        Path(__file__).resolve().parents[2] / "src" / "codetune" / "bench" / "builtin" / "quickstart.jsonl"
+    )
+    problems.write_bytes(shipped.read_bytes())
+    gens = tmp_path / "g.json"
+    gens.write_text('[{"question_id": "qs_lamp_toggles", "code_list": ["print(3)"]}]')
+    log = tmp_path / "log.json"
+    log.write_text('[{"step": 2, "train_loss": 1.0}]')
+    before = {f: f.read_bytes() for f in (problems, gens, log)}
+    for args, option in (
+        (("grade", "--problems", str(problems), "--generations", str(gens), "--out", str(problems)), "--out"),
+        (("grade", "--problems", str(problems), "--generations", str(gens), "--out", str(gens)), "--out"),
+        (
+            ("data", "check", "builtin:deep", "--problems", str(problems), "--drop-out", str(problems)),
+            "--drop-out",
+        ),
+        (("plot", str(log), "--out", str(log)), "--out"),
+    ):
+        r = run(*args)
+        assert r.returncode == 2, (args, r.stderr[-2000:])
+        assert r.stderr.startswith(f"error: {option} ") and "is also an input" in r.stderr, (args, r.stderr)
+    assert {f: f.read_bytes() for f in before} == before

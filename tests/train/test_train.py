@@ -170,3 +170,15 @@ def test_missing_validation_split_is_an_error(tiny_model_dir, tmp_path: Path):
     del splits["valid"]
     with pytest.raises(CodetuneError, match="valid"):
         train(str(tiny_model_dir), splits, fast_config(), tmp_path, progress=False)
+
+
+def test_a_folder_of_other_files_is_not_trained_into(tiny_model_dir, tmp_path: Path):
+    from codetune.train import train
+
+    (tmp_path / "config.yaml").write_text("# my notes\n")
+    with pytest.raises(CodetuneError, match=r"holds files that are not a training run \(e.g. config.yaml\)"):
+        train(str(tiny_model_dir), make_splits(), fast_config(), tmp_path, progress=False)
+    assert [p.name for p in tmp_path.iterdir()] == ["config.yaml"]
+    assert (tmp_path / "config.yaml").read_text() == "# my notes\n"
+    with pytest.raises(CodetuneError, match="is a file"):
+        train(str(tiny_model_dir), make_splits(), fast_config(), tmp_path / "config.yaml", progress=False)

@@ -79,10 +79,15 @@ def main() -> None:
     )
     try:
         app(standalone_mode=False)
-    except CodetuneError as e:
-        if os.environ.get("CODETUNE_DEBUG") == "1":
+    except (CodetuneError, OSError) as e:
+        # an OSError naming a path is the user's or the machine's (unreadable input, --out naming a file, full disk)
+        if os.environ.get("CODETUNE_DEBUG") == "1" or (isinstance(e, OSError) and not e.filename):
             raise
-        err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        message = str(e)
+        if isinstance(e, OSError):
+            reason = "is a file where a folder is needed" if isinstance(e, FileExistsError) else e.strerror
+            message = f"{e.filename}: {reason or e}"
+        err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         err_console.print(

@@ -168,8 +168,10 @@ def check_cmd(
 ) -> None:
     """Find training statements that overlap benchmark problems (word n-grams of normalized text)."""
     from codetune.data import find_matches, load_rows, read_statements
-    from codetune.files import write_jsonl
+    from codetune.files import refuse_input_as_output, write_jsonl
 
+    if drop_out:
+        refuse_input_as_output("--drop-out", drop_out, dataset, problems, config)
     cfg = data_config(
         dataset,
         config,

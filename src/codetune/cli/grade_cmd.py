@@ -52,8 +52,9 @@ def grade(
     from codetune.bench.grade import grade_all
     from codetune.bench.metrics import summarize
     from codetune.bench.problems import load_problems
-    from codetune.files import atomic_write_json
+    from codetune.files import atomic_write_json, refuse_input_as_output
 
+    refuse_input_as_output("--out", out, problems, generations)
     if out.is_dir():
         raise CodetuneError(f"--out {out}: is a folder; give a file path such as {out / 'results.json'}")
     try:

@@ -232,6 +232,8 @@ def train(
     wanted = run_config(model_spec, cfg, extra_config)
 
     checkpoint, records, info = None, [], {}
+    if out_dir.exists() and not out_dir.is_dir():
+        raise CodetuneError(f"{out_dir}: is a file; the run folder must be a new or empty folder")
     if resume and (out_dir / "run.json").is_file():
         info = read_json(out_dir / "run.json")
         if info.get("status") == "complete":
@@ -246,6 +248,10 @@ def train(
     elif main and _has_run(out_dir):
         raise CodetuneError(
             f"{out_dir}: already holds a training run; pass --resume to continue it or choose another --out"
+        )
+    elif main and out_dir.is_dir() and (other := next(out_dir.iterdir(), None)):
+        raise CodetuneError(
+            f"{out_dir}: holds files that are not a training run (e.g. {other.name}); choose a new or empty folder"
         )
 
     import torch
@@ -267,9 +273,6 @@ def train(
     fast_path = configure_fast_path(model, cfg, device, world_size=world_size())
     if main:
         out_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(
-            out_dir / "config.yaml", yaml.safe_dump(wanted, sort_keys=False, allow_unicode=True)
-        )
         info = {
             **info,
             "status": "running",
@@ -294,7 +297,11 @@ def train(
                 out_dir / "metrics.jsonl", {"event": "resume", "from_step": info["resumed_from"][-1]}
             )
             atomic_write_json(out_dir / "log.json", records)
+        # run.json first: a kill between the two leaves a folder that reads as a run
         atomic_write_json(out_dir / "run.json", info)
+        atomic_write_text(
+            out_dir / "config.yaml", yaml.safe_dump(wanted, sort_keys=False, allow_unicode=True)
+        )
 
     kwargs: dict[str, Any] = dict(
         output_dir=str(out_dir),
