@@ -41,6 +41,20 @@ def test_unknown_key(tmp_path: Path) -> None:
         load_experiment(write(tmp_path, data))
 
 
+def test_a_key_given_twice_is_an_error(tmp_path: Path) -> None:
+    """PyYAML would keep the second `train:` and drop the first section whole."""
+    p = tmp_path / "exp.yaml"
+    p.write_text(QUICKSTART.read_text() + "train:\n  max_steps: 7\n")
+    lines = p.read_text().splitlines()
+    with pytest.raises(
+        CodetuneError, match=rf"exp.yaml: invalid YAML at line {len(lines) - 1}: key 'train' appears twice"
+    ):
+        load_experiment(p)
+    p.write_text("name: a\nbench:\n  n: 1\n  n: 2\n")
+    with pytest.raises(CodetuneError, match=r"exp.yaml: invalid YAML at line 4: key 'n' appears twice"):
+        load_experiment(p)
+
+
 def test_missing_arm_dataset(tmp_path: Path) -> None:
     data = base()
     del data["arms"][0]["data"]["dataset"]
