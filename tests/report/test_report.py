@@ -220,3 +220,48 @@ def test_several_samples_are_compared_on_pass_rates(fixture_runs: dict[str, Path
     assert "share of passing samples" in text and "paired permutation p = 0.03125" in text
     matrix = {r[0]: r for r in md_section(text, "Per-problem results")}
     assert matrix["abc90_a"][2:] == ["80%", "20%"] and matrix["sum of shares"][2:] == ["4.8", "1.2"]
+
+
+def test_models_graded_on_other_problems_are_paired_only_where_they_overlap(
+    fixture_runs: dict[str, Path], tmp_path: Path
+) -> None:
+    """Same counts, other ids: before, the report tested a pair on 0 shared problems (p = 1) and said nothing."""
+    from codetune.report import build_report
+
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    write_eval(a, "A", [1, 1, 1, 1, 0, 0], None)
+    write_eval(b, "B", [0, 0, 0, 0, 0, 0], None)
+    write_eval(c, "C", [1, 0, 1, 0, 1, 0], None)
+    for folder, prefix in ((b, "arc"), (c, None)):
+        rows = json.loads((folder / "eval_all.json").read_text())
+        rows = (
+            rows[:5]
+            if prefix is None
+            else [{**r, "question_id": f"{prefix}_{r['question_id']}"} for r in rows]
+        )
+        (folder / "eval_all.json").write_text(json.dumps(rows))
+    summary = json.loads((c / "summary.json").read_text())
+    (c / "summary.json").write_text(json.dumps({**summary, "solved": 3, "total": 5, "pass@1": 0.6}))
+    build_report([], tmp_path / "r", evals=[a, b, c])
+    stats = json.loads((tmp_path / "r" / "stats.json").read_text())
+    assert [(p["a"], p["b"], p["problems"]) for p in stats["pairs"]] == [("A", "C", 5)]
+    text = (tmp_path / "r" / "results.md").read_text()
+    assert "Models were graded on different problems (0 graded for all, counts [5, 6])" in text
+    assert "No problem was graded for both of: A and B; B and C; those pairs are not compared." in text
+
+
+def test_an_eval_folder_whose_files_disagree_is_refused(
+    fixture_runs: dict[str, Path], tmp_path: Path
+) -> None:
+    base = fixture_runs["base"]
+    rows = json.loads((base / "eval_all.json").read_text())
+    for bad, message in (
+        ([], "no graded problems"),
+        (rows[:3], "3 graded problems, but summary.json says total 6"),
+        ([*rows, rows[0]], "entry 6: question_id 'abc90_a' appears twice"),
+    ):
+        (base / "eval_all.json").write_text(json.dumps(bad))
+        r = cli("report", fixture_runs["deep"], "--base", base, "--out", tmp_path / "o")
+        assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-2000:]
+        assert r.stderr.startswith(f"error: {base / 'eval_all.json'}: ") and message in r.stderr, r.stderr
+    assert not (tmp_path / "o").exists()

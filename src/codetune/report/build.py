@@ -7,6 +7,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
+from itertools import combinations
 from pathlib import Path
 from typing import Any
 
@@ -134,11 +135,18 @@ def _setup_notes(models: list[Model]) -> list[str]:
             "of passing samples (paired sign-flip permutation tests instead of McNemar); the answers shown are "
             "first samples."
         )
-    counts = sorted({m.result.total for m in models})
-    if len(counts) > 1:
+    graded = {m.name: set(m.result.rows) for m in models}
+    if len({frozenset(g) for g in graded.values()}) > 1:
+        counts = sorted({len(g) for g in graded.values()})
         notes.append(
-            f"Models were graded on different numbers of problems ({counts}); pairs use shared problems."
+            f"Models were graded on different problems ({len(set.intersection(*graded.values()))} graded for all, "
+            f"counts {counts}); each pair is compared on the problems both were graded on."
         )
+        apart = [f"{a} and {b}" for a, b in combinations(graded, 2) if not graded[a] & graded[b]]
+        if apart:
+            notes.append(
+                f"No problem was graded for both of: {'; '.join(apart)}; those pairs are not compared."
+            )
     return notes
 
 

@@ -145,7 +145,7 @@ def read_eval(path: str | Path, name: str | None = None) -> EvalResult:
     if not isinstance(summary, dict):
         raise CodetuneError(f"{summary_path}: expected a JSON object")
     if not all_path.is_file():
-        raise CodetuneError(f"{all_path}: file not found; run `codetune bench` on this folder first")
+        raise CodetuneError(f"{all_path}: file not found; run `codetune eval` on this folder first")
     data = read_json(all_path)
     if not isinstance(data, list):
         raise CodetuneError(f"{all_path}: expected a list of per-problem results")
@@ -154,7 +154,17 @@ def read_eval(path: str | Path, name: str | None = None) -> EvalResult:
         if not isinstance(r, dict) or "question_id" not in r:
             raise CodetuneError(f"{all_path}: entry {i}: missing question_id")
         _check_row(r, f"{all_path}: entry {i}")
+        if str(r["question_id"]) in rows:
+            raise CodetuneError(f"{all_path}: entry {i}: question_id {r['question_id']!r} appears twice")
         rows[str(r["question_id"])] = r
+    if not rows:
+        raise CodetuneError(f"{all_path}: no graded problems")
+    total = _finite(summary.get("total"))
+    if total is not None and total != len(rows):
+        raise CodetuneError(
+            f"{all_path}: {len(rows)} graded problems, but {summary_path.name} says total {int(total)}; "
+            "run `codetune eval` on this folder again"
+        )
     return EvalResult(
         name=name or str(summary.get("label") or path.name), path=path, summary=summary, rows=rows
     )

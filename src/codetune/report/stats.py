@@ -121,9 +121,10 @@ def compare_pair(
 
 def compare_all(sides: Sequence[tuple[str, Mapping[str, float]]]) -> list[dict[str, Any]]:
     """`compare_pair` for every pair of (name, problem -> share of passing samples), on the problems both were
-    graded on (in the first one's order)."""
+    graded on (in the first one's order). A pair with no problem in common is left out."""
     pairs = []
     for (name_a, a), (name_b, b) in combinations(sides, 2):
         common = [q for q in a if q in b]
-        pairs.append(compare_pair(name_a, [a[q] for q in common], name_b, [b[q] for q in common]))
+        if common:
+            pairs.append(compare_pair(name_a, [a[q] for q in common], name_b, [b[q] for q in common]))
     return pairs
