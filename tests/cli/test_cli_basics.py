@@ -118,3 +118,26 @@ def test_an_output_that_names_an_input_is_refused(tmp_path) -> None:
         assert r.returncode == 2, (args, r.stderr[-2000:])
         assert r.stderr.startswith(f"error: {option} ") and "is also an input" in r.stderr, (args, r.stderr)
     assert {f: f.read_bytes() for f in before} == before
+
+
+def test_empty_inputs_are_errors_not_zero_results(tmp_path) -> None:
+    gens, log = tmp_path / "g.json", tmp_path / "log.json"
+    log.write_text("[]")
+    for content, message in (
+        ("[]", "no generations"),
+        ('[{"question_id": "q", "code_list": []}]', "non-empty"),
+    ):
+        gens.write_text(content)
+        r = run(
+            "grade",
+            "--problems",
+            "builtin:quickstart",
+            "--generations",
+            str(gens),
+            "--out",
+            str(tmp_path / "o.json"),
+        )
+        assert r.returncode == 2 and r.stderr.startswith(f"error: {gens}") and message in r.stderr, r.stderr
+    r = run("plot", str(log), "--out", str(tmp_path / "o.png"))
+    assert r.returncode == 2 and r.stderr.startswith(f"error: {log}: no logged steps"), r.stderr
+    assert not (tmp_path / "o.json").exists() and not (tmp_path / "o.png").exists()

@@ -97,9 +97,10 @@ gen_entry = st.fixed_dictionaries(
 @FUZZ
 @given(doc=st.lists(gen_entry, max_size=4) | json_values)
 def test_generation_files_for_grade(doc: object, figures: Counter) -> None:
-    valid = isinstance(doc, list) and all(
+    valid = isinstance(doc, list) and bool(doc) and all(
         isinstance(e, dict) and isinstance(e.get("question_id"), str)
-        and isinstance(e.get("code_list"), list) and all(isinstance(c, str) for c in e["code_list"])
+        and isinstance(e.get("code_list"), list) and bool(e["code_list"])
+        and all(isinstance(c, str) for c in e["code_list"])
         for e in doc
     ) and len({e["question_id"] for e in doc}) == len(doc)  # fmt: skip
     with tempfile.TemporaryDirectory() as d:

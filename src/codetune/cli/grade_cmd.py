@@ -16,14 +16,16 @@ def _read_generations(path: Path) -> dict[str, list[str]]:
     data = read_json(path)
     if not isinstance(data, list):
         raise CodetuneError(f"{path}: expected a list of {{question_id, code_list}} objects")
+    if not data:
+        raise CodetuneError(f"{path}: no generations (an empty list)")
     out: dict[str, list[str]] = {}
     for i, row in enumerate(data):
         if not isinstance(row, dict) or not isinstance(row.get("question_id"), str):
             raise CodetuneError(f"{path}: entry {i}: field 'question_id' missing or not a string")
         codes = row.get("code_list")
-        if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
+        if not isinstance(codes, list) or not codes or not all(isinstance(c, str) for c in codes):
             raise CodetuneError(
-                f"{path}: entry {i} ({row['question_id']}): field 'code_list' must be a list of strings"
+                f"{path}: entry {i} ({row['question_id']}): field 'code_list' must be a non-empty list of strings"
             )
         if row["question_id"] in out:
             raise CodetuneError(f"{path}: entry {i}: question_id {row['question_id']!r} appears twice")

@@ -109,12 +109,15 @@ def plot(
     title: str | None = typer.Option(None, "--title"),
 ) -> None:
     """Plot train/validation/test loss against step."""
+    from codetune.errors import CodetuneError
     from codetune.files import refuse_input_as_output
     from codetune.report.inputs import read_log
     from codetune.report.plots import plot_losses
 
     refuse_input_as_output("--out", out, log)
     rows = read_log(log)
+    if not rows:
+        raise CodetuneError(f"{log}: no logged steps to plot")
     plot_losses(rows, out, title or f"{log.stem}: loss")
     print(f"wrote {out} ({len(rows)} steps)")
 
