@@ -75,10 +75,10 @@ def set_offline() -> None:
             datasets_config.HF_DATASETS_OFFLINE = True
 
 
-def failure(what: str, error: BaseException, fix: str) -> str:
-    """The end of a failed hub load's message: why (offline, a missing file: not cached; else the library's first
-    line) and `fix`."""
-    if offline() and isinstance(error, OSError):
+def failure(what: str, error: BaseException, fix: str, *, local: bool = False) -> str:
+    """The end of a failed load's message: why (from the hub while offline, a missing file: not cached; else the
+    library's first line) and `fix`."""
+    if offline() and isinstance(error, OSError) and not local:
         return f"{what}: not in the local Hugging Face cache and the hub is unreachable (offline); {fix}"
     lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()] or [""]
     # "Class validation error for validator ...:" says nothing without the line after it

@@ -109,6 +109,24 @@ def test_filters(tmp_path: Path) -> None:
         load_problems(str(f), ProblemFilter.model_construct(start="2024-8", end=None))
     with pytest.raises(CodetuneError, match="filter.ids: unknown question ids: zz"):
         ids(ids=["zz"])
+    # a filter that leaves nothing is named, with what the set held at that point
+    for kw, message in (
+        (
+            {"platform": ["atcodr"]},
+            r"filter.platform \['atcodr'\] \(--platform\): none of the 4 problems matches \(their platforms: atcoder, leetcode\)",
+        ),
+        (
+            {"platform": ["leetcode"], "difficulty": ["medium"]},
+            r"filter.difficulty .*none of the 1 problems .*difficulties: easy\)",
+        ),
+        (
+            {"start": "2025-03"},
+            r"filter.start '2025-03' .*contest months: 2024-07, 2024-08, 2024-10, 2025-02\)",
+        ),
+        ({"start": "2025-03", "end": "2025-01"}, r"filter.start 2025-03 is after filter.end 2025-01"),
+    ):
+        with pytest.raises(CodetuneError, match=message):
+            ids(**kw)
 
 
 def test_fingerprint_tracks_ids_and_tests(tmp_path: Path) -> None:

@@ -141,3 +141,22 @@ def test_empty_inputs_are_errors_not_zero_results(tmp_path) -> None:
     r = run("plot", str(log), "--out", str(tmp_path / "o.png"))
     assert r.returncode == 2 and r.stderr.startswith(f"error: {log}: no logged steps"), r.stderr
     assert not (tmp_path / "o.json").exists() and not (tmp_path / "o.png").exists()
+
+
+def test_a_broken_local_model_folder_is_not_blamed_on_the_hub_cache(tiny_model_dir, tmp_path) -> None:
+    import os
+    import shutil
+
+    bad = tmp_path / "bad-model"
+    shutil.copytree(tiny_model_dir, bad)
+    (bad / "config.json").write_text('{"model_type": "qwen2", ')
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    r = subprocess.run(
+        [sys.executable, "-m", "codetune.cli", "model", "info", str(bad)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, r.stderr[-2000:]
+    assert "not a valid JSON file" in r.stderr and "check the files in that folder" in r.stderr, r.stderr
+    assert "Hugging Face cache" not in r.stderr

@@ -222,15 +222,37 @@ def apply_filter(problems: list[Problem], filt: ProblemFilter | None) -> list[Pr
     plat = {s.lower() for s in filt.platform} if filt.platform else None
     diff = {s.lower() for s in filt.difficulty} if filt.difficulty else None
     ids = set(filt.ids) if filt.ids else None
-    kept = [
-        p
-        for p in problems
-        if (plat is None or p.platform.lower() in plat)
-        and (diff is None or p.difficulty.lower() in diff)
-        and (filt.start is None or p.contest_date[:7] >= filt.start)
-        and (filt.end is None or p.contest_date[:7] <= filt.end)
-        and (ids is None or p.question_id in ids)
-    ]
+    if filt.start and filt.end and filt.start > filt.end:
+        raise CodetuneError(
+            f"filter.start {filt.start} is after filter.end {filt.end}: no month is in between"
+        )
+    month = lambda p: p.contest_date[:7]  # noqa: E731
+    steps = (  # (filter, keeps a problem, what the message lists)
+        (
+            "platform",
+            lambda p: plat is None or p.platform.lower() in plat,
+            ("platforms", lambda p: p.platform),
+        ),
+        (
+            "difficulty",
+            lambda p: diff is None or p.difficulty.lower() in diff,
+            ("difficulties", lambda p: p.difficulty),
+        ),
+        ("start", lambda p: filt.start is None or month(p) >= filt.start, ("contest months", month)),
+        ("end", lambda p: filt.end is None or month(p) <= filt.end, ("contest months", month)),
+        ("ids", lambda p: ids is None or p.question_id in ids, ("ids", lambda p: p.question_id)),
+    )
+    kept = problems
+    for name, keep, (label, value) in steps:
+        left = [p for p in kept if keep(p)]
+        if kept and not left:  # the filter that empties the set, and what the set held
+            seen = sorted({str(value(p)) for p in kept})
+            shown = ", ".join(seen) if len(seen) <= 6 else f"{seen[0]} .. {seen[-1]}"
+            raise CodetuneError(
+                f"filter.{name} {getattr(filt, name)!r} (--{name}): none of the {len(kept)} problems matches "
+                f"(their {label}: {shown})"
+            )
+        kept = left
     return kept[: filt.limit] if filt.limit else kept
 
 

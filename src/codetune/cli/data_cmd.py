@@ -29,7 +29,9 @@ def data_config(dataset: str, config: Path | None, override: list[str], **flags:
     from codetune.data.config import DataConfig
 
     raw: dict[str, Any] = read_yaml(config) if config else {}
-    if isinstance(raw.get("data"), dict):
+    if "data" in raw:
+        if not isinstance(raw["data"], dict):
+            raise CodetuneError(f"{config}: data: expected a mapping of data settings")
         raw = raw["data"]
     apply_overrides(raw, override)
     raw["dataset"] = dataset

@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from codetune.errors import CodetuneError
-from codetune.hub import failure, go_offline_if_unreachable
-from codetune.models.load import MODEL_FIX, gguf_file_for, load_errors
+from codetune.hub import go_offline_if_unreachable
+from codetune.models.load import gguf_file_for, load_errors, model_failure
 from codetune.models.source import resolve
 
 
@@ -55,7 +55,9 @@ def hf_info(where: str, revision: str | None = None) -> dict[str, Any]:
     try:
         config = AutoConfig.from_pretrained(where, revision=revision)
     except load_errors() as e:
-        raise CodetuneError(f"{where}: {failure('could not read the model config', e, MODEL_FIX)}") from None
+        raise CodetuneError(
+            f"{where}: {model_failure('could not read the model config', e, where)}"
+        ) from None
     with init_empty_weights():
         model = AutoModelForCausalLM.from_config(config)
     n = sum(p.numel() for p in model.parameters())

@@ -24,6 +24,13 @@ READY = "codetune-ready.json"
 MODEL_FIX = "use a local model folder, a .gguf file or a catalog name (codetune model list)"
 
 
+def model_failure(what: str, error: BaseException, where: str | Path) -> str:
+    """A local folder's failure is in its files; only a hub id can be missing from the cache."""
+    if Path(where).is_dir():
+        return failure(what, error, "check the files in that folder", local=True)
+    return failure(what, error, MODEL_FIX)
+
+
 def default_dtype(device: str | None = None) -> Any:
     import torch
 
@@ -131,7 +138,7 @@ def load_tokenizer(spec: str, *, quiet: bool = False) -> Any:
     try:
         tok = AutoTokenizer.from_pretrained(tok_dir, revision=extra.get("revision"))
     except load_errors() as e:
-        raise CodetuneError(f"{spec}: {failure('could not load the tokenizer', e, MODEL_FIX)}") from None
+        raise CodetuneError(f"{spec}: {model_failure('could not load the tokenizer', e, tok_dir)}") from None
     return _fix_padding(tok)
 
 
@@ -156,7 +163,7 @@ def load_model(
     try:
         model: Any = AutoModelForCausalLM.from_pretrained(where, dtype=dtype, **kwargs)
     except load_errors() as e:
-        raise CodetuneError(f"{spec}: {failure('could not load the model', e, MODEL_FIX)}") from None
+        raise CodetuneError(f"{spec}: {model_failure('could not load the model', e, where)}") from None
     model.to(device)
     model.eval()
     if model.generation_config is not None and model.generation_config.pad_token_id is None:

@@ -34,6 +34,10 @@ def split_revision(spec: str) -> tuple[str, str | None]:
 
 def resolve(spec: str) -> ModelSource:
     s = str(spec).strip()
+    if not s:
+        raise CodetuneError(
+            f"empty model name; give a catalog name ({', '.join(sorted(CATALOG))}), a folder, a .gguf file or a hub id"
+        )
     if s.lower() in CATALOG:
         return ModelSource(s, "catalog", name=s.lower())
     p = Path(s).expanduser()
