@@ -111,6 +111,11 @@ def test_catalog_base_names_its_hub_model_in_the_card(run_dir: Path) -> None:
         ("base-best", [], "best is 'base': no checkpoint was picked"),
         ("no-config", [], "--model: needed"),
         ("none", ["--push-to-hub", "someone/merged"], "cannot push, the hub is unreachable"),
+        # checked before the merge: nothing is written
+        ("none", ["--push-to-hub", "not a repo!!"], "--push-to-hub 'not a repo!!': not a hub repo id"),
+        ("none", ["--private"], "--private: only means something with --push-to-hub"),
+        ("none", ["--dtype", "int4"], "--dtype: 'int4' is not one of bfloat16, float16, float32"),
+        ("none", ["--model", "llama-99b"], "unknown model 'llama-99b'"),
     ],
 )
 def test_one_line_errors(run_dir: Path, tmp_path: Path, edit: str, args: list[str], message: str) -> None:
@@ -129,7 +134,7 @@ def test_one_line_errors(run_dir: Path, tmp_path: Path, edit: str, args: list[st
     assert r.returncode == 2 and "Traceback" not in r.stderr
     errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and message in errors[0], r.stderr
-    if edit == "none":  # the push failed, the merged model is kept
+    if "someone/merged" in args:  # the push failed, the merged model is kept
         assert (tmp_path / "m" / "config.json").is_file() and str(tmp_path / "m") in errors[0]
     else:
         assert not (tmp_path / "m").exists()

@@ -37,9 +37,24 @@ def export_command(
 
     from codetune.errors import CodetuneError
     from codetune.hub import push_folder
-    from codetune.models.export import adapter_settings, check_destination, merge_adapter
+    from codetune.models.export import DTYPES, adapter_settings, check_destination, merge_adapter
+    from codetune.models.source import resolve
     from codetune.run.export import choose, model_card, run_settings
 
+    # everything that can be checked before the merge (a minute or more on a CPU) is checked first
+    if dtype not in DTYPES:
+        raise CodetuneError(f"--dtype: {dtype!r} is not one of {', '.join(DTYPES)}")
+    if private and not push_to_hub:
+        raise CodetuneError("--private: only means something with --push-to-hub")
+    if push_to_hub:
+        from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+        try:
+            validate_repo_id(push_to_hub)
+        except HFValidationError as e:
+            raise CodetuneError(
+                f"--push-to-hub {push_to_hub!r}: not a hub repo id ({str(e).splitlines()[0]})"
+            ) from None
     if (source / "adapter_config.json").is_file():
         adapter, choice = source, None
         run_dir = source.parent if (source.parent / "config.yaml").is_file() else None
@@ -53,6 +68,7 @@ def export_command(
     base = model or settings.get("model")
     if not isinstance(base, str) or not base:
         raise CodetuneError(f"--model: needed, since {source} has no config.yaml naming its base model")
+    resolve(base)  # an unknown model fails here, not after the merge's first steps
     card = model_card(out.name, base, adapter, adapter_settings(adapter), settings, choice, dtype)
     provenance = {
         "base_model": base,
