@@ -36,3 +36,28 @@ def test_other_settings_are_refused(tmp_path, override):
     _pin_as_older_version(_runner(tmp_path))
     with pytest.raises(CodetuneError, match="other settings"):
         _runner(tmp_path, override)._pin_config()
+
+
+def test_dry_run_refuses_what_the_run_would_refuse(tmp_path):
+    """--dry-run printed a full plan for a folder the run then refused (other settings) or crashed on (a file)."""
+    import subprocess
+    import sys
+
+    _pin_as_older_version(_runner(tmp_path))
+    taken = tmp_path / "taken"
+    taken.write_text("x\n")
+    for args, message in (
+        (["-o", "train.learning_rate=0.5", "--out", str(tmp_path / "exp")], "other settings"),
+        (["--out", str(taken)], "is a file; the experiment folder"),
+    ):
+        r = subprocess.run(
+            [sys.executable, "-m", "codetune.cli", "run", "--dry-run", *args], capture_output=True, text=True
+        )
+        assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]
+        assert "total estimate" not in r.stdout
+    r = subprocess.run(
+        [sys.executable, "-m", "codetune.cli", "run", "--dry-run", "--out", str(tmp_path / "exp")],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0 and "total estimate" in r.stdout, r.stderr[-2000:]

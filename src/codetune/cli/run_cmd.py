@@ -48,6 +48,7 @@ def run(
     exp = load_experiment(experiment, list(override) + extra)
     runner = ExperimentRunner(exp, console)
     if dry_run:
+        runner.check_folder()
         plan = runner.plan()
         table = Table("stage", "details", "estimate", title=f"{exp.name}: plan on {plan.device}")
         for st in plan.stages:

@@ -76,6 +76,7 @@ class ExperimentRunner:
 
     # -- the run -----------------------------------------------------------------------------------
     def run(self) -> Path:
+        self.check_folder()
         self.out.mkdir(parents=True, exist_ok=True)
         with file_lock(self.out / "experiment", timeout=0):
             self._pin_config()
@@ -96,18 +97,25 @@ class ExperimentRunner:
                 state.mark(stage.name, "complete", seconds=round(time.perf_counter() - t0, 1), **(info or {}))
         return self.out / "report"
 
-    def _pin_config(self) -> None:
-        """The first run writes experiment.yaml; a rerun with different settings would mix results, so refuse it."""
+    def check_folder(self) -> None:
+        """What `run` refuses before any work (also checked by --dry-run): a file as `out`, or a folder holding an
+        experiment with other settings (a rerun would mix their results)."""
+        if self.out.exists() and not self.out.is_dir():
+            raise CodetuneError(f"{self.out}: is a file; the experiment folder (`out`) must be a folder")
         path = self.out / "experiment.yaml"
-        text = dump_config(self.exp)
         if path.is_file():
             before = with_defaults(Experiment, yaml.safe_load(path.read_text()))
-            if before != yaml.safe_load(text):
+            if before != yaml.safe_load(dump_config(self.exp)):
                 raise CodetuneError(
                     f"{path}: this folder holds an experiment with other settings; use another `out` or delete the folder"
                 )
-        else:
-            atomic_write_text(path, text)
+
+    def _pin_config(self) -> None:
+        """The first run writes experiment.yaml, which later runs are checked against."""
+        self.check_folder()
+        path = self.out / "experiment.yaml"
+        if not path.is_file():
+            atomic_write_text(path, dump_config(self.exp))
 
     def _stage_prepare(self, stage: Stage) -> dict:
         from codetune.models.load import hf_location
