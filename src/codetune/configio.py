@@ -79,17 +79,32 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     return keys, value
 
 
+def _list_item(items: list[Any], key: str, item: str) -> dict[str, Any]:
+    """An entry of a list of sections (such as `arms`), by its `name` or its index."""
+    for i, entry in enumerate(items):
+        if isinstance(entry, dict) and (entry.get("name") == key or str(i) == key):
+            return entry
+    names = [str(e.get("name")) for e in items if isinstance(e, dict) and "name" in e]
+    raise CodetuneError(f"override {item!r}: no entry {key!r} (names: {', '.join(names) or 'none'})")
+
+
 def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[str, Any]:
+    """Set `a.b.c=value` in nested sections; in a list of sections (such as `arms`) an entry is named by its `name`
+    or index: `arms.deep.train.learning_rate=1e-4`."""
     for item in overrides or []:
         keys, value = parse_override(item)
-        node = data
+        node: Any = data
         for k in keys[:-1]:
-            nxt = node.get(k)
+            nxt = _list_item(node, k, item) if isinstance(node, list) else node.get(k)
             if nxt is None:
                 nxt = node[k] = {}
-            if not isinstance(nxt, dict):
+            if not isinstance(nxt, dict | list):
                 raise CodetuneError(f"override {item!r}: {k} is not a section")
             node = nxt
+        if isinstance(node, list):
+            raise CodetuneError(
+                f"override {item!r}: a whole entry of {keys[-2]} is not replaced; set its keys ({'.'.join(keys)}.KEY=VALUE)"
+            )
         node[keys[-1]] = value
     return data
 
@@ -104,10 +119,17 @@ def format_validation_error(source: str, err: ValidationError) -> str:
     return f"{source}: {loc}: {msg}{more}"
 
 
-def validate(model: type[M], data: dict[str, Any], source: str) -> M:
+def validate(model: type[M], data: dict[str, Any], source: str, overrides: list[str] | None = None) -> M:
+    """`model` from `data`; a bad value that an override set is blamed on the override, not on `source`."""
     try:
         return model.model_validate(data)
     except ValidationError as e:
+        loc = ".".join(str(p) for p in e.errors()[0]["loc"])
+        for item in reversed(overrides or []):
+            key = item.split("=", 1)[0].strip()
+            if loc == key or loc.startswith(key + "."):
+                source = f"override {item!r}"
+                break
         raise CodetuneError(format_validation_error(source, e)) from None
 
 
@@ -115,7 +137,7 @@ def load_config(model: type[M], path: str | Path | None, overrides: list[str] | 
     """Read `path` (or start from defaults), apply overrides, validate."""
     data = read_yaml(path) if path else {}
     apply_overrides(data, overrides)
-    return validate(model, data, str(path) if path else "config")
+    return validate(model, data, str(path) if path else "config", overrides)
 
 
 def dump_config(cfg: BaseModel) -> str:

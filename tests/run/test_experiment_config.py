@@ -88,6 +88,23 @@ def test_cli_overrides(tmp_path: Path) -> None:
     assert exp.train.max_steps == 5 and exp.out == str(tmp_path)
 
 
+def test_overrides_reach_an_arm_by_name_or_index_and_are_blamed_for_their_values() -> None:
+    exp = load_experiment(None, ["arms.deep.train.learning_rate=0.001", "arms.1.data.max_length=512"])
+    deep, diverse = exp.arms
+    assert deep.train["learning_rate"] == 0.001 and exp.arm_train(deep).learning_rate == 0.001
+    assert diverse.data.max_length == 512 and "learning_rate" not in diverse.train
+    for overrides, message in (
+        (
+            ["arms.nope.train.max_steps=3"],
+            r"override 'arms.nope.train.max_steps=3': no entry 'nope' \(names: deep, diverse\)",
+        ),
+        (["arms.deep=3"], r"override 'arms.deep=3': a whole entry of arms is not replaced"),
+        (["train.max_steps=3", "train.lora.r=big"], r"^override 'train.lora.r=big': train.lora.r: "),
+    ):
+        with pytest.raises(CodetuneError, match=message):
+            load_experiment(None, overrides)
+
+
 def test_duplicate_arm_names(tmp_path: Path) -> None:
     data = base()
     data["arms"][1]["name"] = "deep"

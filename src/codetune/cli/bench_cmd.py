@@ -43,7 +43,7 @@ def build_config(config: Path | None, overrides: list[str], flags: dict[str, Any
             data["filter"][key] = value
         else:
             data[key] = value
-    return validate(BenchConfig, data, str(config) if config else "eval options")
+    return validate(BenchConfig, data, str(config) if config else "eval options", overrides)
 
 
 def eval_command(

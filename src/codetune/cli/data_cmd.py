@@ -42,7 +42,7 @@ def data_config(dataset: str, config: Path | None, override: list[str], **flags:
             for p in parents:
                 node = node.setdefault(p, {})
             node[last] = value
-    return validate(DataConfig, raw, str(config) if config else "data config")
+    return validate(DataConfig, raw, str(config) if config else "data config", override)
 
 
 def default_tokenizer() -> Any:

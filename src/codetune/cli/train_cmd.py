@@ -26,12 +26,13 @@ def load_run_config(
     from codetune.train.config import TrainRunConfig
     from codetune.train.trainer import check_config
 
-    raw = apply_overrides(read_yaml(config), [_qualify(o) for o in overrides])
+    qualified = [_qualify(o) for o in overrides]
+    raw = apply_overrides(read_yaml(config), qualified)
     if model:
         raw["model"] = model
     if out:
         raw["out"] = str(out)
-    cfg = validate(TrainRunConfig, raw, str(config))
+    cfg = validate(TrainRunConfig, raw, str(config), qualified)
     if not cfg.out:
         raise CodetuneError(f"{config}: out: missing; set `out:` in the file or pass --out DIR")
     try:
