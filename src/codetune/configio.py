@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
 from codetune.errors import CodetuneError
+from codetune.files import not_found
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -46,7 +47,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 def read_yaml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
-        raise CodetuneError(f"{path}: config file not found")
+        raise CodetuneError(not_found(path, "config file"))
     try:
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
     except UnicodeDecodeError:

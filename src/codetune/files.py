@@ -59,6 +59,15 @@ def append_jsonl(path: str | Path, record: dict) -> None:
         os.close(fd)
 
 
+def not_found(path: Path, what: str = "file") -> str:
+    """Why `path` can't be read as a `what`: it is missing, or it is a folder where a file is needed (or the reverse)."""
+    if what.endswith("folder") and path.is_file():
+        return f"{path}: is a file, not a {what}"
+    if not what.endswith("folder") and path.is_dir():
+        return f"{path}: is a folder, not a {what}"
+    return f"{path}: {what} not found"
+
+
 def refuse_input_as_output(option: str, out: Path, *inputs: str | Path | None) -> None:
     """An output path that names one of the command's inputs would replace that input: refuse it up front."""
     target = out.expanduser().resolve()
@@ -70,7 +79,7 @@ def refuse_input_as_output(option: str, out: Path, *inputs: str | Path | None) -
 def read_json(path: str | Path) -> Any:
     path = Path(path)
     if not path.is_file():
-        raise CodetuneError(f"{path}: file not found")
+        raise CodetuneError(not_found(path))
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as e:
@@ -97,7 +106,7 @@ def iter_jsonl(path: str | Path, *, tolerate_torn_tail: bool = False) -> Iterato
     """
     path = Path(path)
     if not path.is_file():
-        raise CodetuneError(f"{path}: file not found")
+        raise CodetuneError(not_found(path))
     with open(path, "rb") as f:
         lines = f.read().split(b"\n")
     last = max((i for i, ln in enumerate(lines) if ln.strip()), default=-1)

@@ -160,3 +160,29 @@ def test_a_broken_local_model_folder_is_not_blamed_on_the_hub_cache(tiny_model_d
     assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, r.stderr[-2000:]
     assert "not a valid JSON file" in r.stderr and "check the files in that folder" in r.stderr, r.stderr
     assert "Hugging Face cache" not in r.stderr
+
+
+def test_a_folder_where_a_file_is_needed_is_named_as_such(tmp_path) -> None:
+    folder, file = tmp_path / "adir", tmp_path / "afile.json"
+    folder.mkdir()
+    file.write_text("[]")
+    for args, message in (
+        (("data", "inspect", str(folder)), f"{folder}: is a folder, not a file"),
+        (("train", str(folder)), f"{folder}: is a folder, not a config file"),
+        (
+            (
+                "grade",
+                "--problems",
+                str(folder),
+                "--generations",
+                str(file),
+                "--out",
+                str(tmp_path / "o.json"),
+            ),
+            f"{file}: no generations",
+        ),  # fmt: skip
+        (("report", str(file), "--out", str(tmp_path / "r")), f"{file}: is a file, not a run folder"),
+        (("plot", str(folder), "--out", str(tmp_path / "p.png")), f"{folder}: is a folder, not a file"),
+    ):
+        r = run(*args)
+        assert r.returncode == 2 and r.stderr.startswith(f"error: {message}"), (args, r.stderr)

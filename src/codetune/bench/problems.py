@@ -15,6 +15,7 @@ from typing import Any
 
 from codetune.bench.config import DEFAULT_RELEASE, ProblemFilter
 from codetune.errors import CodetuneError
+from codetune.files import not_found
 from codetune.hub import failure, go_offline_if_unreachable
 
 HUB_REPO = "livecodebench/code_generation_lite"
@@ -143,7 +144,7 @@ def read_problem_file(path: str | Path) -> list[Problem]:
     """Parse a LiveCodeBench JSONL file; a duplicate id or a malformed row raises a one-line error (file:line)."""
     path = Path(path)
     if not path.is_file():
-        raise CodetuneError(f"{path}: problem file not found")
+        raise CodetuneError(not_found(path, "problem file"))
     problems: list[Problem] = []
     seen: dict[str, int] = {}
     for lineno, raw in enumerate(path.read_bytes().split(b"\n"), start=1):

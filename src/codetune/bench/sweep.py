@@ -13,7 +13,7 @@ from typing import Any
 
 from codetune.bench.config import BenchConfig
 from codetune.errors import CodetuneError
-from codetune.files import atomic_write_json, read_json
+from codetune.files import atomic_write_json, not_found, read_json
 
 BEST_RULE = (
     "highest pass@1 among checkpoints (the base model is not a candidate); ties broken by lowest validation loss, "
@@ -131,7 +131,7 @@ def sweep_runs(
     per_run: list[tuple[Path, list[EvalTarget]]] = []
     for run_dir in map(Path, run_dirs):
         if not run_dir.is_dir():
-            raise CodetuneError(f"{run_dir}: run folder not found")
+            raise CodetuneError(not_found(run_dir, "run folder"))
         found = sweep_targets(run_dir, every)
         if not found:
             raise CodetuneError(

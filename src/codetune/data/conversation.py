@@ -49,7 +49,7 @@ def _turn(turn: Any, where: str) -> dict[str, str]:
         raise CodetuneError(f"{where}: role {role!r} is not one of {', '.join(ROLES)}")
     if not isinstance(content, str):
         raise CodetuneError(
-            f"{where}: the {role} turn's content must be a string, got {type(content).__name__}"
+            f"{where}: the {role} turn's content must be a string, got {'null' if content is None else type(content).__name__}"
         )
     return {"role": role, "content": content}
 

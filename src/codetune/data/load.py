@@ -11,7 +11,7 @@ from typing import Any
 
 from codetune.data.config import DataConfig
 from codetune.errors import CodetuneError
-from codetune.files import iter_jsonl, read_json
+from codetune.files import iter_jsonl, not_found, read_json
 from codetune.hub import failure, go_offline_if_unreachable
 
 BUILTIN = ("deep", "diverse")
@@ -49,7 +49,7 @@ def read_local(path: Path) -> list[dict[str, Any]]:
     """Rows of a local .jsonl, .json (a list of objects) or .parquet file; every error names the file."""
     if not path.is_file():
         raise CodetuneError(
-            f"{path}: file not found (data.dataset must be a hub id, a local file or builtin:NAME)"
+            f"{not_found(path)} (data.dataset must be a hub id, a local file or builtin:NAME)"
         )
     suffix = path.suffix.lower()
     if suffix == ".jsonl":

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from codetune.errors import CodetuneError
-from codetune.files import read_json
+from codetune.files import not_found, read_json
 
 LOSS_KEYS = ("train_loss", "val_loss", "test_loss")
 
@@ -139,7 +139,9 @@ def _check_row(r: dict[str, Any], where: str) -> None:
 def read_eval(path: str | Path, name: str | None = None) -> EvalResult:
     path = Path(path)
     if not path.is_dir():
-        raise CodetuneError(f"{path}: eval folder not found (expected summary.json and eval_all.json inside)")
+        raise CodetuneError(
+            f"{not_found(path, 'eval folder')} (expected summary.json and eval_all.json inside)"
+        )
     summary_path, all_path = path / "summary.json", path / "eval_all.json"
     summary = read_json(summary_path) if summary_path.is_file() else {}
     if not isinstance(summary, dict):
@@ -199,7 +201,7 @@ class Run:
 def read_run(path: str | Path) -> Run:
     path = Path(path)
     if not path.is_dir():
-        raise CodetuneError(f"{path}: run folder not found")
+        raise CodetuneError(not_found(path, "run folder"))
     meta = read_json(path / "run.json") if (path / "run.json").is_file() else {}
     name = str(meta.get("arm") or meta.get("name") or path.name) if isinstance(meta, dict) else path.name
     log = read_log(path / "log.json") if (path / "log.json").is_file() else []

@@ -11,7 +11,7 @@ from codetune import __version__
 from codetune.bench.sweep import BEST_RULE, load_losses, sweep_targets
 from codetune.configio import read_yaml
 from codetune.errors import CodetuneError
-from codetune.files import read_json
+from codetune.files import not_found, read_json
 
 CHOICES = ("best", "last", "lowest-val")
 RULES = {
@@ -34,7 +34,7 @@ def choose(run_dir: Path, which: str = "best") -> Choice:
     """The adapter folder of `run_dir` that `which` names: best (eval/sweep.json's pick), last, lowest-val, or a step."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
-        raise CodetuneError(f"{run_dir}: run folder not found")
+        raise CodetuneError(not_found(run_dir, "run folder"))
     targets = sweep_targets(run_dir)
     if not targets:
         raise CodetuneError(
