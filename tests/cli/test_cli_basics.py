@@ -166,6 +166,8 @@ def test_a_folder_where_a_file_is_needed_is_named_as_such(tmp_path) -> None:
     folder, file = tmp_path / "adir", tmp_path / "afile.json"
     folder.mkdir()
     file.write_text("[]")
+    gens = tmp_path / "g.json"
+    gens.write_text('[{"question_id": "q", "code_list": ["print(1)"]}]')
     for args, message in (
         (("data", "inspect", str(folder)), f"{folder}: is a folder, not a file"),
         (("train", str(folder)), f"{folder}: is a folder, not a config file"),
@@ -175,12 +177,12 @@ def test_a_folder_where_a_file_is_needed_is_named_as_such(tmp_path) -> None:
                 "--problems",
                 str(folder),
                 "--generations",
-                str(file),
+                str(gens),
                 "--out",
                 str(tmp_path / "o.json"),
             ),
-            f"{file}: no generations",
-        ),  # fmt: skip
+            f"{folder}: is a folder, not a problem file",
+        ),
         (("report", str(file), "--out", str(tmp_path / "r")), f"{file}: is a file, not a run folder"),
         (("plot", str(folder), "--out", str(tmp_path / "p.png")), f"{folder}: is a folder, not a file"),
     ):
