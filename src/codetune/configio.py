@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, ValidationInfo, field_validator
 
 from codetune.errors import CodetuneError
 from codetune.files import not_found
@@ -27,6 +27,18 @@ class StrictModel(BaseModel):
     """Base for every config: unknown keys are errors, values are validated on assignment."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_a_number(cls, value: Any, info: ValidationInfo) -> Any:
+        # pydantic's lax mode reads `max_steps: true` as 1
+        if isinstance(value, bool) and info.field_name:
+            kinds = set(get_args(cls.model_fields[info.field_name].annotation)) or {
+                cls.model_fields[info.field_name].annotation
+            }
+            if kinds & {int, float} and bool not in kinds:
+                raise ValueError(f"expected a number, got {str(value).lower()}")
+        return value
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -113,7 +125,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[s
 def format_validation_error(source: str, err: ValidationError) -> str:
     first = err.errors()[0]
     loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
-    msg = first["msg"]
+    msg = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         msg = "unknown key"
     more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
@@ -126,12 +138,16 @@ def validate(model: type[M], data: dict[str, Any], source: str, overrides: list[
         return model.model_validate(data)
     except ValidationError as e:
         loc = ".".join(str(p) for p in e.errors()[0]["loc"])
-        for item in reversed(overrides or []):
-            key = item.split("=", 1)[0].strip()
-            if loc == key or loc.startswith(key + "."):
-                source = f"override {item!r}"
-                break
-        raise CodetuneError(format_validation_error(source, e)) from None
+        raise CodetuneError(format_validation_error(source_of(loc, source, overrides), e)) from None
+
+
+def source_of(key: str, source: str, overrides: list[str] | None) -> str:
+    """Where the value of `key` came from: the last override that set it (or a section above it), else `source`."""
+    for item in reversed(overrides or []):
+        given = item.split("=", 1)[0].strip()
+        if key == given or key.startswith(given + "."):
+            return f"override {item!r}"
+    return source
 
 
 def load_config(model: type[M], path: str | Path | None, overrides: list[str] | None = None) -> M:

@@ -189,4 +189,4 @@ def test_cli_check_against_hub_problems_with_filters(tmp_path: Path, monkeypatch
     assert isinstance(empty, CodetuneError) and "no problems left after the filter" in str(empty)
     bad = CliRunner().invoke(app, [*args, "--start", "August"]).exception
     assert isinstance(bad, CodetuneError)
-    assert "data check: start: Value error, expected a month as YYYY-MM" in str(bad)
+    assert "data check: start: expected a month as YYYY-MM" in str(bad)

@@ -100,6 +100,7 @@ def test_overrides_reach_an_arm_by_name_or_index_and_are_blamed_for_their_values
         ),
         (["arms.deep=3"], r"override 'arms.deep=3': a whole entry of arms is not replaced"),
         (["train.max_steps=3", "train.lora.r=big"], r"^override 'train.lora.r=big': train.lora.r: "),
+        (["train.max_steps=true"], r"train.max_steps: expected a number, got true$"),  # pydantic would read 1
     ):
         with pytest.raises(CodetuneError, match=message):
             load_experiment(None, overrides)

@@ -20,7 +20,7 @@ def load_run_config(
     config: Path, overrides: list[str], *, model: str | None = None, out: Path | None = None
 ) -> Any:
     """Read, override and validate the whole train YAML; every mistake is a one-line CodetuneError."""
-    from codetune.configio import apply_overrides, read_yaml, validate
+    from codetune.configio import apply_overrides, read_yaml, source_of, validate
     from codetune.errors import CodetuneError
     from codetune.models import resolve
     from codetune.train.config import TrainRunConfig
@@ -38,7 +38,7 @@ def load_run_config(
     try:
         resolve(cfg.model)
     except CodetuneError as e:
-        raise CodetuneError(f"{config}: model: {e}") from None
+        raise CodetuneError(f"{source_of('model', str(config), qualified)}: model: {e}") from None
     check_config(cfg.train, source=str(config))
     return cfg
 
