@@ -75,6 +75,8 @@ def test_eval_folder_files_and_consistency(tiny, tiny_model_dir: Path, tmp_path:
     assert summary["problems"]["count"] == 2 and len(summary["problems"]["sha256"]) == 64
     assert (summary["prompt_style"], summary["extract"], summary["compare"]) == ("lcb", "lcb", "lcb")
     assert summary["generation"]["sequences"] == 4 and summary["generation"]["new_tokens"] > 0
+    assert all(isinstance(r["hit_token_limit"], bool) for r in recs)
+    assert summary["hit_token_limit"] == sum(r["hit_token_limit"] for r in recs) > 0  # 4 tokens: mostly cut
 
 
 def test_resume_after_kill_skips_existing_pairs(tiny, tiny_model_dir: Path, tmp_path: Path) -> None:
@@ -87,6 +89,7 @@ def test_resume_after_kill_skips_existing_pairs(tiny, tiny_model_dir: Path, tmp_
     # no summary yet.
     recs[0] = {**recs[0], "question_id": "sum", "sample": 0, "output": SUM_PROGRAM}
     recs[1] = {**recs[1], "question_id": "double", "sample": 1}
+    del recs[1]["hit_token_limit"]  # written by a codetune from before the flag was recorded
     torn = json.dumps(recs[2])[:15]
     path.write_text(json.dumps(recs[0]) + "\n" + json.dumps(recs[1]) + "\n" + torn)
     (tmp_path / "summary.json").unlink()
@@ -101,6 +104,7 @@ def test_resume_after_kill_skips_existing_pairs(tiny, tiny_model_dir: Path, tmp_
     assert rows["sum"]["graded_list"][0] is True
     assert summary["pass@1"] == pytest.approx(0.25 + 0.25 * (rows["sum"]["graded_list"][1] is True))
     assert summary["solved"] >= 1
+    assert summary["hit_token_limit"] is None  # unknown for one answer: not counted as 0
 
 
 def test_complete_summary_is_reused_and_grading_changes_only_regrade(

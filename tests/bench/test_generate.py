@@ -42,13 +42,37 @@ def test_greedy_samples_are_filled_and_counted(tiny) -> None:
     stats = HFGenerator(model, tok, 8).run(
         jobs,
         Decoding(n=3, max_new_tokens=6),
-        on_result=lambda k, s, t: seen.__setitem__((k, s), t),
+        on_result=lambda k, s, t, _cut: seen.__setitem__((k, s), t),
         progress=False,
     )
     assert set(seen) == {("a", 0), ("a", 2), ("b", 1)}
     assert seen[("a", 0)] == seen[("a", 2)]
     assert stats.sequences == 2  # greedy: one row per prompt
     assert 0 < stats.new_tokens <= 2 * 6
+
+
+def test_answers_that_reach_the_token_limit_unfinished_are_flagged(tiny) -> None:
+    model, tok = tiny
+
+    def flags(max_new_tokens: int) -> list[bool]:
+        seen: dict[str, bool] = {}
+        jobs = [Job(str(i), p, (0,)) for i, p in enumerate(PROMPTS[:2])]
+        HFGenerator(model, tok, 4).run(
+            jobs, Decoding(max_new_tokens=max_new_tokens), on_result=lambda k, s, t, cut: seen.__setitem__(k, cut),
+            progress=False,
+        )  # fmt: skip
+        return [seen["0"], seen["1"]]
+
+    assert flags(3) == [True, True]  # the random model ends no answer within 3 tokens
+    first = HFGenerator(model, tok, 4).generate_ids(
+        [tok(PROMPTS[0], add_special_tokens=False)["input_ids"]], Decoding(max_new_tokens=1)
+    )[0][0]
+    eos = model.generation_config.eos_token_id
+    model.generation_config.eos_token_id = first  # now the first answer ends at its first token
+    try:
+        assert flags(1) == [False, True] and flags(3) == [False, True]
+    finally:
+        model.generation_config.eos_token_id = eos
 
 
 @pytest.mark.parametrize("decode_loop", [False, True], ids=["generate", "decode_loop"])
@@ -173,7 +197,7 @@ def test_mixed_adapter_batches_equal_one_model_at_a_time(tiny, tiny_model_dir: P
     seen: dict[tuple[str, int], str] = {}
     jobs = [Job(f"{m}/{i}", p, (0,), a) for m, a in enumerate(adapters) for i, p in enumerate(PROMPTS)]
     gen = HFGenerator(model, tok, batch_size=5)  # batches straddle the models
-    gen.run(jobs, dec, on_result=lambda k, s, t: seen.__setitem__((k, s), t), progress=False)
+    gen.run(jobs, dec, on_result=lambda k, s, t, _cut: seen.__setitem__((k, s), t), progress=False)
     mixed = [[[seen[(f"{m}/{i}", 0)]] for i in range(len(PROMPTS))] for m in range(3)]
     assert mixed == alone
     assert not hasattr(model, "peft_config") or not model.peft_config  # every adapter is removed after

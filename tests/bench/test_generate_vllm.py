@@ -44,7 +44,12 @@ class FakeLLM:
         for prompt, p, lora in zip(prompts, params, lora_request, strict=True):
             tag = "base" if lora is None else lora.name
             completions = [
-                types.SimpleNamespace(text=f"{tag}:{prompt}:{k}", token_ids=[1] * (k + 1)) for k in range(p.n)
+                types.SimpleNamespace(
+                    text=f"{tag}:{prompt}:{k}",
+                    token_ids=[1] * (k + 1),
+                    finish_reason="length" if k + 1 >= p.max_tokens else "stop",
+                )
+                for k in range(p.n)
             ]
             outs.append(types.SimpleNamespace(outputs=completions))
         return outs
@@ -74,12 +79,17 @@ def test_adapters_travel_per_prompt_and_samples_fan_out(fake_vllm, tiny_model_di
     jobs = [Job("0/p", "P", (0, 1), None), Job("1/p", "P", (0, 1), a), Job("2/p", "P", (0, 1), b),
             Job("1/q", "Q", (0, 1), a)]  # fmt: skip
     got: dict = {}
+    cut: dict = {}
     stats = gen.run(
         jobs,
-        Decoding(n=2, temperature=0.8),
-        on_result=lambda k, s, t: got.__setitem__((k, s), t),
+        Decoding(n=2, temperature=0.8, max_new_tokens=2),
+        on_result=lambda k, s, t, c: got.__setitem__((k, s), t) or cut.__setitem__((k, s), c),
         progress=False,
     )
+    assert [cut[("0/p", 0)], cut[("0/p", 1)]] == [
+        False,
+        True,
+    ]  # the fake's sample 1 is 2 tokens long: "length"
     assert [len(c[0]) for c in llm.calls] == [3, 1]  # chunks of 3 prompts
     loras = [r for call in llm.calls for r in call[2]]
     assert loras[0] is None and loras[1].path == loras[3].path == str(a) and loras[2].path == str(b)
@@ -90,6 +100,8 @@ def test_adapters_travel_per_prompt_and_samples_fan_out(fake_vllm, tiny_model_di
     assert len(set(seeds)) == 4  # sampled: a seed per prompt
 
     greedy: dict = {}
-    gen.run(jobs[:1], Decoding(n=2), on_result=lambda k, s, t: greedy.__setitem__((k, s), t), progress=False)
+    gen.run(
+        jobs[:1], Decoding(n=2), on_result=lambda k, s, t, _cut: greedy.__setitem__((k, s), t), progress=False
+    )
     params = llm.calls[-1][1][0]
     assert params.n == 1 and params.seed is None and greedy[("0/p", 0)] == greedy[("0/p", 1)] == "base:P:0"

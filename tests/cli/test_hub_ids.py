@@ -51,9 +51,9 @@ def test_eval_takes_the_model_and_a_release_by_hub_id(hub, tmp_path: Path) -> No
     args = ["eval", "--model", "someone/tiny-qwen", "--problems", LCB, "--release", "v2", "--limit", "2"]
     r = codetune(hub, tmp_path / "hf", *args, "--max-new-tokens", "4", "--out", str(out), "--no-progress")
     assert r.returncode == 0, r.stderr[-3000:]
-    assert "it/s]" not in r.stderr, r.stderr[
-        -3000:
-    ]  # --no-progress: no download or weight-loading bars either
+    # --no-progress: no download or weight-loading bars either
+    assert "it/s]" not in r.stderr, r.stderr[-3000:]
+    assert "2 of 2 answers reached the 4-token limit unfinished" in " ".join(r.stdout.split()), r.stdout
     graded = [row["question_id"] for row in json.loads((out / "eval_all.json").read_text())]
     assert graded == hub.ids[4:6]  # v2 is test2.jsonl alone
     assert json.loads((out / "summary.json").read_text())["model"] == "someone/tiny-qwen"

@@ -265,3 +265,32 @@ def test_an_eval_folder_whose_files_disagree_is_refused(
         assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-2000:]
         assert r.stderr.startswith(f"error: {base / 'eval_all.json'}: ") and message in r.stderr, r.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_answers_cut_at_the_token_limit_are_counted_in_the_notes(
+    fixture_runs: dict[str, Path], tmp_path: Path
+) -> None:
+    from codetune.report import build_report
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    write_eval(a, "A", [1, 0, 0, 1, 0, 0], None)
+    write_eval(b, "B", [1, 0, 0, 1, 0, 0], None)
+    for folder, hits in ((a, 4), (b, 0)):
+        summary = json.loads((folder / "summary.json").read_text())
+        (folder / "summary.json").write_text(json.dumps({**summary, "hit_token_limit": hits}))
+    build_report([], tmp_path / "r", evals=[a, b])
+    stats = json.loads((tmp_path / "r" / "stats.json").read_text())
+    assert [m["hit_token_limit"] for m in stats["models"]] == [4, 0]
+    notes = [n for n in stats["notes"] if n.startswith("Answers that reached the token limit")]
+    assert len(notes) == 1 and notes[0].endswith(": A 4 of 6 (limit 64).")
+    assert notes[0] in (tmp_path / "r" / "results.md").read_text()
+    (b / "summary.json").write_text(
+        json.dumps({**json.loads((b / "summary.json").read_text()), "hit_token_limit": None})
+    )
+    (a / "summary.json").write_text(
+        json.dumps({**json.loads((a / "summary.json").read_text()), "hit_token_limit": 0})
+    )
+    build_report([], tmp_path / "r2", evals=[a, b])
+    assert not any(
+        "token limit" in n for n in json.loads((tmp_path / "r2" / "stats.json").read_text())["notes"]
+    )

@@ -264,9 +264,10 @@ def _generate(
             owner[key] = (p, qid)
             jobs.append(Job(key, prompts[qid], samples, p.target.adapter))
 
-    def save(key: str, sample: int, text: str) -> None:
+    def save(key: str, sample: int, text: str, cut: bool) -> None:
         p, qid = owner[key]
-        rec = {"question_id": qid, "sample": sample, "output": text, "code": extract_code(text, cfg.extract)}
+        code = extract_code(text, cfg.extract)
+        rec = {"question_id": qid, "sample": sample, "output": text, "code": code, "hit_token_limit": cut}
         append_jsonl(p.gen_path, rec)
         p.records[(qid, sample)] = rec
 
@@ -279,6 +280,12 @@ def _generate(
         "seconds": round(run.seconds, 3),
         "tokens_per_s": round(run.tokens_per_s, 2),
     }
+
+
+def _hit_token_limit(p: _Pending, problems: list[Any], n: int) -> int | None:
+    """How many answers reached max_new_tokens unfinished; None when some were generated before this was recorded."""
+    flags = [p.records[(q.question_id, s)].get("hit_token_limit") for q in problems for s in range(n)]
+    return None if None in flags else sum(map(bool, flags))
 
 
 def _grade_and_summarize(
@@ -326,6 +333,7 @@ def _grade_and_summarize(
         "temperature": cfg.temperature,
         "top_p": cfg.top_p if cfg.temperature > 0 else None,
         "max_new_tokens": cfg.max_new_tokens,
+        "hit_token_limit": _hit_token_limit(p, problems, cfg.n),
         "tests": "public+private" if any(q.private_tests for q in problems) else "public only",
         "problems": p.settings["problems"],
         **summarize(rows, cfg.k),

@@ -66,7 +66,7 @@ class HFGenerator:
         out: list[list[str]] = [[""] * decoding.n for _ in prompts]
         jobs = [Job(str(i), p, tuple(range(decoding.n)), adapter) for i, p in enumerate(prompts)]
 
-        def keep(key: str, sample: int, text: str) -> None:
+        def keep(key: str, sample: int, text: str, _cut: bool) -> None:
             out[int(key)][sample] = text
 
         self.run(jobs, decoding, on_result=keep, progress=False)
@@ -87,6 +87,7 @@ class HFGenerator:
         else:
             rows = [(j, (s,)) for j in jobs for s in j.samples]
         prompt_ids = {id(j): tok(j.prompt, add_special_tokens=False)["input_ids"] for j in jobs}
+        ends = set(stop_token_ids(self.model, tok))
         stats = GenStats()
         with _progress(progress, len(rows)) as bar:
             if bar is not None:
@@ -101,8 +102,9 @@ class HFGenerator:
                         job, samples = rows[i]
                         stats.new_tokens += len(ids)
                         text = truncate_at_stop(tok.decode(ids, skip_special_tokens=True), decoding.stop)
+                        cut = len(ids) >= decoding.max_new_tokens and ids[-1] not in ends
                         for s in samples:
-                            on_result(job.key, s, text)
+                            on_result(job.key, s, text, cut)
                     stats.sequences += len(idx)
                     if bar is not None:
                         bar[0].update(bar[1], advance=len(idx), tps=f"{stats.tokens_per_s:.1f} tok/s")

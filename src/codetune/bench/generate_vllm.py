@@ -76,7 +76,8 @@ class VLLMGenerator:
             stats.seconds += time.perf_counter() - t0
             for job, out in zip(chunk, outs, strict=True):
                 for i, s in enumerate(job.samples):
-                    on_result(job.key, s, out.outputs[0 if decoding.greedy else i].text)
+                    answer = out.outputs[0 if decoding.greedy else i]
+                    on_result(job.key, s, answer.text, answer.finish_reason == "length")
                 stats.new_tokens += sum(len(o.token_ids) for o in out.outputs)
                 stats.sequences += len(out.outputs)
         return stats

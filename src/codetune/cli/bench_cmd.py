@@ -165,6 +165,12 @@ def print_summary(summary: dict[str, Any], out: Path) -> None:
             f"one sample alone solves {min(per)} to {max(per)} of {summary['total']} "
             f"(sample 1..{len(per)}: {', '.join(map(str, per))})"
         )
+    if hits := summary.get("hit_token_limit"):
+        answers = summary["total"] * summary.get("n", 1)
+        console.print(
+            f"[yellow]{hits} of {answers} answers reached the {summary['max_new_tokens']}-token limit unfinished[/] "
+            "(raise --max-new-tokens)"
+        )
     gen = summary.get("generation") or {}
     if gen.get("new_tokens"):
         console.print(

@@ -135,6 +135,7 @@ def _setup_notes(models: list[Model]) -> list[str]:
             "of passing samples (paired sign-flip permutation tests instead of McNemar); the answers shown are "
             "first samples."
         )
+    notes += _cut_notes(models)
     graded = {m.name: set(m.result.rows) for m in models}
     if len({frozenset(g) for g in graded.values()}) > 1:
         counts = sorted({len(g) for g in graded.values()})
@@ -148,6 +149,23 @@ def _setup_notes(models: list[Model]) -> list[str]:
                 f"No problem was graded for both of: {'; '.join(apart)}; those pairs are not compared."
             )
     return notes
+
+
+def _cut_notes(models: list[Model]) -> list[str]:
+    """Answers that reached max_new_tokens unfinished: their programs are usually cut off, so say how many."""
+    cut = []
+    for m in models:
+        s = m.result.summary
+        hits, n = s.get("hit_token_limit"), s.get("n")
+        if isinstance(hits, int) and hits > 0:
+            answers = m.result.total * (n if isinstance(n, int) else 1)
+            cut.append(f"{m.name} {hits} of {answers} (limit {s.get('max_new_tokens')})")
+    if not cut:
+        return []
+    return [
+        "Answers that reached the token limit unfinished (usually cut-off programs, so these Pass@1 values measure "
+        f"the limit as well as the model): {'; '.join(cut)}."
+    ]
 
 
 def _sweep_base(runs: list[Run]) -> float | None:
@@ -265,6 +283,7 @@ def build_report(
                 "pass@1_ci95": list(m.result.pass_interval),
                 "solved": m.result.solved,
                 "total": m.result.total,
+                "hit_token_limit": m.result.summary.get("hit_token_limit"),
                 "val_loss": m.val_loss,
             }
             for m in models

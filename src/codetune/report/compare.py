@@ -103,7 +103,7 @@ def generate_answers(
     ]
     answers = {p.id: dict.fromkeys([label for label, _ in models], "") for p in prompts.prompts}
 
-    def keep(key: str, _sample: int, text: str) -> None:
+    def keep(key: str, _sample: int, text: str, _cut: bool) -> None:
         label, _, p = cells[int(key)]
         answers[p.id][label] = text.strip()
 
