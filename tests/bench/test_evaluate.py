@@ -77,6 +77,7 @@ def test_eval_folder_files_and_consistency(tiny, tiny_model_dir: Path, tmp_path:
     assert summary["generation"]["sequences"] == 4 and summary["generation"]["new_tokens"] > 0
     assert all(isinstance(r["hit_token_limit"], bool) for r in recs)
     assert summary["hit_token_limit"] == sum(r["hit_token_limit"] for r in recs) > 0  # 4 tokens: mostly cut
+    assert summary["cut_in_code"] == sum(r["hit_token_limit"] and r["output"].count("```") % 2 for r in recs)
 
 
 def test_resume_after_kill_skips_existing_pairs(tiny, tiny_model_dir: Path, tmp_path: Path) -> None:
@@ -104,7 +105,9 @@ def test_resume_after_kill_skips_existing_pairs(tiny, tiny_model_dir: Path, tmp_
     assert rows["sum"]["graded_list"][0] is True
     assert summary["pass@1"] == pytest.approx(0.25 + 0.25 * (rows["sum"]["graded_list"][1] is True))
     assert summary["solved"] >= 1
-    assert summary["hit_token_limit"] is None  # unknown for one answer: not counted as 0
+    assert (
+        summary["hit_token_limit"] is None and summary["cut_in_code"] is None
+    )  # unknown for one answer, not 0
 
 
 def test_complete_summary_is_reused_and_grading_changes_only_regrade(
@@ -252,3 +255,19 @@ def test_real_model_end_to_end(real_model_spec: str, tmp_path: Path) -> None:
         assert r["code_list"][0] == next(x["code"] for x in recs if x["question_id"] == r["question_id"])
         assert len(r["metadata"]) == 1
     assert 0 < gen["new_tokens"] <= 2 * 256 and gen["tokens_per_s"] > 0
+
+
+def test_answers_cut_inside_their_program_are_told_apart() -> None:
+    """Reaching the limit after the code block (in the closing explanation) leaves a gradable program; inside it,
+    not."""
+    from codetune.bench.evaluate import _Pending, _token_limit_counts
+
+    outputs = {
+        ("sum", 0): ("```python\nprint(1)\n```\nThis works because", True),  # cut after the program
+        ("sum", 1): ("Plan:\n```python\nfor i in range(", True),  # cut inside it
+        ("double", 0): ("```python\nprint(2)\n```", False),
+        ("double", 1): ("Thinking about it step by step, the", True),  # cut before any code
+    }
+    p = _Pending(EvalTarget(Path("unused")), {}, Path("unused"))
+    p.records = {k: {"output": o, "hit_token_limit": hit} for k, (o, hit) in outputs.items()}
+    assert _token_limit_counts(p, PROBLEMS, 2) == {"hit_token_limit": 3, "cut_in_code": 1}

@@ -277,12 +277,16 @@ def test_answers_cut_at_the_token_limit_are_counted_in_the_notes(
     write_eval(b, "B", [1, 0, 0, 1, 0, 0], None)
     for folder, hits in ((a, 4), (b, 0)):
         summary = json.loads((folder / "summary.json").read_text())
-        (folder / "summary.json").write_text(json.dumps({**summary, "hit_token_limit": hits}))
+        (folder / "summary.json").write_text(
+            json.dumps({**summary, "hit_token_limit": hits, "cut_in_code": hits // 2})
+        )
     build_report([], tmp_path / "r", evals=[a, b])
     stats = json.loads((tmp_path / "r" / "stats.json").read_text())
-    assert [m["hit_token_limit"] for m in stats["models"]] == [4, 0]
+    assert [(m["hit_token_limit"], m["cut_in_code"]) for m in stats["models"]] == [(4, 2), (0, 0)]
     notes = [n for n in stats["notes"] if n.startswith("Answers that reached the token limit")]
-    assert len(notes) == 1 and notes[0].endswith(": A 4 of 6 (limit 64).")
+    assert len(notes) == 1 and notes[0].startswith(
+        "Answers that reached the token limit (64) unfinished: A 4 of 6, 2 of them inside a program. "
+    )
     assert notes[0] in (tmp_path / "r" / "results.md").read_text()
     (b / "summary.json").write_text(
         json.dumps({**json.loads((b / "summary.json").read_text()), "hit_token_limit": None})

@@ -282,10 +282,14 @@ def _generate(
     }
 
 
-def _hit_token_limit(p: _Pending, problems: list[Any], n: int) -> int | None:
-    """How many answers reached max_new_tokens unfinished; None when some were generated before this was recorded."""
-    flags = [p.records[(q.question_id, s)].get("hit_token_limit") for q in problems for s in range(n)]
-    return None if None in flags else sum(map(bool, flags))
+def _token_limit_counts(p: _Pending, problems: list[Any], n: int) -> dict[str, int | None]:
+    """Answers that reached max_new_tokens unfinished, and those of them cut inside a code block (an odd number of
+    ``` fences: the program itself is cut off). None when some answers predate the flag."""
+    recs = [p.records[(q.question_id, s)] for q in problems for s in range(n)]
+    if any("hit_token_limit" not in r for r in recs):
+        return {"hit_token_limit": None, "cut_in_code": None}
+    hit = [r for r in recs if r["hit_token_limit"]]
+    return {"hit_token_limit": len(hit), "cut_in_code": sum(r["output"].count("```") % 2 for r in hit)}
 
 
 def _grade_and_summarize(
@@ -333,7 +337,7 @@ def _grade_and_summarize(
         "temperature": cfg.temperature,
         "top_p": cfg.top_p if cfg.temperature > 0 else None,
         "max_new_tokens": cfg.max_new_tokens,
-        "hit_token_limit": _hit_token_limit(p, problems, cfg.n),
+        **_token_limit_counts(p, problems, cfg.n),
         "tests": "public+private" if any(q.private_tests for q in problems) else "public only",
         "problems": p.settings["problems"],
         **summarize(rows, cfg.k),

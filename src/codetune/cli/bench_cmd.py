@@ -167,9 +167,10 @@ def print_summary(summary: dict[str, Any], out: Path) -> None:
         )
     if hits := summary.get("hit_token_limit"):
         answers = summary["total"] * summary.get("n", 1)
+        inside = summary.get("cut_in_code")
         console.print(
-            f"[yellow]{hits} of {answers} answers reached the {summary['max_new_tokens']}-token limit unfinished[/] "
-            "(raise --max-new-tokens)"
+            f"[yellow]{hits} of {answers} answers reached the {summary['max_new_tokens']}-token limit unfinished[/]"
+            + (f", {inside} of them inside their program (raise --max-new-tokens)" if inside else "")
         )
     gen = summary.get("generation") or {}
     if gen.get("new_tokens"):

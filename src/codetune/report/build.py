@@ -156,15 +156,17 @@ def _cut_notes(models: list[Model]) -> list[str]:
     cut = []
     for m in models:
         s = m.result.summary
-        hits, n = s.get("hit_token_limit"), s.get("n")
+        hits, in_code, n = s.get("hit_token_limit"), s.get("cut_in_code"), s.get("n")
         if isinstance(hits, int) and hits > 0:
             answers = m.result.total * (n if isinstance(n, int) else 1)
-            cut.append(f"{m.name} {hits} of {answers} (limit {s.get('max_new_tokens')})")
+            inside = f", {in_code} of them inside a program" if isinstance(in_code, int) else ""
+            cut.append(f"{m.name} {hits} of {answers}{inside}")
     if not cut:
         return []
+    limits = sorted({str(m.result.summary.get("max_new_tokens")) for m in models})
     return [
-        "Answers that reached the token limit unfinished (usually cut-off programs, so these Pass@1 values measure "
-        f"the limit as well as the model): {'; '.join(cut)}."
+        f"Answers that reached the token limit ({', '.join(limits)}) unfinished: {'; '.join(cut)}. One cut inside "
+        "its program fails for the limit, not for its idea; a larger max_new_tokens would grade it fairly."
     ]
 
 
@@ -284,6 +286,7 @@ def build_report(
                 "solved": m.result.solved,
                 "total": m.result.total,
                 "hit_token_limit": m.result.summary.get("hit_token_limit"),
+                "cut_in_code": m.result.summary.get("cut_in_code"),
                 "val_loss": m.val_loss,
             }
             for m in models
