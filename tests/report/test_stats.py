@@ -87,6 +87,21 @@ def test_compare_pair_verdicts() -> None:
     )
 
 
+def test_a_pair_with_no_differing_problem_says_so_instead_of_a_zero_width_interval() -> None:
+    from codetune.report.document import pair_rows, pair_sentence
+
+    r = compare_pair("A", [True, False, False, True], "B", [True, False, False, True])
+    assert (
+        r["ci95"] == [0.0, 0.0] and r["verdict"] == "not significant: no problem differs between them (of 4)"
+    )
+    assert pair_rows([r])[0][6] == "n/a (no problem differs)"
+    assert pair_sentence(r).startswith(
+        "A vs B on 4 problems: Pass@1 difference +0.0 pts (no interval: no problem"
+    )
+    other = compare_pair("A", [True, False, False, True], "B", [False, False, False, True])
+    assert pair_rows([other])[0][6].startswith("[") and "95% CI" in pair_sentence(other)
+
+
 def test_sign_flip_hand_case() -> None:
     # |sum| over the 8 sign patterns of (0.6, 0.4, 0.2): 1.2, 0.8, 0.4, 0.0 twice each; observed 0.8 -> 4/8.
     assert sign_flip_p([0.6, 0.4, 0.0, -0.2, 0.0]) == 0.5  # zeros carry no sign

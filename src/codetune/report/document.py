@@ -62,11 +62,17 @@ def pair_rows(pairs: list[dict[str, Any]]) -> list[list[str]]:
             str(p["only_b"]),
             f"{p['p']:.4g}",
             _points(p["diff"]),
-            f"[{_points(p['ci95'][0])}, {_points(p['ci95'][1])}]",
+            _interval_text(p),
             "significant" if p["significant"] else "not significant",
         ]
         for p in pairs
     ]
+
+
+def _interval_text(p: dict[str, Any]) -> str:
+    if p["only_a"] == p["only_b"] == 0:
+        return "n/a (no problem differs)"  # the bootstrap can only give [0, 0]
+    return f"[{_points(p['ci95'][0])}, {_points(p['ci95'][1])}]"
 
 
 SELECTION_HEADERS = [
@@ -156,7 +162,12 @@ def selection_rows(selections: list[Selection]) -> list[list[str]]:
 
 def pair_sentence(p: dict[str, Any]) -> str:
     lo, hi = p["ci95"]
-    head = f"{p['a']} vs {p['b']}: Pass@1 difference {_points(p['diff'])} (95% CI {_points(lo)} to {_points(hi)}), "
+    interval = (
+        "no interval: no problem differs"
+        if p["only_a"] == p["only_b"] == 0
+        else f"95% CI {_points(lo)} to {_points(hi)}"
+    )
+    head = f"{p['a']} vs {p['b']} on {p['problems']} problems: Pass@1 difference {_points(p['diff'])} ({interval}), "
     if p["mcnemar_p"] is not None:
         body = (
             f"{p['only_a']} problems solved only by {p['a']} and {p['only_b']} only by {p['b']}, "

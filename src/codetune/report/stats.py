@@ -93,6 +93,8 @@ def compare_pair(
     if significant:
         better = name_a if diff > 0 else name_b
         verdict = f"significant: {better} solves more (p = {p:.3g}, 95% CI excludes 0)"
+    elif only_a == only_b == 0:  # the bootstrap interval is [0, 0]: it says nothing, not "certainly equal"
+        verdict = f"not significant: no problem differs between them (of {len(a)})"
     else:
         reasons = []
         if p >= ALPHA:
