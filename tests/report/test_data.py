@@ -74,7 +74,12 @@ def test_training_data_section(fixture_runs: dict[str, Path], qwen_tokenizer, tm
     assert shared in section and stats["data"]["shared_train_problems"] == [
         {"a": "deep", "b": "diverse", "shared": 4, "a_problems": 5, "b_problems": 4}
     ]
-    assert "<h2>Training data</h2>" in (tmp_path / "r" / "report.html").read_text()
+    html = (tmp_path / "r" / "report.html").read_text()
+    assert "<h2>Training data</h2>" in html
+    assert (
+        "when <code>codetune run</code> checked them" in html
+        and "`" not in html.split("<h2>Training data")[1]
+    )
 
 
 def test_seeded_runs_of_one_arm_make_one_row(

@@ -298,3 +298,22 @@ def test_answers_cut_at_the_token_limit_are_counted_in_the_notes(
     assert not any(
         "token limit" in n for n in json.loads((tmp_path / "r2" / "stats.json").read_text())["notes"]
     )
+
+
+def test_one_evaluated_checkpoint_and_no_disagreement_are_said_plainly(
+    fixture_runs: dict[str, Path], tmp_path: Path
+) -> None:
+    from codetune.report import build_report
+
+    for arm in ("deep", "diverse"):
+        sweep_path = fixture_runs[arm] / "eval" / "sweep.json"
+        sweep = json.loads(sweep_path.read_text())
+        rows = [r for r in sweep["rows"] if r["label"] in ("base", "checkpoint-30")]
+        sweep_path.write_text(json.dumps({**sweep, "rows": rows, "best": "checkpoint-30"}))
+        write_eval(fixture_runs[arm] / "eval" / "checkpoint-30", "checkpoint-30", BASE, 30, "checkpoint-30")
+    build_report([fixture_runs["deep"], fixture_runs["diverse"]], tmp_path / "r", base=fixture_runs["base"])
+    text = (tmp_path / "r" / "results.md").read_text()
+    assert [r[1] for r in md_section(text, "Results")][1:] == ["checkpoint-30 (the only one evaluated)"] * 2
+    assert "each arm's loss on its own validation split" in text
+    answers = (tmp_path / "r" / "answers.md").read_text()
+    assert "No problem where the models disagree" in answers

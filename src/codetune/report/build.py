@@ -81,9 +81,9 @@ def collect_models(runs: list[Run], evals: list[EvalResult], base: EvalResult | 
     for run in runs:
         if run.best is not None:
             step = run.best_row.get("step") if run.best_row else None
-            models.append(
-                Model(_unique(run.name, taken), run.best, str(run.best_label), run.val_loss_at(step))
-            )
+            candidates = sum(1 for r in run.sweep_rows if r.get("label") != "base")
+            label = str(run.best_label) + (" (the only one evaluated)" if candidates == 1 else "")
+            models.append(Model(_unique(run.name, taken), run.best, label, run.val_loss_at(step)))
     for ev in evals:
         models.append(Model(_unique(ev.name, taken), ev, str(ev.summary.get("adapter") or "-")))
     return models
@@ -136,6 +136,11 @@ def _setup_notes(models: list[Model]) -> list[str]:
             "first samples."
         )
     notes += _cut_notes(models)
+    if sum(m.val_loss is not None for m in models) > 1:
+        notes.append(
+            "val loss at best: each arm's loss on its own validation split; arms trained on different data are "
+            "not compared by it (their Pass@1 on the same problems is the comparison)."
+        )
     graded = {m.name: set(m.result.rows) for m in models}
     if len({frozenset(g) for g in graded.values()}) > 1:
         counts = sorted({len(g) for g in graded.values()})

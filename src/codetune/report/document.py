@@ -287,14 +287,18 @@ def _section_markdown(s: Section) -> list[str]:
 
 
 def _section_html(s: Section) -> list[str]:
-    h = [f"<h2>{render.esc(s.title)}</h2>", f"<p>{render.esc(s.text)}</p>"]
+    h = [f"<h2>{render.esc(s.title)}</h2>", f"<p>{render.inline(s.text)}</p>"]
     for caption, headers, rows in s.tables:
-        h += [f"<p>{render.esc(caption)}</p>"] * bool(caption) + [render.html_table(headers, rows)]
-    return h + [f"<p>{render.esc(line)}</p>" for line in s.sentences]
+        h += [f"<p>{render.inline(caption)}</p>"] * bool(caption) + [render.html_table(headers, rows)]
+    return h + [f"<p>{render.inline(line)}</p>" for line in s.sentences]
 
 
 def _answers_markdown(models: list[Model], mat: dict, title: str) -> str:
     md = [f"# {title}: answers where the models disagree\n"]
+    if not disagreements(models, mat):
+        md.append(
+            "No problem where the models disagree: each problem got the same result from every model.\n"
+        )
     for q in disagreements(models, mat):
         md.append(f"## {q}\n")
         for heading, text in _answer_panels(models, q):
@@ -307,7 +311,7 @@ def _html(report: Report, title: str, notes: list[str], mat: dict, ref_pass: lis
     h = [f'<p class="muted">Generated {render.esc(time.strftime("%Y-%m-%d %H:%M"))} by codetune.</p>']
     if notes:
         h.append(
-            '<div class="note"><ul>' + "".join(f"<li>{render.esc(n)}</li>" for n in notes) + "</ul></div>"
+            '<div class="note"><ul>' + "".join(f"<li>{render.inline(n)}</li>" for n in notes) + "</ul></div>"
         )
     h += ["<h2>Results</h2>", render.html_table(RESULT_HEADERS, result_rows(models))]
     if pairs:

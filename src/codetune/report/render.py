@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -36,6 +37,11 @@ pre { background: #f6f8fa; padding: 8px; border-radius: 6px; overflow-x: auto; w
 
 def esc(text: object) -> str:
     return html.escape(str(text), quote=True)
+
+
+def inline(text: object) -> str:
+    """Escaped text whose `backquoted` words become <code>: the markdown documents' inline code, in HTML."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", esc(text))
 
 
 def md_cell(text: object) -> str:
