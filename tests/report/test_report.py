@@ -317,3 +317,22 @@ def test_one_evaluated_checkpoint_and_no_disagreement_are_said_plainly(
     assert "each arm's loss on its own validation split" in text
     answers = (tmp_path / "r" / "answers.md").read_text()
     assert "No problem where the models disagree" in answers
+
+
+def test_notes_state_the_problems_and_decoding(fixture_runs: dict[str, Path], tmp_path: Path) -> None:
+    from codetune.report import build_report
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    write_eval(a, "A", BASE, None)
+    write_eval(b, "B", BASE, None)
+    build_report([], tmp_path / "r", evals=[a, b])
+    notes = json.loads((tmp_path / "r" / "stats.json").read_text())["notes"]
+    assert notes[0] == (
+        "Problems: fixture.jsonl (6 graded). Answers: greedy, 1 per problem, up to 64 new tokens, prompt lcb."
+    )
+    summary = json.loads((b / "summary.json").read_text())
+    (b / "summary.json").write_text(json.dumps({**summary, "temperature": 0.2, "top_p": 0.95, "n": 5}))
+    build_report([], tmp_path / "r2", evals=[a, b])
+    notes = json.loads((tmp_path / "r2" / "stats.json").read_text())["notes"]
+    assert notes[0].startswith("The models were evaluated in different settings: Problems: fixture.jsonl")
+    assert "sampled at temperature 0.2, top_p 0.95, 5 per problem" in notes[0]

@@ -121,6 +121,7 @@ def _setup_notes(models: list[Model]) -> list[str]:
     summaries = [m.result.summary for m in models]
     modes = sorted({str(s.get("compare")) for s in summaries if s.get("compare")})
     notes = [
+        *_setting_notes(summaries),
         f"Tests graded: {tests_graded(summaries)}.",
         "Pass@1 intervals are 95% Wilson score intervals over the problems graded.",
     ]
@@ -154,6 +155,25 @@ def _setup_notes(models: list[Model]) -> list[str]:
                 f"No problem was graded for both of: {'; '.join(apart)}; those pairs are not compared."
             )
     return notes
+
+
+def _setting_notes(summaries: list[dict[str, Any]]) -> list[str]:
+    """The problems and the decoding the Pass@1 values rest on, as the eval summaries state them."""
+
+    def setting(s: dict[str, Any]) -> str:
+        problems = s["problems"] if isinstance(s.get("problems"), dict) else {}
+        t = s.get("temperature")
+        decoding = "greedy" if t == 0 else f"sampled at temperature {t}, top_p {s.get('top_p')}"
+        return (
+            f"Problems: {problems.get('source', '?')} ({problems.get('count', '?')} graded). Answers: {decoding}, "
+            f"{s.get('n', '?')} per problem, up to {s.get('max_new_tokens', '?')} new tokens, "
+            f"prompt {s.get('prompt_style', '?')}."
+        )
+
+    found = list(dict.fromkeys(setting(s) for s in summaries if s))
+    if len(found) > 1:
+        return ["The models were evaluated in different settings: " + " / ".join(found)]
+    return found
 
 
 def _cut_notes(models: list[Model]) -> list[str]:

@@ -84,7 +84,11 @@ def plot_val_overlay(
         if x:
             color = colors[(len(runs) + j) % len(colors)]
             ax.plot(x, y, linestyle="--", marker=".", color=color, alpha=0.8, label=f"{name} (reference)")
-    ax.set(xlabel="step", ylabel="validation loss", title="Validation loss, all runs")
+    ax.set(
+        xlabel="step",
+        ylabel="validation loss",
+        title="Validation loss, all runs (each on its own validation split)",
+    )
     _integer_steps(ax)
     ax.grid(True, alpha=0.35)
     if ax.lines:
@@ -108,12 +112,13 @@ def plot_pass_at_1(
     for i, (name, points, best_step) in enumerate(curves):
         pts = sorted(points)
         color = colors[i % len(colors)]
-        ax.plot([p[0] for p in pts], [100 * p[1] for p in pts], marker="o", color=color, label=name)
+        x, y = [p[0] for p in pts], [100 * p[1] for p in pts]
+        ax.plot(x, y, marker="o", color=color, label=name, clip_on=False)  # 0% points drawn whole
         best = [p for p in pts if p[0] == best_step]
         if best:
-            ax.plot(
-                [best[0][0]], [100 * best[0][1]], marker="*", markersize=16, color=color, linestyle="none"
-            )
+            star = "selected checkpoint" if i == 0 else None
+            ax.plot([best[0][0]], [100 * best[0][1]], marker="*", markersize=16, color=color, linestyle="none",
+                    label=star, clip_on=False)  # fmt: skip
         if honest and name in honest:
             rate = 100 * honest[name]
             ax.axhline(
