@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar, get_args
+from types import UnionType
+from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, ValidationInfo, field_validator
@@ -31,29 +33,45 @@ class StrictModel(BaseModel):
     @field_validator("*", mode="before")
     @classmethod
     def _no_bool_for_a_number(cls, value: Any, info: ValidationInfo) -> Any:
-        # pydantic's lax mode reads `max_steps: true` as 1
-        if isinstance(value, bool) and info.field_name:
-            kinds = set(get_args(cls.model_fields[info.field_name].annotation)) or {
-                cls.model_fields[info.field_name].annotation
-            }
-            if kinds & {int, float} and bool not in kinds:
+        # pydantic's lax mode reads `max_steps: true` as 1, and `k: [true]` as [1]
+        if info.field_name:
+            scalar, in_list = _number_slots(cls.model_fields[info.field_name].annotation)
+            values = [value] * scalar + (list(value) if in_list and isinstance(value, list) else [])
+            if any(isinstance(v, bool) for v in values):
                 raise ValueError(f"expected a number, got {str(value).lower()}")
         return value
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """PyYAML keeps the last of two equal keys; in a config that silently drops a whole section, so it is an error."""
+def _number_slots(annotation: Any) -> tuple[bool, bool]:
+    """(the field itself, the items of a list field) can hold a number but not a bool."""
+    args = get_args(annotation) if get_origin(annotation) in (Union, UnionType) else (annotation,)
+    scalar = any(a in (int, float) for a in args) and bool not in args
+    lists = [get_args(a) for a in args if get_origin(a) is list]
+    in_list = any(set(items) & {int, float} and bool not in items for items in lists)
+    return scalar, in_list
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+
+MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML keeps the last of two equal keys; in a config that silently drops a whole section, so it is an error.
+    Checked as each mapping is composed, before merge keys (`<<: *anchor`) are expanded: a key set again after a
+    merge is an override, not a repeat."""
+
+    def compose_mapping_node(self, anchor: str | None) -> yaml.MappingNode:
+        node = super().compose_mapping_node(anchor)
         seen = set()
         for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if isinstance(key, str) and key in seen:
-                raise yaml.constructor.ConstructorError(
-                    problem=f"key {key!r} appears twice in one mapping", problem_mark=key_node.start_mark
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == MERGE_TAG:
+                continue
+            if (key_node.tag, key_node.value) in seen:
+                raise yaml.composer.ComposerError(
+                    problem=f"key {key_node.value!r} appears twice in one mapping",
+                    problem_mark=key_node.start_mark,
                 )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
+            seen.add((key_node.tag, key_node.value))
+        return node
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
@@ -94,9 +112,11 @@ def parse_override(item: str) -> tuple[list[str], Any]:
 
 def _list_item(items: list[Any], key: str, item: str) -> dict[str, Any]:
     """An entry of a list of sections (such as `arms`), by its `name` or its index."""
-    for i, entry in enumerate(items):
-        if isinstance(entry, dict) and (entry.get("name") == key or str(i) == key):
-            return entry
+    named = [e for e in items if isinstance(e, dict) and str(e.get("name")) == key]
+    if named:  # a name first: an entry may be named "0"
+        return named[0]
+    if key.isdigit() and int(key) < len(items) and isinstance(items[int(key)], dict):
+        return items[int(key)]
     names = [str(e.get("name")) for e in items if isinstance(e, dict) and "name" in e]
     raise CodetuneError(f"override {item!r}: no entry {key!r} (names: {', '.join(names) or 'none'})")
 
@@ -122,14 +142,26 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[s
     return data
 
 
-def format_validation_error(source: str, err: ValidationError) -> str:
+_PATH_IN_MESSAGE = re.compile(
+    r"^([\w.-]+): ([\w.-]+):"
+)  # "arms.deep.train: learning_rate: ..." (re-rooted errors)
+
+
+def _where(err: ValidationError) -> tuple[str, str]:
+    """(dotted location, message) of the first error; a model validator's re-rooted message carries its own."""
     first = err.errors()[0]
-    loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    loc = ".".join(str(p) for p in first["loc"])
     msg = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         msg = "unknown key"
+    if not loc and (m := _PATH_IN_MESSAGE.match(msg)):
+        return f"{m[1]}.{m[2]}", msg
+    return loc, f"{loc or '(top level)'}: {msg}"
+
+
+def format_validation_error(source: str, err: ValidationError) -> str:
     more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
-    return f"{source}: {loc}: {msg}{more}"
+    return f"{source}: {_where(err)[1]}{more}"
 
 
 def validate(model: type[M], data: dict[str, Any], source: str, overrides: list[str] | None = None) -> M:
@@ -137,15 +169,31 @@ def validate(model: type[M], data: dict[str, Any], source: str, overrides: list[
     try:
         return model.model_validate(data)
     except ValidationError as e:
-        loc = ".".join(str(p) for p in e.errors()[0]["loc"])
-        raise CodetuneError(format_validation_error(source_of(loc, source, overrides), e)) from None
+        loc = _where(e)[0]
+        raise CodetuneError(format_validation_error(source_of(loc, source, overrides, data), e)) from None
 
 
-def source_of(key: str, source: str, overrides: list[str] | None) -> str:
-    """Where the value of `key` came from: the last override that set it (or a section above it), else `source`."""
+def _indexed(key: str, data: Any) -> str:
+    """`arms.deep.train.x` -> `arms.0.train.x`: an override's path as pydantic locates errors (list entries by index)."""
+    parts, node = [], data
+    for part in key.split("."):
+        if isinstance(node, list):
+            names = [str(e.get("name")) if isinstance(e, dict) else None for e in node]
+            part = str(names.index(part)) if part in names else part
+            node = node[int(part)] if part.isdigit() and int(part) < len(node) else None
+        else:
+            node = node.get(part) if isinstance(node, dict) else None
+        parts.append(part)
+    return ".".join(parts)
+
+
+def source_of(key: str, source: str, overrides: list[str] | None, data: Any = None) -> str:
+    """Where the value of `key` came from: the last override that set it (or a section above it), else `source`.
+    With `data`, list entries match by name or index alike (`arms.deep...` is `arms.0...`)."""
+    key = _indexed(key, data)
     for item in reversed(overrides or []):
-        given = item.split("=", 1)[0].strip()
-        if key == given or key.startswith(given + "."):
+        path = _indexed(item.split("=", 1)[0].strip(), data)
+        if key == path or key.startswith(path + "."):
             return f"override {item!r}"
     return source
 

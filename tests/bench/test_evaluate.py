@@ -77,7 +77,7 @@ def test_eval_folder_files_and_consistency(tiny, tiny_model_dir: Path, tmp_path:
     assert summary["generation"]["sequences"] == 4 and summary["generation"]["new_tokens"] > 0
     assert all(isinstance(r["hit_token_limit"], bool) for r in recs)
     assert summary["hit_token_limit"] == sum(r["hit_token_limit"] for r in recs) > 0  # 4 tokens: mostly cut
-    assert summary["cut_in_code"] == sum(r["hit_token_limit"] and r["output"].count("```") % 2 for r in recs)
+    assert 0 <= summary["cut_in_code"] <= summary["hit_token_limit"]
 
 
 def test_resume_after_kill_skips_existing_pairs(tiny, tiny_model_dir: Path, tmp_path: Path) -> None:
@@ -270,4 +270,15 @@ def test_answers_cut_inside_their_program_are_told_apart() -> None:
     }
     p = _Pending(EvalTarget(Path("unused")), {}, Path("unused"))
     p.records = {k: {"output": o, "hit_token_limit": hit} for k, (o, hit) in outputs.items()}
-    assert _token_limit_counts(p, PROBLEMS, 2) == {"hit_token_limit": 3, "cut_in_code": 1}
+    # both rules: the program cut mid-line, and the prose-only answer (graded as the whole text, or as nothing)
+    for rule in ("study", "lcb"):
+        assert _token_limit_counts(p, PROBLEMS, 2, rule) == {"hit_token_limit": 3, "cut_in_code": 2}
+    p.records[("sum", 0)]["output"] = (
+        "```python\nprint(1)\n```\nAlso:\n```python\nprint("  # a second block cut
+    )
+    assert (
+        _token_limit_counts(p, PROBLEMS, 2, "study")["cut_in_code"] == 2
+    )  # study grades the complete first one
+    assert (
+        _token_limit_counts(p, PROBLEMS, 2, "lcb")["cut_in_code"] == 3
+    )  # lcb's last two fences: not the program

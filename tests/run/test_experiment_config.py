@@ -53,6 +53,11 @@ def test_a_key_given_twice_is_an_error(tmp_path: Path) -> None:
     p.write_text("name: a\nbench:\n  n: 1\n  n: 2\n")
     with pytest.raises(CodetuneError, match=r"exp.yaml: invalid YAML at line 4: key 'n' appears twice"):
         load_experiment(p)
+    # a key set again after a merge key overrides the merged one: not a repeat
+    from codetune.configio import read_yaml
+
+    p.write_text("shared: &s {max_steps: 2, seed: 1}\ntrain: {<<: *s, max_steps: 3}\nother: {<<: *s}\n")
+    assert read_yaml(p)["train"] == {"max_steps": 3, "seed": 1} and read_yaml(p)["other"]["max_steps"] == 2
 
 
 def test_missing_arm_dataset(tmp_path: Path) -> None:
@@ -101,6 +106,16 @@ def test_overrides_reach_an_arm_by_name_or_index_and_are_blamed_for_their_values
         (["arms.deep=3"], r"override 'arms.deep=3': a whole entry of arms is not replaced"),
         (["train.max_steps=3", "train.lora.r=big"], r"^override 'train.lora.r=big': train.lora.r: "),
         (["train.max_steps=true"], r"train.max_steps: expected a number, got true$"),  # pydantic would read 1
+        (["bench.k=[true, 2]"], r"bench.k: expected a number, got \[true, 2\]$"),
+        # an arm named or numbered: the override is blamed either way, also for the arm's merged train section
+        (
+            ["arms.0.train.learning_rate=abc"],
+            r"^override 'arms.0.train.learning_rate=abc': arms.deep.train: learn",
+        ),
+        (
+            ["arms.diverse.data.valid_fraction=x"],
+            r"^override 'arms.diverse.data.valid_fraction=x': arms.1.data",
+        ),
     ):
         with pytest.raises(CodetuneError, match=message):
             load_experiment(None, overrides)

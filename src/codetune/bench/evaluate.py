@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from codetune.bench.config import BenchConfig
-from codetune.bench.extract import extract_code
+from codetune.bench.extract import cut_inside_program, extract_code
 from codetune.bench.generate import Decoding, Generator, Job, make_generator
 from codetune.bench.prompts import build_messages, render_prompt
 from codetune.errors import CodetuneError
@@ -282,14 +282,17 @@ def _generate(
     }
 
 
-def _token_limit_counts(p: _Pending, problems: list[Any], n: int) -> dict[str, int | None]:
-    """Answers that reached max_new_tokens unfinished, and those of them cut inside a code block (an odd number of
-    ``` fences: the program itself is cut off). None when some answers predate the flag."""
+def _token_limit_counts(p: _Pending, problems: list[Any], n: int, rule: Any) -> dict[str, int | None]:
+    """Answers that reached max_new_tokens unfinished, and those of them whose graded program the cut reached
+    (`extract.cut_inside_program`). None when some answers predate the flag."""
     recs = [p.records[(q.question_id, s)] for q in problems for s in range(n)]
     if any("hit_token_limit" not in r for r in recs):
         return {"hit_token_limit": None, "cut_in_code": None}
     hit = [r for r in recs if r["hit_token_limit"]]
-    return {"hit_token_limit": len(hit), "cut_in_code": sum(r["output"].count("```") % 2 for r in hit)}
+    return {
+        "hit_token_limit": len(hit),
+        "cut_in_code": sum(cut_inside_program(r["output"], rule) for r in hit),
+    }
 
 
 def _grade_and_summarize(
@@ -337,7 +340,7 @@ def _grade_and_summarize(
         "temperature": cfg.temperature,
         "top_p": cfg.top_p if cfg.temperature > 0 else None,
         "max_new_tokens": cfg.max_new_tokens,
-        **_token_limit_counts(p, problems, cfg.n),
+        **_token_limit_counts(p, problems, cfg.n, cfg.extract),
         "tests": "public+private" if any(q.private_tests for q in problems) else "public only",
         "problems": p.settings["problems"],
         **summarize(rows, cfg.k),

@@ -33,6 +33,17 @@ def extract_study(text: str) -> str:
     return text
 
 
+def cut_inside_program(text: str, rule: ExtractRule) -> bool:
+    """For an answer the token limit cut: does the cut reach the program `rule` grades? With `study`, when the
+    extracted code is empty or runs to the end of the text; with `lcb` (the last two fences), when a block is left
+    open or fewer than two fences were written, so the graded lines are not the block the model was writing."""
+    if rule == "lcb":
+        fences = sum(FENCE in line for line in text.split("\n"))
+        return fences < 2 or fences % 2 == 1
+    code = extract_study(text).rstrip()
+    return not code.strip() or text.rstrip().endswith(code)
+
+
 def extract_code(text: str, rule: ExtractRule) -> str:
     if rule == "lcb":
         return extract_lcb(text)

@@ -87,7 +87,7 @@ class HFGenerator:
         else:
             rows = [(j, (s,)) for j in jobs for s in j.samples]
         prompt_ids = {id(j): tok(j.prompt, add_special_tokens=False)["input_ids"] for j in jobs}
-        ends = set(stop_token_ids(self.model, tok))
+        ends = {*stop_token_ids(self.model, tok), tok.pad_token_id}  # what decoding stops at (`_batches`)
         stats = GenStats()
         with _progress(progress, len(rows)) as bar:
             if bar is not None:

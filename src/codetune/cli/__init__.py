@@ -85,7 +85,8 @@ def main() -> None:
             raise
         message = str(e)
         if isinstance(e, OSError):
-            reason = "is a file where a folder is needed" if isinstance(e, FileExistsError) else e.strerror
+            in_the_way = isinstance(e, FileExistsError) and os.path.isfile(e.filename)
+            reason = "is a file where a folder is needed" if in_the_way else e.strerror
             message = f"{e.filename}: {reason or e}"
         err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
         sys.exit(2)

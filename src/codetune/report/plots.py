@@ -109,6 +109,7 @@ def plot_pass_at_1(
     plt = _plt()
     fig, ax = plt.subplots(figsize=(8, 4.5))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    starred = False
     for i, (name, points, best_step) in enumerate(curves):
         pts = sorted(points)
         color = colors[i % len(colors)]
@@ -116,7 +117,7 @@ def plot_pass_at_1(
         ax.plot(x, y, marker="o", color=color, label=name, clip_on=False)  # 0% points drawn whole
         best = [p for p in pts if p[0] == best_step]
         if best:
-            star = "selected checkpoint" if i == 0 else None
+            star, starred = None if starred else "selected checkpoint", True
             ax.plot([best[0][0]], [100 * best[0][1]], marker="*", markersize=16, color=color, linestyle="none",
                     label=star, clip_on=False)  # fmt: skip
         if honest and name in honest:
