@@ -58,6 +58,9 @@ def test_a_key_given_twice_is_an_error(tmp_path: Path) -> None:
 
     p.write_text("shared: &s {max_steps: 2, seed: 1}\ntrain: {<<: *s, max_steps: 3}\nother: {<<: *s}\n")
     assert read_yaml(p)["train"] == {"max_steps": 3, "seed": 1} and read_yaml(p)["other"]["max_steps"] == 2
+    p.write_text("? [a, b]\n: 1\n")  # a list as a key: PyYAML's own one-line error, not a traceback
+    with pytest.raises(CodetuneError, match=r"exp.yaml: invalid YAML at line 1: found unhashable key"):
+        read_yaml(p)
 
 
 def test_missing_arm_dataset(tmp_path: Path) -> None:
