@@ -186,7 +186,11 @@ def test_cli_check_against_hub_problems_with_filters(tmp_path: Path, monkeypatch
 
     # user mistakes are CodetuneErrors (main() prints them on one line, exit 2)
     empty = CliRunner().invoke(app, [*args, "--difficulty", "hard"]).exception
-    assert isinstance(empty, CodetuneError) and "no problems left after the filter" in str(empty)
+    assert isinstance(empty, CodetuneError)
+    assert (
+        str(empty)
+        == "filter.difficulty ['hard'] (--difficulty): none of the 2 problems matches (their difficulties: easy)"
+    )
     bad = CliRunner().invoke(app, [*args, "--start", "August"]).exception
     assert isinstance(bad, CodetuneError)
     assert "data check: start: expected a month as YYYY-MM" in str(bad)
