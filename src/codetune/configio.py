@@ -110,15 +110,23 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     return keys, value
 
 
-def _list_item(items: list[Any], key: str, item: str) -> dict[str, Any]:
-    """An entry of a list of sections (such as `arms`), by its `name` or its index."""
-    named = [e for e in items if isinstance(e, dict) and str(e.get("name")) == key]
-    if named:  # a name first: an entry may be named "0"
-        return named[0]
+def _entry_index(items: list[Any], key: str) -> int | None:
+    """The index of the entry of a list of sections (such as `arms`) that `key` names: by its `name` first (an
+    entry may be named "0"), else by index; None when there is none."""
+    names = [str(e.get("name")) if isinstance(e, dict) else None for e in items]
+    if key in names:
+        return names.index(key)
     if key.isdigit() and int(key) < len(items) and isinstance(items[int(key)], dict):
-        return items[int(key)]
-    names = [str(e.get("name")) for e in items if isinstance(e, dict) and "name" in e]
-    raise CodetuneError(f"override {item!r}: no entry {key!r} (names: {', '.join(names) or 'none'})")
+        return int(key)
+    return None
+
+
+def _list_item(items: list[Any], key: str, item: str) -> dict[str, Any]:
+    i = _entry_index(items, key)
+    if i is None:
+        names = [str(e.get("name")) for e in items if isinstance(e, dict) and "name" in e]
+        raise CodetuneError(f"override {item!r}: no entry {key!r} (names: {', '.join(names) or 'none'})")
+    return items[i]
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[str, Any]:
@@ -142,9 +150,8 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[s
     return data
 
 
-_PATH_IN_MESSAGE = re.compile(
-    r"^([\w.-]+): ([\w.-]+):"
-)  # "arms.deep.train: learning_rate: ..." (re-rooted errors)
+# "arms.deep.train: learning_rate: ...": an error a model validator re-rooted under its own path
+_PATH_IN_MESSAGE = re.compile(r"^([\w.-]+): ([\w.-]+):")
 
 
 def _where(err: ValidationError) -> tuple[str, str]:
@@ -178,9 +185,8 @@ def _indexed(key: str, data: Any) -> str:
     parts, node = [], data
     for part in key.split("."):
         if isinstance(node, list):
-            names = [str(e.get("name")) if isinstance(e, dict) else None for e in node]
-            part = str(names.index(part)) if part in names else part
-            node = node[int(part)] if part.isdigit() and int(part) < len(node) else None
+            i = _entry_index(node, part)
+            part, node = (part, None) if i is None else (str(i), node[i])
         else:
             node = node.get(part) if isinstance(node, dict) else None
         parts.append(part)

@@ -59,6 +59,11 @@ def append_jsonl(path: str | Path, record: dict) -> None:
         os.close(fd)
 
 
+def json_type(value: Any) -> str:
+    """A value's type as an error message names it: `null` for None, else the Python type."""
+    return "null" if value is None else type(value).__name__
+
+
 def not_found(path: Path, what: str = "file") -> str:
     """Why `path` can't be read as a `what`: it is missing, or it is a folder where a file is needed (or the reverse)."""
     if what.endswith("folder") and path.is_file():

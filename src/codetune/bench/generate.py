@@ -3,9 +3,10 @@ optional LoRA adapters) or vLLM when installed (`generate_vllm.py`).
 
 Both backends take a list of `Job`s (one prompt, the sample indices still to produce and the LoRA adapter to answer
 with, or none for the base model) and report each finished sample through `on_result(key, sample, text, cut)`
-(`cut`: it reached `max_new_tokens` unfinished), so the caller can append it to disk at once. Jobs for several adapters go in one call. Eager (CPU), their rows share batches,
-so the base model's weights are read once per step for all of them (on a CPU, three models cost about 1.5x one);
-compiled (CUDA), each batch holds one adapter's rows and one compiled graph serves every adapter (bench/adapters.py).
+(`cut`: it reached `max_new_tokens` unfinished), so the caller can append it to disk at once. Jobs for several
+adapters go in one call. Eager (CPU), their rows share batches, so the base model's weights are read once per step
+for all of them (on a CPU, three models cost about 1.5x one); compiled (CUDA), each batch holds one adapter's rows and
+one compiled graph serves every adapter (bench/adapters.py).
 """
 
 from __future__ import annotations

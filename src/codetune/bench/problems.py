@@ -258,9 +258,10 @@ def apply_filter(problems: list[Problem], filt: ProblemFilter | None) -> list[Pr
 
 
 def load_problems(
-    source: str, filt: ProblemFilter | None = None, release: str = DEFAULT_RELEASE
+    source: str, filt: ProblemFilter | None = None, release: str | None = None
 ) -> list[Problem]:
-    """Load problems from a JSONL path, `builtin:<name>`, or a hub dataset id at a release, then filter."""
+    """Load problems from a JSONL path, `builtin:<name>`, or a hub dataset id at a release (default: the study's),
+    then filter."""
     if source.startswith("builtin:"):
         name = source.split(":", 1)[1]
         path = BUILTIN_DIR / f"{name}.jsonl"
@@ -271,7 +272,7 @@ def load_problems(
     elif Path(source).expanduser().exists():
         problems = read_problem_file(Path(source).expanduser())
     elif re.fullmatch(r"[\w.-]+/[\w.-]+", source) and not source.endswith((".jsonl", ".json")):
-        problems = _hub_problems(source, release)
+        problems = _hub_problems(source, release or DEFAULT_RELEASE)
     else:
         raise CodetuneError(
             f"problems: {source}: file not found (expected a JSONL file, builtin:quickstart or {HUB_REPO})"

@@ -133,12 +133,12 @@ def benchmark_statements(spec: str, release: str | None, filters: dict[str, Any]
     local = spec.startswith("builtin:") or Path(spec).expanduser().is_file()
     if local and not filters:
         return read_problems(spec)
-    from codetune.bench.config import DEFAULT_RELEASE, ProblemFilter
+    from codetune.bench.config import ProblemFilter
     from codetune.bench.problems import load_problems
     from codetune.configio import validate
 
     filt = validate(ProblemFilter, filters, "data check")
-    problems = load_problems(spec, filt, release or DEFAULT_RELEASE)
+    problems = load_problems(spec, filt, release)
     if not problems:
         raise CodetuneError(f"{spec}: no problems left after the filter {filters}")
     return [{"question_id": p.question_id, "question_content": p.question_content} for p in problems]

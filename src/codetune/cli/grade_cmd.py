@@ -50,7 +50,6 @@ def grade(
     release: str | None = RELEASE,
 ) -> None:
     """Run every generated program on its problem's tests in the sandbox and print pass@1."""
-    from codetune.bench.config import DEFAULT_RELEASE
     from codetune.bench.grade import grade_all
     from codetune.bench.metrics import summarize
     from codetune.bench.problems import load_problems
@@ -64,7 +63,7 @@ def grade(
     except OSError as e:
         raise CodetuneError(f"--out {out}: cannot create its folder ({e.strerror})") from None
     gens = _read_generations(generations)
-    probs = load_problems(problems, release=release or DEFAULT_RELEASE)
+    probs = load_problems(problems, release=release)
     unknown = sorted(set(gens) - {p.question_id for p in probs})
     if unknown:
         raise CodetuneError(

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from codetune.errors import CodetuneError
+from codetune.files import json_type
 
 SHAREGPT_ROLES = {
     "system": "system",
@@ -48,9 +49,7 @@ def _turn(turn: Any, where: str) -> dict[str, str]:
     if role not in ROLES:
         raise CodetuneError(f"{where}: role {role!r} is not one of {', '.join(ROLES)}")
     if not isinstance(content, str):
-        raise CodetuneError(
-            f"{where}: the {role} turn's content must be a string, got {'null' if content is None else type(content).__name__}"
-        )
+        raise CodetuneError(f"{where}: the {role} turn's content must be a string, got {json_type(content)}")
     return {"role": role, "content": content}
 
 

@@ -7,12 +7,13 @@ from typing import Any
 from codetune.data.config import DataConfig
 from codetune.data.conversation import Conversation
 from codetune.errors import CodetuneError
+from codetune.files import json_type
 
 
 def text_field(row: dict[str, Any], column: str, source: str, row_no: int) -> str:
     value = row.get(column)
     if not isinstance(value, str):
-        got = "null" if value is None else type(value).__name__
+        got = json_type(value)
         raise CodetuneError(f"{source}: row {row_no + 1}: column '{column}' must be a string, got {got}")
     if not value.strip():
         raise CodetuneError(f"{source}: row {row_no + 1}: column '{column}' is empty")

@@ -295,11 +295,12 @@ def _section_html(s: Section) -> list[str]:
 
 def _answers_markdown(models: list[Model], mat: dict, title: str) -> str:
     md = [f"# {title}: answers where the models disagree\n"]
-    if not disagreements(models, mat):
+    differing = disagreements(models, mat)
+    if not differing:
         md.append(
             "No problem where the models disagree: each problem got the same result from every model.\n"
         )
-    for q in disagreements(models, mat):
+    for q in differing:
         md.append(f"## {q}\n")
         for heading, text in _answer_panels(models, q):
             md += [f"### {heading}\n", "````", text, "````", ""]

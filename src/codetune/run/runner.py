@@ -111,7 +111,7 @@ class ExperimentRunner:
                 )
 
     def _pin_config(self) -> None:
-        """The first run writes experiment.yaml, which later runs are checked against."""
+        """The first run writes experiment.yaml; later runs are checked against it (again here, under the lock)."""
         self.check_folder()
         path = self.out / "experiment.yaml"
         if not path.is_file():
