@@ -139,15 +139,15 @@ def test_decode_loop_gives_generates_texts(tiny) -> None:
     assert gen._loop is not None and not gen._eager
 
 
-def test_bench_config_switches_the_decoding_loop_on(tiny) -> None:
+def test_bench_config_switches_the_decoding_loop(tiny) -> None:
     from codetune.bench.config import BenchConfig
     from codetune.bench.generate import make_generator
     from codetune.configio import validate
 
     model, tok = tiny
-    assert not make_generator("tiny", BenchConfig(), model=model, tokenizer=tok).decode_loop
-    cfg = validate(BenchConfig, {"decode_loop": "on"}, "bench.yaml")  # YAML's on/off booleans
-    assert make_generator("tiny", cfg, model=model, tokenizer=tok).decode_loop
+    assert make_generator("tiny", BenchConfig(), model=model, tokenizer=tok).decode_loop
+    cfg = validate(BenchConfig, {"decode_loop": "off"}, "bench.yaml")  # YAML's on/off booleans
+    assert not make_generator("tiny", cfg, model=model, tokenizer=tok).decode_loop
 
 
 def test_truncate_at_stop() -> None:
@@ -204,17 +204,32 @@ def test_mixed_adapter_batches_equal_one_model_at_a_time(tiny, tiny_model_dir: P
     assert HFGenerator(model, tok, 4).generate(PROMPTS, dec) == alone[0]
 
 
-def test_failed_compile_falls_back_to_eager_with_the_same_answers(tiny, monkeypatch, capsys) -> None:
+@pytest.mark.parametrize("decode_loop", [False, True], ids=["generate", "decode_loop"])
+def test_failed_compile_falls_back_to_eager_with_the_same_answers(
+    tiny, monkeypatch, capsys, decode_loop
+) -> None:
     """If the compiled path raises (an unsupported setup on some GPU stack), the run goes on eagerly."""
+    import torch
+
     import codetune.bench.speed as speed
 
     model, tok = tiny
     dec = Decoding(max_new_tokens=6)
     eager = HFGenerator(model, tok, 2, compile=False).generate(PROMPTS, dec)
-    monkeypatch.setattr(
-        speed, "fast_generate_kwargs", lambda m, compile=None: {"cache_implementation": "bogus"}
-    )
-    gen = HFGenerator(model, tok, 2, compile=True)
+    if decode_loop:
+
+        def broken_compile(fn, **kwargs):
+            def call(*args, **kw):
+                raise RuntimeError("bogus backend")
+
+            return call
+
+        monkeypatch.setattr(torch, "compile", broken_compile)
+    else:
+        monkeypatch.setattr(
+            speed, "fast_generate_kwargs", lambda m, compile=None: {"cache_implementation": "bogus"}
+        )
+    gen = HFGenerator(model, tok, 2, compile=True, decode_loop=decode_loop)
     assert gen.generate(PROMPTS, dec) == eager
     printed = capsys.readouterr().out
     assert gen._eager and "continuing without torch.compile" in printed

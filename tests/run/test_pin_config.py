@@ -38,6 +38,19 @@ def test_other_settings_are_refused(tmp_path, override):
         _runner(tmp_path, override)._pin_config()
 
 
+def test_the_refusal_names_the_changed_settings(tmp_path):
+    _pin_as_older_version(_runner(tmp_path))
+    with pytest.raises(CodetuneError, match=r"other settings \(train.learning_rate, bench.n\)"):
+        _runner(tmp_path, "train.learning_rate=0.5", "bench.n=3")._pin_config()
+
+
+def test_the_decoding_loop_can_change_between_runs(tmp_path):
+    """It changes how fast answers come, not which (tests/bench/test_fast_generate.py), and its default changed."""
+    _pin_as_older_version(_runner(tmp_path, "bench.decode_loop=false"))
+    _runner(tmp_path)._pin_config()
+    _runner(tmp_path, "bench.decode_loop=false")._pin_config()
+
+
 def test_dry_run_refuses_what_the_run_would_refuse(tmp_path):
     """--dry-run printed a full plan for a folder the run then refused (other settings) or crashed on (a file)."""
     import subprocess

@@ -43,15 +43,14 @@ class HFGenerator:
         batch_size: int = 8,
         *,
         compile: bool | None = None,
-        decode_loop: bool = False,
+        decode_loop: bool = True,
         continuous: bool = True,
     ) -> None:
         self.model, self.tokenizer, self.batch_size = model, tokenizer, batch_size
         self.compile = compile  # None: on CUDA only
         # eager: continuous batching (bench/continuous.py) instead of `generate` on fixed batches
         self.continuous = continuous
-        # compiled batches: codetune's decoding loop (bench/decode.py) instead of `generate`; off until it has been
-        # timed on a GPU
+        # compiled batches: codetune's decoding loop (bench/decode.py) instead of `generate` (faster on a GPU)
         self.decode_loop = decode_loop
         self._loop: Any = None
         # while `run` shows progress: told the batch's new tokens so far

@@ -16,6 +16,17 @@ from codetune.run.config import Experiment
 from codetune.run.plan import Plan, Stage, make_plan
 from codetune.run.state import StageState
 
+# Settings that change how fast answers come, not which: a folder's rerun may change them.
+UNPINNED = {"bench.decode_loop"}
+
+
+def _changed_keys(before: Any, now: Any, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two loaded configs."""
+    if isinstance(before, dict) and isinstance(now, dict):
+        keys = list(before) + [k for k in now if k not in before]
+        return [c for k in keys for c in _changed_keys(before.get(k), now.get(k), f"{prefix}{k}.")]
+    return [] if before == now else [prefix.rstrip(".") or "(the whole config)"]
+
 
 class ExperimentRunner:
     def __init__(self, exp: Experiment, console: Console | None = None) -> None:
@@ -105,9 +116,16 @@ class ExperimentRunner:
         path = self.out / "experiment.yaml"
         if path.is_file():
             before = with_defaults(Experiment, yaml.safe_load(path.read_text()))
-            if before != yaml.safe_load(dump_config(self.exp)):
+            changed = [
+                key
+                for key in _changed_keys(before, yaml.safe_load(dump_config(self.exp)))
+                if key not in UNPINNED
+            ]
+            if changed:
+                shown = ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
                 raise CodetuneError(
-                    f"{path}: this folder holds an experiment with other settings; use another `out` or delete the folder"
+                    f"{path}: this folder holds an experiment with other settings ({shown}); use another `out` or "
+                    "delete the folder"
                 )
 
     def _pin_config(self) -> None:
