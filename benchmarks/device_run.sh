@@ -1,17 +1,16 @@
 #!/usr/bin/env bash
-# Issue 8, one prepared GPU run (< 9.5 minutes): training then generation throughput, side by side, on the
-# Qwen2.5-Coder-1.5B architecture (random init). Writes $OUT/train.json, $OUT/generate.json (with profiles of
-# codetune's decoding steps, under `generate` (path c) and under its own loop (path g)), $OUT/log.txt; if time is left,
-# $OUT/train_memory_compiled.json and $OUT/train_extra.json; with MEMORY=1, $OUT/train_memory.json.
+# Issue 8, one prepared GPU run (< 9.5 minutes): training throughput (then, if time is left, generation), on the
+# Qwen2.5-Coder-1.5B architecture (random init). Writes $OUT/train.json (a profile of the CUDA-graph path),
+# $OUT/train_extra.json, $OUT/log.txt; if time is left $OUT/generate.json; with MEMORY=1 $OUT/train_memory.json, with
+# MEM_PATHS=... $OUT/train_memory_compiled.json.
 # Needs the carried wheels in .whl/ (carry=[".whl"]; `bash benchmarks/device_wheels.sh` fetches them).
-# Generation paths run most-wanted first (c vs g, then f and e): the step's timeout may cut the last ones.
 # Each benchmark has its own timeout and writes its JSON after every path, so one failure loses nothing else.
 set -u
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/device-out}
 PY=${PY:-python3}
 CONFIG=${CONFIG:-qwen2.5-coder-1.5b}  # CONFIG=tiny DRY_RUN=1: rehearse the script on a CPU machine (GEN_FLAGS=--compile: with the CUDA generation path)
-STEPS=${STEPS:-30}
+STEPS=${STEPS:-20}
 mkdir -p "$OUT"
 exec > >(tee -a "$OUT/log.txt") 2>&1
 
@@ -38,13 +37,29 @@ from codetune.train import attention
 print("varlen self-test bf16:", attention.varlen_ready("cuda", torch.bfloat16), attention.VARLEN_STATE)
 EOF
 
-# A follow-up call on the same warm machine: SKIP_TRAIN=1 SKIP_EXTRA=1 GEN_PATHS=b,h (say) times only those;
-# SKIP_TRAIN=1 SKIP_GENERATE=1 EXTRA_PATHS=none runs only the compiled memory breakdown (MEM_PATHS=none skips that).
+# Since session 16 (generation's 10x target met, training's 5x not: the host launching ~4,200 kernels a step keeps the
+# GPU idle ~40% of it), the run times training first: (a) and (c) as the references, then (c) with CUDA graphs; then
+# the C++ wrapper and combo kernels; generation (the decoding loop with adapters, h) only if time is left.
+# Each training step runs 12 warm-up steps (CUDA-graph paths record one graph per token-row size before replaying).
+# A follow-up call on the same warm machine: SKIP_TRAIN=1 EXTRA_PATHS=none GEN_PATHS=b,g (say) times only those;
+# MEM_PATHS=peft_compile,... adds the compiled memory breakdown; MEMORY=1 the eager one.
+WARMUP=${WARMUP:-12}
 if [ -z "${SKIP_TRAIN:-}" ]; then
   echo "== train $(date -u +%FT%TZ) (t=${SECONDS}s)"
-  timeout 250 $PY benchmarks/train_throughput.py --config "$CONFIG" --paths "${TRAIN_PATHS:-a,b,c,c_peft_budget50,c_peft_budget70}" \
-    --warmup 3 --steps "$STEPS" --profile-steps 3 --out "$OUT/train.json" > "$OUT/train.stdout.json"
+  timeout 300 $PY benchmarks/train_throughput.py --config "$CONFIG" --paths "${TRAIN_PATHS:-a,c,c_graphs}" \
+    --warmup "$WARMUP" --steps "$STEPS" --profile-steps 3 --profile-path "${PROFILE_PATH:-c_graphs}" \
+    --out "$OUT/train.json" > "$OUT/train.stdout.json"
   echo "train exit $? (124 = timeout; partial results are in train.json)"
+fi
+
+LEFT=$((540 - SECONDS))
+if [ "$LEFT" -gt 75 ] && [ "${EXTRA_PATHS:-}" != none ]; then
+  # cppwrapper: kernels launched from C++ (it fails on a CPU: an aoti fallback for pow; on CUDA pow is a Triton
+  # kernel); combo: independent small kernels launched as one
+  echo "== train, extra paths $(date -u +%FT%TZ) (t=${SECONDS}s, ${LEFT}s left)"
+  timeout "$LEFT" $PY benchmarks/train_throughput.py --config "$CONFIG" --paths "${EXTRA_PATHS:-c_cppwrapper,c_combo}" \
+    --warmup "$WARMUP" --steps "$STEPS" --no-check --out "$OUT/train_extra.json" > /dev/null
+  echo "train_extra exit $?"
 fi
 
 if [ -n "${MEMORY:-}" ]; then  # measured in session 5; MEMORY=1 runs it again
@@ -53,30 +68,22 @@ if [ -n "${MEMORY:-}" ]; then  # measured in session 5; MEMORY=1 runs it again
   echo "train_memory exit $?"
 fi
 
-echo "== generate $(date -u +%FT%TZ) (t=${SECONDS}s)"
-[ -n "${SKIP_GENERATE:-}" ] || TORCH_LOGS=perf_hints timeout 300 $PY benchmarks/generate_throughput.py --config "$CONFIG" --max-new-tokens "${NEW_TOKENS:-512}" \
-  --paths "${GEN_PATHS:-a,b,c,g,f,e,d}" --serial-problems 1 --serial-new-tokens 64 --profile ${GEN_FLAGS:-} \
-  --out "$OUT/generate.json" > "$OUT/generate.stdout.json"
-echo "generate exit $?"
-
 LEFT=$((560 - SECONDS))
-if [ "$LEFT" -gt 60 ] && [ -z "${SKIP_EXTRA:-}" ] && [ "${MEM_PATHS:-}" != none ]; then
-  # What compiled layers keep for the backward pass, per token and layer, with and without a compiler memory budget
-  # (a CPU run says PEFT + budget 0.5 keeps less than lean LoRA's bits with no extra matmuls; is the GPU's the same?)
-  echo "== train memory, compiled $(date -u +%FT%TZ) (t=${SECONDS}s, ${LEFT}s left)"
-  timeout "$LEFT" $PY benchmarks/train_memory.py --config "$CONFIG" --layers 28 --tokens "${MEM_TOKENS:-4096}" --sequences 8 \
-    --paths "${MEM_PATHS:-peft_compile,lean_bits_compile,peft_compile_budget50}" --out "$OUT/train_memory_compiled.json" > /dev/null
-  echo "train_memory_compiled exit $?"
+if [ "$LEFT" -gt 60 ] && [ "${GEN_PATHS:-}" != none ]; then
+  echo "== generate $(date -u +%FT%TZ) (t=${SECONDS}s, ${LEFT}s left)"
+  TORCH_LOGS=perf_hints timeout "$LEFT" $PY benchmarks/generate_throughput.py --config "$CONFIG" --max-new-tokens "${NEW_TOKENS:-512}" \
+    --paths "${GEN_PATHS:-h,b}" --serial-problems 1 --serial-new-tokens 64 ${GEN_FLAGS:-} \
+    --out "$OUT/generate.json" > "$OUT/generate.stdout.json"
+  echo "generate exit $?"
 fi
 
 LEFT=$((560 - SECONDS))
-if [ "$LEFT" -gt 75 ] && [ -z "${SKIP_EXTRA:-}" ] && [ "${EXTRA_PATHS:-}" != none ]; then
-  # c_peft: the unbudgeted reference for the budget paths; cppwrapper: kernels launched from C++, for when c's profile
-  # shows the GPU waiting on the host (it fails on a CPU: an aoti fallback for pow; on CUDA pow is a Triton kernel)
-  echo "== train, extra paths $(date -u +%FT%TZ) (t=${SECONDS}s, ${LEFT}s left)"
-  timeout "$LEFT" $PY benchmarks/train_throughput.py --config "$CONFIG" --paths "${EXTRA_PATHS:-c_peft,c_peft_budget50_cppwrapper}" \
-    --warmup 3 --steps 20 --no-check --out "$OUT/train_extra.json" > /dev/null
-  echo "train_extra exit $?"
+if [ "$LEFT" -gt 60 ] && [ -n "${MEM_PATHS:-}" ]; then
+  # What compiled layers keep for the backward pass, per token and layer (measured on a CPU in session 7 only)
+  echo "== train memory, compiled $(date -u +%FT%TZ) (t=${SECONDS}s, ${LEFT}s left)"
+  timeout "$LEFT" $PY benchmarks/train_memory.py --config "$CONFIG" --layers 28 --tokens "${MEM_TOKENS:-4096}" --sequences 8 \
+    --paths "$MEM_PATHS" --out "$OUT/train_memory_compiled.json" > /dev/null
+  echo "train_memory_compiled exit $?"
 fi
 
 echo "== summary (t=${SECONDS}s)"

@@ -26,7 +26,6 @@ import sys
 import tempfile
 import time
 import traceback
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +68,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
     ),
 }
 LENGTHS = {"tiny": (32, 8, 64), "qwen2.5-coder-1.5b": (350, 64, 1024)}  # median, min, max
+GRAPH_BUCKET = {"tiny": 128, "qwen2.5-coder-1.5b": 1024}  # path word graphs: token rows filled to a multiple
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 PEAK_TFLOPS = {"H200": 989, "H100 PCIe": 756, "H100": 989, "A100": 312, "L40S": 362, "A10G": 125, "L4": 121}
 
@@ -320,7 +320,9 @@ def run_path(path: str, opts: argparse.Namespace, seqs: list[list[int]], tok: An
             # the CUDA default before session 5), compile (compiled layers even on a CPU), noliger, peft (PEFT's LoRA
             # forward instead of the lean one), mb8 (at most 8 sequences per micro-batch), budgetNN (the compiler
             # keeps NN% of the activations), cppwrapper (inductor's C++ wrapper: kernels launched from C++ instead of
-            # generated Python, less host time per kernel).
+            # generated Python, less host time per kernel), combo (inductor's combo kernels: independent small
+            # kernels launched as one), graphs (CUDA graphs: layers compiled with mode="reduce-overhead", the token
+            # row filled up to a multiple of 1,024 so that a few graphs, one per size, replay).
             cfg = TrainConfig(
                 micro_batch_size=8 if "mb8" in words else 16,
                 effective_batch_size=16,
@@ -345,6 +347,15 @@ def run_path(path: str, opts: argparse.Namespace, seqs: list[list[int]], tok: An
             peft_config=lora_config(),
             callbacks=[timer, profiler],
         )
+        if "graphs" in words:
+            from codetune.train.speed import compile_layers
+            from codetune.train.unpad import unpad_backbone
+
+            unpad_backbone(trainer.model, device=opts.device, bucket=GRAPH_BUCKET[opts.config])
+            trainer.model.codetune_fast_path["compiled_layers"] = compile_layers(
+                trainer.model, "reduce-overhead"
+            )
+            info.update(compile_mode="reduce-overhead", bucket=GRAPH_BUCKET[opts.config])
         info["lean_lora_patched"] = after_lora(trainer.model)
         if path.startswith("c"):
             info["compiled_layers"] = trainer.model.codetune_fast_path.get("compiled_layers", 0)
@@ -356,8 +367,8 @@ def run_path(path: str, opts: argparse.Namespace, seqs: list[list[int]], tok: An
     counters.clear()
     accum = trainer.args.gradient_accumulation_steps
     info.update(micro_batch=trainer.args.per_device_train_batch_size, grad_accum=accum)
-    wrapper = torch._inductor.config.patch(cpp_wrapper=True) if "cppwrapper" in words else nullcontext()
-    with training_context(trainer.model), wrapper:
+    inductor = {"cpp_wrapper": "cppwrapper" in words, "combo_kernels": "combo" in words}
+    with training_context(trainer.model), torch._inductor.config.patch(inductor):
         trainer.train()
     elapsed = timer.marks[timed_end] - timer.marks[opts.warmup]
     timed = [s for b in collator.batches[opts.warmup * accum : timed_end * accum] for s in b]
@@ -383,6 +394,7 @@ def run_path(path: str, opts: argparse.Namespace, seqs: list[list[int]], tok: An
         result["compile"] = {
             "frames": counters["frames"]["ok"],
             "graph_breaks": sum(counters["graph_break"].values()),
+            "cudagraph_skips": counters["inductor"]["cudagraph_skips"],
         }
     if profiled:
         result["profile"] = profiler.summary
@@ -390,11 +402,53 @@ def run_path(path: str, opts: argparse.Namespace, seqs: list[list[int]], tok: An
         from codetune.train.unpad import compare_paths
 
         result["check"] = compare_paths(trainer.model, [s[:300] for s in seqs[:4]], tok.pad_token_id)
+    if "graphs" in words and opts.check:
+        result["graph_check"] = graph_check(trainer.model, seqs[:16], tok.pad_token_id)
     del trainer, model
     gc.collect()
     if cuda:
         torch.cuda.empty_cache()
     return result
+
+
+def graph_check(model: Any, seqs: list[list[int]], pad_id: int) -> dict[str, float]:
+    """The LoRA gradients of one batch through the CUDA-graph layers (warm-up, record, two replays) against the same
+    layers run eagerly, dropout off: a replay that reused memory still in use would show here, not in the loss."""
+    import torch
+
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+    device = next(model.parameters()).device
+    length = max(map(len, seqs))
+    ids = torch.full((len(seqs), length), pad_id, dtype=torch.long)
+    for i, s in enumerate(seqs):
+        ids[i, : len(s)] = torch.tensor(s)
+    mask = (torch.arange(length)[None] < torch.tensor([len(s) for s in seqs])[:, None]).long()
+    batch = {"input_ids": ids, "attention_mask": mask, "labels": ids.masked_fill(mask == 0, -100)}
+    batch = {k: v.to(device) for k, v in batch.items()}
+    params = [p for p in model.parameters() if p.requires_grad]
+
+    def grads() -> list[torch.Tensor]:
+        model.zero_grad(set_to_none=True)
+        with torch.autocast(device.type, torch.bfloat16, enabled=device.type == "cuda"):
+            model(**batch).loss.backward()
+        return [p.grad.float().clone() for p in params]
+
+    model.train()
+    runs = [grads() for _ in range(4)]
+    with torch.compiler.set_stance("force_eager"):
+        eager = grads()
+
+    def worst(got: list[torch.Tensor]) -> float:
+        return max(
+            ((g - e).norm() / e.norm()).item() for g, e in zip(got, eager, strict=True) if e.norm() > 0
+        )
+
+    return {
+        "lora_grad_rel_diff_max": round(worst(runs[-1]), 5),
+        "replays_rel_diff_max": round(worst(runs[2]), 5),
+    }
 
 
 def main() -> None:
@@ -406,7 +460,8 @@ def main() -> None:
         "--paths",
         default="a,b,c",
         help="comma list, run in this order: a, b, c, and c variants named by words: eager, compile, noliger, peft, "
-        "mb8, budgetNN (compiled: keep NN%% of the activations), cppwrapper (inductor's C++ wrapper); e.g. c_eager, c_peft, "
+        "mb8, budgetNN (compiled: keep NN%% of the activations), cppwrapper (inductor's C++ wrapper), combo (combo "
+        "kernels), graphs (CUDA graphs, token rows filled to a multiple of 1,024); e.g. c_eager, c_peft, "
         "c_peft_budget50",
     )
     ap.add_argument("--warmup", type=int, default=None, help="untimed steps (default 3; 1 for tiny)")

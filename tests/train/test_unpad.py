@@ -61,6 +61,27 @@ def test_fast_path_loss_equals_padded_loss(tiny_model_dir, fast_model):
         assert fast_model.varlen_calls[0] == [0, 7, 30, 33, 49, 60]
 
 
+def test_a_row_filled_to_a_bucket_gives_the_same_loss_and_gradients(tiny_model_dir, fast_model):
+    """The filler example that rounds the row up (for CUDA graphs) changes neither the loss nor any gradient."""
+    seqs = sequences()  # 60 real tokens
+    padded = _batch(seqs, completion_from=2)
+
+    def loss_and_grads(model):
+        model.zero_grad()
+        loss = model(**padded).loss
+        loss.backward()
+        return loss.item(), [p.grad.clone() for p in model.parameters()]
+
+    plain_loss, plain_grads = loss_and_grads(fast_model)
+    unpad_backbone(fast_model, device="cuda", bucket=16)
+    filled_loss, filled_grads = loss_and_grads(fast_model)
+    assert filled_loss == pytest.approx(plain_loss, rel=1e-6)
+    for a, b in zip(filled_grads, plain_grads, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-3)  # summation order differs
+    if fast_model.varlen_calls:  # one filler example of 4 tokens: a row of 64
+        assert fast_model.varlen_calls[-1] == [0, 7, 30, 33, 49, 60, 64]
+
+
 def test_no_cross_example_leakage(fast_model):
     seqs = sequences()
     changed = [[(t + 7) % 5000 for t in seqs[0]], *seqs[1:]]

@@ -36,12 +36,13 @@ def liger_installed() -> bool:
     return True
 
 
-def compile_layers(model: Any) -> int:
+def compile_layers(model: Any, mode: str | None = None) -> int:
     """torch.compile each decoder layer (dynamic token count; identical layers share one compiled graph), fusing
-    LoRA's dropout/scale/add and the elementwise ops to cut kernel launches. Returns the layers compiled."""
+    LoRA's dropout/scale/add and the elementwise ops to cut kernel launches. Returns the layers compiled. mode:
+    torch.compile's (e.g. "reduce-overhead": CUDA graphs, one per token count; see `unpad_backbone`'s bucket)."""
     layers = getattr(backbone_of(model), "layers", [])
     for layer in layers:
-        layer.compile(dynamic=True)
+        layer.compile(dynamic=True, mode=mode)
     return len(layers)
 
 

@@ -20,11 +20,13 @@ def backbone_of(model: Any) -> Any:
     return getattr(model, model.base_model_prefix, model)
 
 
-def unpad_backbone(model: Any, *, device: str = "cpu") -> None:
+def unpad_backbone(model: Any, *, device: str = "cpu", bucket: int = 0) -> None:
     """Make the decoder drop pad tokens: a padded (B, L) batch runs as one (1, T) row of real tokens, each example
     attending only to itself, and the hidden states are scattered back to (B, L, H) with zeros at pad positions.
-    Batches without padding, with a cache or with inputs_embeds pass through unchanged."""
+    Batches without padding, with a cache or with inputs_embeds pass through unchanged. `bucket`: the row is filled
+    up to a multiple of it (and the longest-example bound to a power of two), so compiled layers see few shapes."""
     backbone = backbone_of(model)
+    backbone._codetune_bucket = bucket
     if getattr(backbone, "_codetune_unpad", False):
         return
     original = backbone.forward
@@ -62,6 +64,17 @@ def unpad_backbone(model: Any, *, device: str = "cpu") -> None:
         max_len = int(lengths.max()) if lengths.numel() else 0
         flat_ids = input_ids[keep].unsqueeze(0)
         flat_pos = position_ids.expand(batch, length)[keep].unsqueeze(0)
+        real = flat_ids.shape[1]
+        bucket = getattr(self, "_codetune_bucket", 0)
+        if bucket:
+            # A row of a few sizes (CUDA graphs are recorded once per size): a filler example takes the rest.
+            extra = -real % bucket
+            if extra:
+                flat_ids = torch.nn.functional.pad(flat_ids, (0, extra))
+                filler = torch.arange(extra, device=flat_pos.device, dtype=flat_pos.dtype)
+                flat_pos = torch.cat([flat_pos, filler[None]], 1)
+                cu = torch.cat([cu, cu.new_full((1,), real + extra)])
+            max_len = 1 << (max(max_len, extra) - 1).bit_length()
         dtype = self.get_input_embeddings().weight.dtype
         if torch.is_autocast_enabled(flat_ids.device.type):
             dtype = torch.get_autocast_dtype(flat_ids.device.type)
@@ -82,7 +95,7 @@ def unpad_backbone(model: Any, *, device: str = "cpu") -> None:
 
         def repad(h: Any) -> Any:
             full = h.new_zeros(batch, length, h.shape[-1])
-            return full.masked_scatter(keep[..., None], h[0])
+            return full.masked_scatter(keep[..., None], h[0, :real])
 
         out.last_hidden_state = repad(out.last_hidden_state)
         if getattr(out, "hidden_states", None) is not None:
