@@ -305,6 +305,7 @@ def _grade_and_summarize(
 ) -> dict[str, Any]:
     from codetune.bench.grade import grade_all
     from codetune.bench.metrics import summarize
+    from codetune.models.load import model_revision
 
     out_dir, t = p.gen_path.parent, p.target
     outputs = {
@@ -331,6 +332,7 @@ def _grade_and_summarize(
     summary = {
         "label": t.label or ("base" if t.adapter is None else Path(t.adapter).name),
         "model": model_spec,
+        "model_revision": model_revision(model_spec),
         "adapter": str(t.adapter) if t.adapter is not None else None,
         "step": t.step,
         "prompt_style": cfg.prompt_style,

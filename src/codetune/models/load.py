@@ -122,6 +122,34 @@ def hf_location(spec: str, *, quiet: bool = False, cache_weights: bool | None = 
     return str(gguf.parent), {"gguf_file": gguf.name, "tokenizer_dir": str(out / "tokenizer")}
 
 
+def model_revision(spec: str) -> str | None:
+    """Which weights `spec` names, once loaded: the hub commit of its snapshot in the local cache, or the catalog
+    GGUF's sha256; None for a local folder or .gguf file (or a name that is not a model spec)."""
+    try:
+        src = resolve(spec)
+    except CodetuneError:
+        return None
+    if src.kind == "catalog":
+        return f"sha256:{get_entry(src.name or src.spec).sha256}"
+    if src.kind != "hub":
+        return None
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(src.name or src.spec, "config.json", revision=src.revision)
+    if not isinstance(found, str) or Path(found).parent.parent.name != "snapshots":
+        return None
+    return Path(found).parent.name
+
+
+def pinned_weights(spec: str, revision: str | None) -> str:
+    """`spec` held to the hub commit a run recorded (`model_revision`), so a resumed run keeps its weights when the
+    hub id's branch has moved on; other specs as they are."""
+    src = resolve(spec)
+    if src.kind == "hub" and src.revision is None and revision and not revision.startswith("sha256:"):
+        return f"{spec}@{revision}"
+    return spec
+
+
 def load_errors() -> tuple[type[Exception], ...]:
     """What from_pretrained raises for a model the user named wrongly: missing or unreachable files (OSError), a
     malformed or unknown config (ValueError), a config that fails transformers' validation."""

@@ -260,13 +260,21 @@ def train(
     from trl import SFTConfig, SFTTrainer
 
     from codetune.models import load_model
+    from codetune.models.load import model_revision, pinned_weights
     from codetune.train.callbacks import LossLogCallback, RichProgressCallback, ValEarlyStopping
     from codetune.train.speed import after_lora, configure_fast_path, training_context
 
     cuda = torch.cuda.is_available()
     dtype = _dtype(cfg, "cuda" if cuda else "cpu")
     # Loaded on the CPU: the Trainer moves it to this process's device (cuda:LOCAL_RANK under DDP).
-    model, tokenizer = load_model(model_spec, dtype=dtype, device="cpu", quiet=not main)
+    weights = pinned_weights(model_spec, info.get("base_model_revision"))
+    model, tokenizer = load_model(weights, dtype=dtype, device="cpu", quiet=not main)
+    revision = model_revision(weights)
+    if info.get("base_model_revision") not in (None, revision):
+        raise CodetuneError(
+            f"{out_dir / 'run.json'}: base_model_revision: this run started from {model_spec} at "
+            f"{info['base_model_revision']}, which now loads {revision}; train on other weights in a new --out"
+        )
     _slim_tokenizer(tokenizer)
     device = f"cuda:{os.environ.get('LOCAL_RANK', '0')}" if cuda else "cpu"
     # Padding-free batches, Liger, checkpointing and the micro-batch that fits: decided (and patched in) by speed.py.
@@ -277,6 +285,7 @@ def train(
             **info,
             "status": "running",
             "base_model": model_spec,
+            "base_model_revision": revision,
             "seed": cfg.seed,
             "versions": _versions(),
             "data_fingerprints": data_fingerprints or {},
