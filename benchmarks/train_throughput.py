@@ -68,7 +68,6 @@ CONFIGS: dict[str, dict[str, Any]] = {
     ),
 }
 LENGTHS = {"tiny": (32, 8, 64), "qwen2.5-coder-1.5b": (350, 64, 1024)}  # median, min, max
-GRAPH_BUCKET = {"tiny": 128, "qwen2.5-coder-1.5b": 1024}  # path word graphs: token rows filled to a multiple
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 PEAK_TFLOPS = {"H200": 989, "H100 PCIe": 756, "H100": 989, "A100": 312, "L40S": 362, "A10G": 125, "L4": 121}
 
@@ -321,8 +320,8 @@ def run_path(path: str, opts: argparse.Namespace, seqs: list[list[int]], tok: An
             # forward instead of the lean one), mb8 (at most 8 sequences per micro-batch), budgetNN (the compiler
             # keeps NN% of the activations), cppwrapper (inductor's C++ wrapper: kernels launched from C++ instead of
             # generated Python, less host time per kernel), combo (inductor's combo kernels: independent small
-            # kernels launched as one), graphs (CUDA graphs: layers compiled with mode="reduce-overhead", the token
-            # row filled up to a multiple of 1,024 so that a few graphs, one per size, replay).
+            # kernels launched as one), graphs (`train.cuda_graphs`: layers compiled with mode="reduce-overhead",
+            # the token row filled up to a multiple of 1,024 so that a few graphs, one per size, replay).
             cfg = TrainConfig(
                 micro_batch_size=8 if "mb8" in words else 16,
                 effective_batch_size=16,
@@ -332,6 +331,7 @@ def run_path(path: str, opts: argparse.Namespace, seqs: list[list[int]], tok: An
                 liger_kernel="off" if "noliger" in words else "auto",
                 lean_lora="off" if "peft" in words else "auto",
                 compile_memory_budget=path_budget(words),
+                cuda_graphs="graphs" in words,
             )
             kwargs.update(configure_fast_path(model, cfg, opts.device))
             info.update(model.codetune_fast_path)
@@ -347,15 +347,6 @@ def run_path(path: str, opts: argparse.Namespace, seqs: list[list[int]], tok: An
             peft_config=lora_config(),
             callbacks=[timer, profiler],
         )
-        if "graphs" in words:
-            from codetune.train.speed import compile_layers
-            from codetune.train.unpad import unpad_backbone
-
-            unpad_backbone(trainer.model, device=opts.device, bucket=GRAPH_BUCKET[opts.config])
-            trainer.model.codetune_fast_path["compiled_layers"] = compile_layers(
-                trainer.model, "reduce-overhead"
-            )
-            info.update(compile_mode="reduce-overhead", bucket=GRAPH_BUCKET[opts.config])
         info["lean_lora_patched"] = after_lora(trainer.model)
         if path.startswith("c"):
             info["compiled_layers"] = trainer.model.codetune_fast_path.get("compiled_layers", 0)
@@ -412,8 +403,9 @@ def run_path(path: str, opts: argparse.Namespace, seqs: list[list[int]], tok: An
 
 
 def graph_check(model: Any, seqs: list[list[int]], pad_id: int) -> dict[str, float]:
-    """The LoRA gradients of one batch through the CUDA-graph layers (warm-up, record, two replays) against the same
-    layers run eagerly, dropout off: a replay that reused memory still in use would show here, not in the loss."""
+    """The LoRA gradients of one batch through the CUDA-graph layers (warm-up, record, two replays; then two
+    micro-batches accumulated) against the same layers run eagerly, dropout off: a replay that reused memory still in
+    use would show here, not in the loss."""
     import torch
 
     for module in model.modules():
@@ -429,14 +421,18 @@ def graph_check(model: Any, seqs: list[list[int]], pad_id: int) -> dict[str, flo
     batch = {k: v.to(device) for k, v in batch.items()}
     params = [p for p in model.parameters() if p.requires_grad]
 
-    def grads() -> list[torch.Tensor]:
+    def grads(micro_batches: int = 1) -> list[torch.Tensor]:
         model.zero_grad(set_to_none=True)
-        with torch.autocast(device.type, torch.bfloat16, enabled=device.type == "cuda"):
-            model(**batch).loss.backward()
-        return [p.grad.float().clone() for p in params]
+        for _ in range(
+            micro_batches
+        ):  # more than one: gradients accumulate, as with gradient_accumulation_steps
+            with torch.autocast(device.type, torch.bfloat16, enabled=device.type == "cuda"):
+                model(**batch).loss.backward()
+        return [p.grad.float().clone() / micro_batches for p in params]
 
     model.train()
     runs = [grads() for _ in range(4)]
+    accumulated = grads(2)
     with torch.compiler.set_stance("force_eager"):
         eager = grads()
 
@@ -448,6 +444,7 @@ def graph_check(model: Any, seqs: list[list[int]], pad_id: int) -> dict[str, flo
     return {
         "lora_grad_rel_diff_max": round(worst(runs[-1]), 5),
         "replays_rel_diff_max": round(worst(runs[2]), 5),
+        "accumulated_rel_diff_max": round(worst(accumulated), 5),
     }
 
 

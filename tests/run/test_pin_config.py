@@ -19,7 +19,8 @@ def _pin_as_older_version(runner: ExperimentRunner) -> None:
     del (
         old["train"]["compile_memory_budget"],
         old["bench"]["decode_loop"],
-    )  # settings added in sessions 6 and 7
+        old["train"]["cuda_graphs"],
+    )  # settings added in sessions 6, 7 and 16
     runner.out.mkdir(parents=True)
     (runner.out / "experiment.yaml").write_text(yaml.safe_dump(old, sort_keys=False))
 

@@ -87,11 +87,11 @@ def test_compile_memory_budget_reaches_the_partitioner(tiny_model_dir):
     assert need[1] < need[0]
 
 
-@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
-def test_fast_path_takes_the_same_optimizer_step(tiny_model_dir, tmp_path, compiled):
+@pytest.mark.parametrize("kernels", ["eager", "compiled", "graphs"])
+def test_fast_path_takes_the_same_optimizer_step(tiny_model_dir, tmp_path, kernels):
     """PEFT at 4 x 2 vs the whole fast path (padding-free, lean LoRA, 8 x 1, compiled layers or not): same loss and
     same SGD update, so the micro-batch split is a speed setting only (the loss is normalised over the accumulated
-    batch)."""
+    batch). graphs: `cuda_graphs` (on a CPU no graphs are recorded, but the token row is filled up to 1,024)."""
     from datasets import Dataset
     from peft import LoraConfig
     from torch.utils.data import SequentialSampler
@@ -99,12 +99,14 @@ def test_fast_path_takes_the_same_optimizer_step(tiny_model_dir, tmp_path, compi
     from trl import SFTConfig, SFTTrainer
 
     from codetune.train.speed import after_lora
+    from codetune.train.unpad import backbone_of
 
+    compiled = kernels != "eager"
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
     data = Dataset.from_dict({"input_ids": sequences((5, 9, 30, 4, 17, 8, 12, 21), seed=3)})
     cfg = TrainConfig(
         micro_batch_size=8, effective_batch_size=8, max_length=64, padding_free="on", lora={"dropout": 0},
-        compile="on" if compiled else "off",
+        compile="on" if compiled else "off", cuda_graphs=kernels == "graphs",
     )  # fmt: skip
     lora = LoraConfig(
         r=4, lora_alpha=8, lora_dropout=0.0, target_modules=STUDY_TARGETS, task_type="CAUSAL_LM"
@@ -128,6 +130,8 @@ def test_fast_path_takes_the_same_optimizer_step(tiny_model_dir, tmp_path, compi
             info = trainer.model.codetune_fast_path
             assert (info["compile"], info["lean_masks"]) == ((True, "bits") if compiled else (False, "seed"))
             assert info.get("compiled_layers", 0) == (2 if compiled else 0)
+            assert info["compile_mode"] == ("reduce-overhead" if kernels == "graphs" else None)
+            assert backbone_of(trainer.model)._codetune_bucket == (1024 if kernels == "graphs" else 0)
         trainer._get_train_sampler = lambda *a, **k: SequentialSampler(data)  # noqa: B023
         losses[name] = trainer.train().training_loss
         weights[name] = {k: v.clone() for k, v in trainer.model.named_parameters() if "lora_B" in k}

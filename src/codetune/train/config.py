@@ -68,6 +68,12 @@ class TrainConfig(StrictModel):
         description="With compiled layers: the share of its default activations torch.compile's partitioner may keep "
         "for the backward pass; below 1 it recomputes the cheapest rest (torch's activation_memory_budget).",
     )
+    cuda_graphs: bool = Field(
+        False,
+        description="With compiled layers and padding_free: replay each layer's kernels as CUDA graphs (torch.compile's "
+        "reduce-overhead mode), the batch's token row filled up to a multiple of 1,024 so that one graph per size is "
+        "recorded. Off until timed on a GPU (benchmarks/RESULTS.md, path c_graphs).",
+    )
     liger_kernel: Switch = Field(
         "auto",
         description="Liger's fused kernels when liger-kernel is installed and layers are not compiled.",

@@ -36,6 +36,10 @@ def liger_installed() -> bool:
     return True
 
 
+# cuda_graphs: token rows are filled up to a multiple of this (one CUDA graph is recorded per row size)
+GRAPH_BUCKET = 1024
+
+
 def compile_layers(model: Any, mode: str | None = None) -> int:
     """torch.compile each decoder layer (dynamic token count; identical layers share one compiled graph), fusing
     LoRA's dropout/scale/add and the elementwise ops to cut kernel launches. Returns the layers compiled. mode:
@@ -123,6 +127,9 @@ def configure_fast_path(
         kernels = choose_kernels(cfg.model_copy(update={"compile": "off"}), cuda)
         plan = plan_for(kernels)
     liger = kernels == "liger"
+    graphs = cfg.cuda_graphs and kernels == "compile" and unpad
+    if graphs:
+        unpad_backbone(model, device=device, bucket=GRAPH_BUCKET)
     dtype = next(model.parameters()).dtype
     kwargs: dict[str, Any] = {
         "packing": False,  # packing would change how many examples make an optimizer step
@@ -155,6 +162,7 @@ def configure_fast_path(
         "liger": liger,
         "compile": kernels == "compile",
         "compile_memory_budget": cfg.compile_memory_budget if kernels == "compile" else None,
+        "compile_mode": "reduce-overhead" if graphs else None,
         "lean_lora": lean,
         # Seeds are the leanest, but their generator objects break compiled graphs; bits trace.
         "lean_masks": "bits" if kernels == "compile" else "seed",
@@ -167,7 +175,7 @@ def after_lora(model: Any) -> dict[str, int] | None:
     compiled layers, if chosen. Returns the projections and MLPs patched, or None when lean LoRA is off."""
     info = getattr(model, "codetune_fast_path", None) or {}
     if info.get("compile") and not info.get("compiled_layers"):
-        info["compiled_layers"] = compile_layers(model)
+        info["compiled_layers"] = compile_layers(model, info.get("compile_mode"))
     if not info.get("lean_lora"):
         return None
     from codetune.train.lean_lora import make_lean
