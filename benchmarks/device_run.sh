@@ -38,7 +38,7 @@ print("varlen self-test bf16:", attention.varlen_ready("cuda", torch.bfloat16), 
 EOF
 
 # Since session 16 (generation's 10x target met, training's 5x not: the host launching ~4,200 kernels a step keeps the
-# GPU idle ~40% of it), the run times training first: (a) and (c) as the references, then (c) with CUDA graphs; then
+# GPU idle ~40% of it), the run times training first: (a), (c) with CUDA graphs, then (c) itself (the reference); then
 # the C++ wrapper and combo kernels; generation (the decoding loop with adapters, h) only if time is left.
 # Each training step runs 12 warm-up steps (CUDA-graph paths record one graph per token-row size before replaying).
 # A follow-up call on the same warm machine: SKIP_TRAIN=1 EXTRA_PATHS=none GEN_PATHS=b,g (say) times only those;
@@ -46,7 +46,7 @@ EOF
 WARMUP=${WARMUP:-12}
 if [ -z "${SKIP_TRAIN:-}" ]; then
   echo "== train $(date -u +%FT%TZ) (t=${SECONDS}s)"
-  timeout 300 $PY benchmarks/train_throughput.py --config "$CONFIG" --paths "${TRAIN_PATHS:-a,c,c_graphs}" \
+  timeout 330 $PY benchmarks/train_throughput.py --config "$CONFIG" --paths "${TRAIN_PATHS:-a,c_graphs,c}" \
     --warmup "$WARMUP" --steps "$STEPS" --profile-steps 3 --profile-path "${PROFILE_PATH:-c_graphs}" \
     --out "$OUT/train.json" > "$OUT/train.stdout.json"
   echo "train exit $? (124 = timeout; partial results are in train.json)"

@@ -533,8 +533,8 @@ def ratios(paths: dict[str, dict]) -> dict[str, float | None]:
 
     out = {}
     for fast in [p for p in paths if p.startswith("c")]:
-        for base in ("a", "b"):
-            if tps(fast) and tps(base):
+        for base in ("a", "b", "c"):
+            if fast != base and tps(fast) and tps(base):
                 out[f"{fast}/{base}"] = round(tps(fast) / tps(base), 2)
     return out
 

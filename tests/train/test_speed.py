@@ -156,9 +156,9 @@ def test_benchmark_smoke(script, keys, tmp_path):
     out = tmp_path / "result.json"
     args = [sys.executable, str(ROOT / "benchmarks" / script), "--config", "tiny", "--out", str(out)]
     if script == "train_throughput.py":
-        paths = ["a", "b", "c", "c_peft_budget50"]
+        paths = ["a", "b", "c", "c_graphs", "c_combo", "c_peft_budget50"]
         args += ["--warmup", "1", "--steps", "2"]
-        ratios = {f"{c}/{ab}" for c in paths[2:] for ab in "ab"}
+        ratios = {f"{c}/{base}" for c in paths[2:] for base in "abc" if c != base}
     else:
         paths = ["a", "b", "c", "g", "e", "f", "d", "h"]  # h: a follow-up device call's path
         ratios = {"c/a", "c/b", "d/c", "e/b", "c/e", "c/f", "g/b", "g/c", "h/d", "h/g"}
@@ -182,6 +182,9 @@ def test_benchmark_smoke(script, keys, tmp_path):
     if script == "train_throughput.py":
         check = report["paths"]["c"]["check"]
         assert check["loss_rel_diff"] < 1e-3 and check["leak_max_abs_logit_change"] < 1e-4
+        graphs = report["paths"]["c_graphs"]["graph_check"]
+        assert set(graphs) == {"lora_grad_rel_diff_max", "replays_rel_diff_max", "accumulated_rel_diff_max"}
+        assert max(graphs.values()) < 1e-3
 
 
 def test_auto_compile_steps_aside_when_memory_needs_checkpointing(tiny_model_dir, monkeypatch):
