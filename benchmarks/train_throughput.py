@@ -394,7 +394,10 @@ def run_path(path: str, opts: argparse.Namespace, seqs: list[list[int]], tok: An
 
         result["check"] = compare_paths(trainer.model, [s[:300] for s in seqs[:4]], tok.pad_token_id)
     if "graphs" in words and opts.check:
-        result["graph_check"] = graph_check(trainer.model, seqs[:16], tok.pad_token_id)
+        try:  # a failing check must not lose the path's timing
+            result["graph_check"] = graph_check(trainer.model, seqs[:16], tok.pad_token_id)
+        except Exception as e:
+            result["graph_check"] = {"error": f"{type(e).__name__}: {str(e)[:500]}"}
     del trainer, model
     gc.collect()
     if cuda:
