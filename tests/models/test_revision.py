@@ -98,3 +98,36 @@ def test_an_evaluation_records_the_commit(hub_cache, tmp_path):
     cfg = BenchConfig(max_new_tokens=4, batch_size=1)
     summary = evaluate("someorg/tiny-coder", problems, cfg, tmp_path / "eval", progress=False)
     assert summary["model_revision"] == FIRST
+
+
+def test_checkpoints_are_graded_on_the_weights_they_were_trained_on(hub_cache, tiny_model_dir, tmp_path):
+    """The hub id's `main` moved on after training: the sweep (and `codetune run`'s eval stage) loads the commit the
+    runs recorded, for the base model too, and runs trained on different commits are refused."""
+    import json
+    import sys
+
+    from codetune.bench.config import BenchConfig
+    from codetune.bench.problems import load_problems
+    from codetune.bench.sweep import sweep_runs
+    from codetune.errors import CodetuneError
+    from codetune.train import train
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "train"))
+    from sft_fixtures import fast_config, make_splits
+
+    run = tmp_path / "run"
+    train("someorg/tiny-coder", make_splits(), fast_config(epochs=1, save_steps=100), run, progress=False)
+    cache_snapshot(hub_cache, tiny_model_dir, SECOND)
+    problems = load_problems("builtin:quickstart")[:1]
+    cfg = BenchConfig(max_new_tokens=4, batch_size=2)
+    sweep_runs([run], "someorg/tiny-coder", problems, cfg, base_dir=tmp_path / "base", progress=False)
+    for summary in [tmp_path / "base" / "summary.json", *run.glob("eval/*/summary.json")]:
+        recorded = json.loads(summary.read_text())
+        assert (recorded["model"], recorded["model_revision"]) == ("someorg/tiny-coder", FIRST), summary
+
+    other = tmp_path / "other"
+    shutil.copytree(run, other)
+    info = json.loads((other / "run.json").read_text())
+    (other / "run.json").write_text(json.dumps({**info, "base_model_revision": SECOND}))
+    with pytest.raises(CodetuneError, match="trained on different base weights"):
+        sweep_runs([run, other], "someorg/tiny-coder", problems, cfg, progress=False)

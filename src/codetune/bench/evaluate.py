@@ -200,9 +200,11 @@ def evaluate_many(
     tokenizer: Any = None,
     engine: Generator | None = None,
     progress: bool = True,
+    weights: str | None = None,
 ) -> list[dict[str, Any]]:
     """Evaluate several adapters of one base model (and the base model itself) in one generation pass: their
-    answers share batches. Each target keeps its own resumable eval folder; the summaries come back in order."""
+    answers share batches. Each target keeps its own resumable eval folder; the summaries come back in order.
+    `weights`: the spec to load when it differs from the recorded `model_spec` (a hub id pinned to a commit)."""
     if not problems:
         raise CodetuneError(f"{cfg.problems}: no problems left after filtering; loosen the filter")
     folders = [Path(t.out_dir).resolve() for t in targets]
@@ -232,9 +234,10 @@ def evaluate_many(
                 todo = tuple(s for s in range(cfg.n) if (q.question_id, s) not in p.records)
                 if todo:
                     p.missing[q.question_id] = todo
-        gen_stats = _generate(model_spec, problems, cfg, pending, model, tokenizer, engine, progress)
+        load = weights or model_spec
+        gen_stats = _generate(load, problems, cfg, pending, model, tokenizer, engine, progress)
         for i, p in pending.items():
-            summaries[i] = _grade_and_summarize(model_spec, problems, cfg, p, gen_stats, progress)
+            summaries[i] = _grade_and_summarize(model_spec, problems, cfg, p, gen_stats, progress, load)
     return [summaries[i] for i in range(len(targets))]
 
 
@@ -302,6 +305,7 @@ def _grade_and_summarize(
     p: _Pending,
     gen_stats: dict[str, Any],
     progress: bool,
+    weights: str,
 ) -> dict[str, Any]:
     from codetune.bench.grade import grade_all
     from codetune.bench.metrics import summarize
@@ -332,7 +336,7 @@ def _grade_and_summarize(
     summary = {
         "label": t.label or ("base" if t.adapter is None else Path(t.adapter).name),
         "model": model_spec,
-        "model_revision": model_revision(model_spec),
+        "model_revision": model_revision(weights),
         "adapter": str(t.adapter) if t.adapter is not None else None,
         "step": t.step,
         "prompt_style": cfg.prompt_style,
