@@ -101,12 +101,14 @@ def test_an_evaluation_records_the_commit(hub_cache, tmp_path):
 
 
 def test_checkpoints_are_graded_on_the_weights_they_were_trained_on(hub_cache, tiny_model_dir, tmp_path):
-    """The hub id's `main` moved on after training: the sweep (and `codetune run`'s eval stage) loads the commit the
-    runs recorded, for the base model too, and runs trained on different commits are refused."""
+    """The hub id's `main` moved on after training: the sweep (and `codetune run`'s eval stage) and `codetune eval
+    --adapter` load the commit the runs recorded, for the base model too; runs trained on different commits are
+    refused."""
     import json
     import sys
 
     from codetune.bench.config import BenchConfig
+    from codetune.bench.evaluate import evaluate
     from codetune.bench.problems import load_problems
     from codetune.bench.sweep import sweep_runs
     from codetune.errors import CodetuneError
@@ -124,6 +126,9 @@ def test_checkpoints_are_graded_on_the_weights_they_were_trained_on(hub_cache, t
     for summary in [tmp_path / "base" / "summary.json", *run.glob("eval/*/summary.json")]:
         recorded = json.loads(summary.read_text())
         assert (recorded["model"], recorded["model_revision"]) == ("someorg/tiny-coder", FIRST), summary
+
+    evaluate("someorg/tiny-coder", problems, cfg, tmp_path / "one", adapter=run / "adapter", progress=False)
+    assert json.loads((tmp_path / "one" / "summary.json").read_text())["model_revision"] == FIRST
 
     other = tmp_path / "other"
     shutil.copytree(run, other)

@@ -176,8 +176,15 @@ def evaluate(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Generate (resuming), grade and summarize one model; return the summary. A complete summary with the same
-    settings is returned as is, without loading the model."""
+    settings is returned as is, without loading the model. An adapter saved by `codetune train` is graded on the
+    base model commit its run recorded."""
     target = EvalTarget(Path(out_dir), Path(adapter) if adapter is not None else None, label, step)
+    weights = None
+    if adapter is not None and model is None and engine is None:
+        from codetune.bench.sweep import trained_on
+        from codetune.models.load import pinned_weights
+
+        weights = pinned_weights(model_spec, trained_on([Path(adapter).parent]))
     return evaluate_many(
         model_spec,
         problems,
@@ -187,6 +194,7 @@ def evaluate(
         tokenizer=tokenizer,
         engine=engine,
         progress=progress,
+        weights=weights,
     )[0]
 
 
