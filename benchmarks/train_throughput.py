@@ -411,24 +411,19 @@ def graph_check(model: Any, seqs: list[list[int]], pad_id: int) -> dict[str, flo
     use would show here, not in the loss."""
     import torch
 
+    from codetune.train.unpad import padded_batch
+
     for module in model.modules():
         if isinstance(module, torch.nn.Dropout):
             module.p = 0.0
-    device = next(model.parameters()).device
-    length = max(map(len, seqs))
-    ids = torch.full((len(seqs), length), pad_id, dtype=torch.long)
-    for i, s in enumerate(seqs):
-        ids[i, : len(s)] = torch.tensor(s)
-    mask = (torch.arange(length)[None] < torch.tensor([len(s) for s in seqs])[:, None]).long()
-    batch = {"input_ids": ids, "attention_mask": mask, "labels": ids.masked_fill(mask == 0, -100)}
-    batch = {k: v.to(device) for k, v in batch.items()}
+    batch = padded_batch(model, seqs, pad_id)
+    device = batch["input_ids"].device
     params = [p for p in model.parameters() if p.requires_grad]
 
     def grads(micro_batches: int = 1) -> list[torch.Tensor]:
         model.zero_grad(set_to_none=True)
-        for _ in range(
-            micro_batches
-        ):  # more than one: gradients accumulate, as with gradient_accumulation_steps
+        # more than one micro-batch: gradients accumulate, as with gradient_accumulation_steps
+        for _ in range(micro_batches):
             with torch.autocast(device.type, torch.bfloat16, enabled=device.type == "cuda"):
                 model(**batch).loss.backward()
         return [p.grad.float().clone() / micro_batches for p in params]

@@ -129,32 +129,36 @@ def plain_path(model: Any) -> Iterator[None]:
             set_attention(base, ATTENTION)
 
 
+def padded_batch(model: Any, sequences: list[list[int]], pad_id: int) -> dict[str, Any]:
+    """`sequences` right-padded into one batch on `model`'s device, every real token a label."""
+    import torch
+
+    device = next(model.parameters()).device
+    length = max(len(s) for s in sequences)
+    ids = torch.full((len(sequences), length), pad_id, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for i, s in enumerate(sequences):
+        ids[i, : len(s)] = torch.tensor(s)
+        mask[i, : len(s)] = 1
+    labels = ids.masked_fill(mask == 0, -100)
+    return {"input_ids": ids.to(device), "attention_mask": mask.to(device), "labels": labels.to(device)}
+
+
 def compare_paths(model: Any, sequences: list[list[int]], pad_id: int) -> dict[str, float]:
     """Check the fast path on `sequences` (at least two): the loss of the plain padded batch vs the fast path, and
     the largest logit change of example 1 when example 0's tokens change (0 means no cross-example leakage)."""
     import torch
 
-    def batch(seqs: list[list[int]]) -> dict[str, Any]:
-        device = next(model.parameters()).device
-        length = max(len(s) for s in seqs)
-        ids = torch.full((len(seqs), length), pad_id, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for i, s in enumerate(seqs):
-            ids[i, : len(s)] = torch.tensor(s)
-            mask[i, : len(s)] = 1
-        labels = ids.masked_fill(mask == 0, -100)
-        return {"input_ids": ids.to(device), "attention_mask": mask.to(device), "labels": labels.to(device)}
-
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
-            padded = batch(sequences)
+            padded = padded_batch(model, sequences, pad_id)
             with plain_path(model):
                 plain = model(**padded)
             fast = model(**padded)
             changed = [[(t + 1) % 1000 for t in sequences[0]], *sequences[1:]]
-            other = model(**batch(changed))
+            other = model(**padded_batch(model, changed, pad_id))
         n = len(sequences[1])
         leak = (fast.logits[1, :n].float() - other.logits[1, :n].float()).abs().max().item()
         loss_plain, loss_fast = plain.loss.item(), fast.loss.item()
