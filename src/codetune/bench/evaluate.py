@@ -176,15 +176,8 @@ def evaluate(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Generate (resuming), grade and summarize one model; return the summary. A complete summary with the same
-    settings is returned as is, without loading the model. An adapter saved by `codetune train` is graded on the
-    base model commit its run recorded."""
+    settings is returned as is, without loading the model."""
     target = EvalTarget(Path(out_dir), Path(adapter) if adapter is not None else None, label, step)
-    weights = None
-    if adapter is not None and model is None and engine is None:
-        from codetune.bench.sweep import trained_on
-        from codetune.models.load import pinned_weights
-
-        weights = pinned_weights(model_spec, trained_on([Path(adapter).parent]))
     return evaluate_many(
         model_spec,
         problems,
@@ -194,8 +187,24 @@ def evaluate(
         tokenizer=tokenizer,
         engine=engine,
         progress=progress,
-        weights=weights,
     )[0]
+
+
+def trained_on(run_dirs: list[Path]) -> str | None:
+    """The base model commit the runs recorded (`run.json` base_model_revision), so that their checkpoints are graded
+    on the weights they were trained on; runs trained on different commits cannot share one base model."""
+    found = {}
+    for run_dir in map(Path, run_dirs):
+        path = run_dir / "run.json"
+        revision = read_json(path).get("base_model_revision") if path.is_file() else None
+        if revision:
+            found[revision] = path
+    if len(found) > 1:
+        where = ", ".join(f"{path}: {rev}" for rev, path in found.items())
+        raise CodetuneError(
+            f"base_model_revision: these runs were trained on different base weights ({where})"
+        )
+    return next(iter(found), None)
 
 
 def evaluate_many(
@@ -208,16 +217,22 @@ def evaluate_many(
     tokenizer: Any = None,
     engine: Generator | None = None,
     progress: bool = True,
-    weights: str | None = None,
 ) -> list[dict[str, Any]]:
     """Evaluate several adapters of one base model (and the base model itself) in one generation pass: their
     answers share batches. Each target keeps its own resumable eval folder; the summaries come back in order.
-    `weights`: the spec to load when it differs from the recorded `model_spec` (a hub id pinned to a commit)."""
+    Adapters saved by `codetune train` are graded (with the base model) on the base model commit their runs
+    recorded; the summaries keep `model_spec` as given."""
     if not problems:
         raise CodetuneError(f"{cfg.problems}: no problems left after filtering; loosen the filter")
     folders = [Path(t.out_dir).resolve() for t in targets]
     if len(set(folders)) != len(folders):
         raise CodetuneError("evaluate: two models were given the same output folder")
+    load = model_spec
+    if model is None and engine is None:
+        from codetune.models.load import pinned_weights
+
+        runs = sorted({Path(t.adapter).parent for t in targets if t.adapter is not None})
+        load = pinned_weights(model_spec, trained_on(runs))
     summaries: dict[int, dict[str, Any]] = {}
     pending: dict[int, _Pending] = {}
     for i, t in enumerate(targets):
@@ -242,7 +257,6 @@ def evaluate_many(
                 todo = tuple(s for s in range(cfg.n) if (q.question_id, s) not in p.records)
                 if todo:
                     p.missing[q.question_id] = todo
-        load = weights or model_spec
         gen_stats = _generate(load, problems, cfg, pending, model, tokenizer, engine, progress)
         for i, p in pending.items():
             summaries[i] = _grade_and_summarize(model_spec, problems, cfg, p, gen_stats, progress, load)

@@ -111,23 +111,6 @@ def sweep_run(
     return sweep_runs([run_dir], model_spec, problems, cfg, every=every, base_dir=base, progress=progress)[0]
 
 
-def trained_on(run_dirs: list[Path]) -> str | None:
-    """The base model commit the runs recorded (`run.json` base_model_revision), so that their checkpoints are graded
-    on the weights they were trained on; runs trained on different commits cannot share one base model."""
-    found = {}
-    for run_dir in map(Path, run_dirs):
-        path = run_dir / "run.json"
-        revision = read_json(path).get("base_model_revision") if path.is_file() else None
-        if revision:
-            found[revision] = path
-    if len(found) > 1:
-        where = ", ".join(f"{path}: {rev}" for rev, path in found.items())
-        raise CodetuneError(
-            f"base_model_revision: these runs were trained on different base weights ({where})"
-        )
-    return next(iter(found), None)
-
-
 def sweep_runs(
     run_dirs: list[Path],
     model_spec: str,
@@ -143,7 +126,6 @@ def sweep_runs(
     model in one generation pass, then pick each run's best checkpoint into its `eval/sweep.json` (with a `base`
     row when `base_row`)."""
     from codetune.bench.evaluate import EvalTarget, evaluate_many
-    from codetune.models.load import pinned_weights
 
     targets: list[EvalTarget] = [EvalTarget(base_dir, None, "base", 0)] if base_dir is not None else []
     per_run: list[tuple[Path, list[EvalTarget]]] = []
@@ -158,8 +140,7 @@ def sweep_runs(
         mine = [EvalTarget(run_dir / "eval" / label, adapter, label, step) for label, step, adapter in found]
         per_run.append((run_dir, mine))
         targets += mine
-    weights = pinned_weights(model_spec, trained_on(run_dirs))
-    summaries = evaluate_many(model_spec, problems, cfg, targets, progress=progress, weights=weights)
+    summaries = evaluate_many(model_spec, problems, cfg, targets, progress=progress)
     by_target = dict(zip(targets, summaries, strict=True))
 
     results = []

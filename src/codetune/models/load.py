@@ -144,10 +144,10 @@ def model_revision(spec: str) -> str | None:
 def pinned_weights(spec: str, revision: str | None) -> str:
     """`spec` held to the hub commit a run recorded (`model_revision`), so a resumed run keeps its weights when the
     hub id's branch has moved on; other specs as they are."""
+    if not revision or revision.startswith("sha256:"):
+        return spec
     src = resolve(spec)
-    if src.kind == "hub" and src.revision is None and revision and not revision.startswith("sha256:"):
-        return f"{spec}@{revision}"
-    return spec
+    return f"{spec}@{revision}" if src.kind == "hub" and src.revision is None else spec
 
 
 def load_errors() -> tuple[type[Exception], ...]:
