@@ -227,10 +227,10 @@ def evaluate_many(
     folders = [Path(t.out_dir).resolve() for t in targets]
     if len(set(folders)) != len(folders):
         raise CodetuneError("evaluate: two models were given the same output folder")
+    from codetune.models.load import model_revision, pinned_weights
+
     load = model_spec
     if model is None and engine is None:
-        from codetune.models.load import pinned_weights
-
         runs = sorted({Path(t.adapter).parent for t in targets if t.adapter is not None})
         load = pinned_weights(model_spec, trained_on(runs))
     summaries: dict[int, dict[str, Any]] = {}
@@ -258,8 +258,9 @@ def evaluate_many(
                 if todo:
                     p.missing[q.question_id] = todo
         gen_stats = _generate(load, problems, cfg, pending, model, tokenizer, engine, progress)
+        revision = model_revision(load)
         for i, p in pending.items():
-            summaries[i] = _grade_and_summarize(model_spec, problems, cfg, p, gen_stats, progress, load)
+            summaries[i] = _grade_and_summarize(model_spec, problems, cfg, p, gen_stats, progress, revision)
     return [summaries[i] for i in range(len(targets))]
 
 
@@ -327,11 +328,10 @@ def _grade_and_summarize(
     p: _Pending,
     gen_stats: dict[str, Any],
     progress: bool,
-    weights: str,
+    revision: str | None,
 ) -> dict[str, Any]:
     from codetune.bench.grade import grade_all
     from codetune.bench.metrics import summarize
-    from codetune.models.load import model_revision
 
     out_dir, t = p.gen_path.parent, p.target
     outputs = {
@@ -358,7 +358,7 @@ def _grade_and_summarize(
     summary = {
         "label": t.label or ("base" if t.adapter is None else Path(t.adapter).name),
         "model": model_spec,
-        "model_revision": model_revision(weights),
+        "model_revision": revision,
         "adapter": str(t.adapter) if t.adapter is not None else None,
         "step": t.step,
         "prompt_style": cfg.prompt_style,
