@@ -38,15 +38,24 @@ def test_info_of_folder(tiny_model_dir) -> None:
     assert '"architecture": "qwen2"' in r.stdout and '"chat_template": true' in r.stdout
 
 
-def test_usage_errors_are_short_without_traceback() -> None:
-    for args, message in (
-        (("train", "--bogus"), "No such option: --bogus"),
-        (("eval", "--model"), "Option '--model' requires an argument"),
-        (("data", "inspect"), "Missing argument"),
+def test_usage_errors_are_one_line_naming_the_command() -> None:
+    for args, command, message in (
+        (("train", "--bogus"), "codetune train", "No such option: --bogus"),
+        (("--debug", "eval", "--model"), "codetune eval", "Option '--model' requires an argument"),
+        (("data", "inspect"), "codetune data inspect", "Missing argument"),
+        (("eval", "--n", "two"), "codetune eval", "'--n'"),
+        (("bogus",), "codetune", "No such command 'bogus'"),
     ):
         r = run(*args)
-        assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
-        assert message in r.stderr and len(r.stderr.splitlines()) <= 4
+        assert r.returncode == 2 and r.stdout == "", r.stderr
+        lines = r.stderr.splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"error: {command}: "), r.stderr
+        assert message in lines[0] and f"'{command} --help'" in lines[0], r.stderr
+
+
+def test_no_arguments_prints_the_help() -> None:
+    r = run("data")
+    assert r.returncode == 2 and "inspect" in r.stdout + r.stderr and "error:" not in r.stderr
 
 
 def test_a_model_folder_with_an_invalid_config_is_a_one_line_error(tiny_model_dir, tmp_path) -> None:

@@ -78,7 +78,7 @@ def main() -> None:
         "ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning
     )
     try:
-        app(standalone_mode=False)
+        app(standalone_mode=False, prog_name="codetune")
     except (CodetuneError, OSError) as e:
         # an OSError naming a path is the user's or the machine's (unreadable input, --out naming a file, full disk)
         if os.environ.get("CODETUNE_DEBUG") == "1" or (isinstance(e, OSError) and not e.filename):
@@ -100,10 +100,35 @@ def main() -> None:
     except typer.Abort:
         sys.exit(1)
     except Exception as e:  # click's usage errors
+        if isinstance(e, _usage_errors()) and not e.format_message():  # type: ignore[attr-defined]
+            e.show()  # type: ignore[attr-defined]  # no arguments: click printed the help
+            sys.exit(e.exit_code)  # type: ignore[attr-defined]
         if isinstance(e, _usage_errors()):
-            e.show()  # type: ignore[attr-defined]
+            err_console.print(f"[bold red]error:[/] {_usage_line(e)}", highlight=False, soft_wrap=True)
             sys.exit(e.exit_code)  # type: ignore[attr-defined]
         raise
+
+
+def _usage_line(e: Exception) -> str:
+    """Click's Usage / Try / Error block as one line: the command, what is wrong, where help is."""
+    message = e.format_message()  # type: ignore[attr-defined]
+    ctx = getattr(e, "ctx", None)
+    path = ctx.command_path if ctx is not None else _command_path(sys.argv[1:])
+    return f"{path}: {message} (see '{path} --help')"
+
+
+def _command_path(args: list[str]) -> str:
+    """The subcommands named in `args` (click's parser errors carry no context to ask)."""
+    words, command = ["codetune"], typer.main.get_command(app)
+    for arg in args:
+        if arg.startswith("-"):
+            continue
+        sub = getattr(command, "commands", {}).get(arg)
+        if sub is None:
+            break
+        words.append(arg)
+        command = sub
+    return " ".join(words)
 
 
 def _usage_errors() -> tuple[type[Exception], ...]:
