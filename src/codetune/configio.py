@@ -154,10 +154,12 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[s
 _PATH_IN_MESSAGE = re.compile(r"^([\w.-]+): ([\w.-]+):")
 
 
-def _where(err: ValidationError) -> tuple[str, str]:
-    """(dotted location, message) of the first error; a model validator's re-rooted message carries its own."""
+def _where(err: ValidationError, data: Any = None) -> tuple[str, str]:
+    """(dotted location, message) of the first error; a model validator's re-rooted message carries its own. With
+    `data`, list entries that have a name are located by it (`arms.diverse.x`, not `arms.1.x`), as overrides name
+    them."""
     first = err.errors()[0]
-    loc = ".".join(str(p) for p in first["loc"])
+    loc = ".".join(_named(first["loc"], data))
     msg = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         msg = "unknown key"
@@ -166,9 +168,22 @@ def _where(err: ValidationError) -> tuple[str, str]:
     return loc, f"{loc or '(top level)'}: {msg}"
 
 
-def format_validation_error(source: str, err: ValidationError) -> str:
+def _named(loc: tuple[Any, ...], data: Any) -> list[str]:
+    parts, node = [], data
+    for part in loc:
+        if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+            name = node.get("name") if isinstance(node, dict) else None
+            parts.append(str(name) if isinstance(name, str) and name and "." not in name else str(part))
+        else:
+            node = node.get(part) if isinstance(node, dict) else None
+            parts.append(str(part))
+    return parts
+
+
+def format_validation_error(source: str, err: ValidationError, data: Any = None) -> str:
     more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
-    return f"{source}: {_where(err)[1]}{more}"
+    return f"{source}: {_where(err, data)[1]}{more}"
 
 
 def validate(model: type[M], data: dict[str, Any], source: str, overrides: list[str] | None = None) -> M:
@@ -176,8 +191,10 @@ def validate(model: type[M], data: dict[str, Any], source: str, overrides: list[
     try:
         return model.model_validate(data)
     except ValidationError as e:
-        loc = _where(e)[0]
-        raise CodetuneError(format_validation_error(source_of(loc, source, overrides, data), e)) from None
+        loc = _where(e, data)[0]
+        raise CodetuneError(
+            format_validation_error(source_of(loc, source, overrides, data), e, data)
+        ) from None
 
 
 def _indexed(key: str, data: Any) -> str:

@@ -66,7 +66,10 @@ def test_a_key_given_twice_is_an_error(tmp_path: Path) -> None:
 def test_missing_arm_dataset(tmp_path: Path) -> None:
     data = base()
     del data["arms"][0]["data"]["dataset"]
-    with pytest.raises(CodetuneError, match=r"exp.yaml: arms.0.data.dataset: Field required"):
+    with pytest.raises(CodetuneError, match=r"exp.yaml: arms.deep.data.dataset: Field required"):
+        load_experiment(write(tmp_path, data))
+    del data["arms"][0]["name"]  # an entry without a name is located by its index
+    with pytest.raises(CodetuneError, match=r"exp.yaml: arms.0.(name|data.dataset): Field required"):
         load_experiment(write(tmp_path, data))
 
 
@@ -117,7 +120,7 @@ def test_overrides_reach_an_arm_by_name_or_index_and_are_blamed_for_their_values
         ),
         (
             ["arms.diverse.data.valid_fraction=x"],
-            r"^override 'arms.diverse.data.valid_fraction=x': arms.1.data",
+            r"^override 'arms.diverse.data.valid_fraction=x': arms.diverse.data",
         ),
     ):
         with pytest.raises(CodetuneError, match=message):

@@ -45,6 +45,16 @@ def test_the_refusal_names_the_changed_settings(tmp_path):
         _runner(tmp_path, "train.learning_rate=0.5", "bench.n=3")._pin_config()
 
 
+def test_the_refusal_names_a_changed_arm_setting_as_o_spells_it(tmp_path):
+    _pin_as_older_version(_runner(tmp_path, "arms.deep.train.learning_rate=1e-4"))
+    with pytest.raises(CodetuneError, match=r"other settings \(arms.deep.train.learning_rate\)"):
+        _runner(tmp_path, "arms.deep.train.learning_rate=2e-4")._pin_config()
+    with pytest.raises(
+        CodetuneError, match=r"other settings \(arms.deep.train.learning_rate, arms.diverse.data.seed\)"
+    ):
+        _runner(tmp_path, "arms.diverse.data.seed=7")._pin_config()
+
+
 def test_the_decoding_loop_can_change_between_runs(tmp_path):
     """It changes how fast answers come, not which (tests/bench/test_fast_generate.py), and its default changed."""
     _pin_as_older_version(_runner(tmp_path, "bench.decode_loop=false"))

@@ -21,11 +21,21 @@ UNPINNED = {"bench.decode_loop"}
 
 
 def _changed_keys(before: Any, now: Any, prefix: str = "") -> list[str]:
-    """Dotted keys whose values differ between two loaded configs."""
+    """Dotted keys whose values differ between two loaded configs; list items by name, as `-o` spells them
+    (`arms.deep.train.learning_rate`)."""
+    if isinstance(before, list) and isinstance(now, list):
+        before, now = _by_name(before), _by_name(now)
     if isinstance(before, dict) and isinstance(now, dict):
         keys = list(before) + [k for k in now if k not in before]
         return [c for k in keys for c in _changed_keys(before.get(k), now.get(k), f"{prefix}{k}.")]
     return [] if before == now else [prefix.rstrip(".") or "(the whole config)"]
+
+
+def _by_name(items: list) -> dict | list:
+    names = [item.get("name") if isinstance(item, dict) else None for item in items]
+    if None in names or len(set(names)) < len(names):
+        return items
+    return dict(zip(names, items, strict=True))
 
 
 class ExperimentRunner:
