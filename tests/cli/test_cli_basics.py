@@ -197,3 +197,21 @@ def test_a_folder_where_a_file_is_needed_is_named_as_such(tmp_path) -> None:
     ):
         r = run(*args)
         assert r.returncode == 2 and r.stderr.startswith(f"error: {message}"), (args, r.stderr)
+
+
+def test_every_option_and_argument_has_help() -> None:
+    import typer
+
+    from codetune.cli import app
+
+    missing = []
+
+    def walk(command, path: str) -> None:
+        for name, sub in getattr(command, "commands", {}).items():
+            walk(sub, f"{path} {name}")
+        missing.extend(
+            f"{path} {p.name}" for p in command.params if p.name != "help" and not getattr(p, "help", "")
+        )
+
+    walk(typer.main.get_command(app), "codetune")
+    assert missing == []

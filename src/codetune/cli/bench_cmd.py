@@ -74,8 +74,12 @@ def eval_command(
     extract: str | None = typer.Option(None, "--extract", help="Code extraction rule: lcb or study."),
     n: int | None = typer.Option(None, "--n", help="Samples per problem."),
     temperature: float | None = typer.Option(None, "--temperature", help="0 = greedy."),
-    max_new_tokens: int | None = typer.Option(None, "--max-new-tokens"),
-    batch_size: int | None = typer.Option(None, "--batch-size"),
+    max_new_tokens: int | None = typer.Option(
+        None, "--max-new-tokens", help="Generation length limit per answer (default 1024)."
+    ),
+    batch_size: int | None = typer.Option(
+        None, "--batch-size", help="Answers generated together (default 8; more is faster on a GPU)."
+    ),
     compare: str | None = typer.Option(None, "--compare", help="Output comparison: lcb or exact."),
     backend: str | None = typer.Option(None, "--backend", help="auto, hf or vllm."),
     every: int = typer.Option(

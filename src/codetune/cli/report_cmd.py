@@ -91,7 +91,7 @@ def compare(
     prompts: Path | None = typer.Option(None, "--prompts", help="Prompt YAML (default: the shipped set)."),
     max_new_tokens: int = typer.Option(512, "--max-new-tokens", min=1, help="Generation length limit."),
     out: Path = typer.Option(..., "--out", help="Folder for compare.md, compare.html and PNGs."),
-    title: str = typer.Option("Side-by-side answers", "--title"),
+    title: str = typer.Option("Side-by-side answers", "--title", help="Page title."),
 ) -> None:
     """Answer the same prompts with the base model and each adapter (greedy) and show them side by side."""
     from codetune.report.compare import adapter_labels, generate_answers, load_prompts, render_compare
@@ -106,7 +106,7 @@ def compare(
 def plot(
     log: Path = typer.Argument(..., help="log.json (codetune) or *_train_val_test_log.json (study)."),
     out: Path = typer.Option(..., "--out", help="PNG file to write."),
-    title: str | None = typer.Option(None, "--title"),
+    title: str | None = typer.Option(None, "--title", help="Plot title (default: the log's name)."),
 ) -> None:
     """Plot train/validation/test loss against step."""
     from codetune.errors import CodetuneError
