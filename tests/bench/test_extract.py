@@ -58,3 +58,43 @@ def test_rules_differ_on_multiple_blocks() -> None:
 def test_unknown_rule() -> None:
     with pytest.raises(CodetuneError, match="unknown rule"):
         extract_code("x", "regex")  # type: ignore[arg-type]
+
+
+ANSWERS = [
+    "Plan first.\n```python\nprint(1)\n```\nIt prints one.\n```python\nprint(2)\n```",
+    "```\nnot python\n```\nthen\n```Python\nx = 1\n```\n````\nmore",
+    "```python\nopen()",
+    "no block at all",
+    "```text\nplain\n```",
+    "Inline ```python print(1)``` then\n```python\nreal()\n```",
+]
+
+
+@pytest.mark.parametrize("text", ANSWERS)
+def test_program_end_is_where_later_text_no_longer_matters(text: str) -> None:
+    """Cut anywhere after `program_end`, the study rule extracts what it extracts from the whole answer; before it,
+    the program is not complete yet."""
+    from codetune.bench.extract import program_end
+
+    end = program_end(text)
+    if end is None:
+        assert all(program_end(text[:i]) is None for i in range(len(text)))
+        return
+    assert text[:end].endswith("```")
+    assert all(
+        extract_code(text[:i], "study") == extract_code(text, "study") for i in range(end, len(text) + 1)
+    )
+    assert all(program_end(text[:i]) is None for i in range(end))
+
+
+def test_program_end_positions() -> None:
+    from codetune.bench.extract import program_end
+
+    assert program_end(ANSWERS[0]) == ANSWERS[0].index("```\nIt") + 3
+    assert (
+        program_end(ANSWERS[1]) == ANSWERS[1].index("```\n````") + 3
+    )  # the earlier plain block does not count
+    # the study rule's header runs to the line's end, so its block here is empty and closed by the next fence
+    assert program_end(ANSWERS[5]) == len("Inline ```python print(1)``` then\n```")
+    assert extract_code(ANSWERS[5], "study") == ""
+    assert program_end("```python\n```") == len("```python\n```")

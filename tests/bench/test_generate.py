@@ -250,3 +250,54 @@ def test_pick_backend() -> None:
         assert pick_backend("auto") == "hf"
         with pytest.raises(CodetuneError, match="vllm is not installed"):
             pick_backend("vllm")
+
+
+SCRIPT_PROMPT, SCRIPT = "Answer:\n", "Plan it.\n```python\nprint(7)\n```\nThat prints seven."
+
+
+@pytest.mark.parametrize("path", ["continuous", "generate", "decode_loop"])
+def test_an_answer_ends_once_its_program_is_complete(tiny_model_dir, path) -> None:
+    """With `stop_at_program` a row ends at the fence that closes its first ```python block, on every decoding path:
+    the program the study rule grades is the same as without it, fewer tokens are made, and it is not flagged as cut."""
+    from scripted import scripted_model
+
+    from codetune.bench.extract import extract_code
+
+    model, tok, _ = scripted_model(tiny_model_dir, SCRIPT_PROMPT, SCRIPT)
+
+    def answer(stop_at_program: bool) -> tuple[str, bool, int]:
+        gen = HFGenerator(model, tok, 4, decode_loop=path == "decode_loop")
+        if path != "continuous":
+            _uncompiled_fast_batches(gen)
+        seen: list[tuple[str, bool]] = []
+        stats = gen.run(
+            [Job("q", SCRIPT_PROMPT, (0,))],
+            Decoding(max_new_tokens=40, stop_at_program=stop_at_program),
+            on_result=lambda _k, _s, text, cut: seen.append((text, cut)),
+            progress=False,
+        )
+        return seen[0][0], seen[0][1], stats.new_tokens
+
+    full, full_cut, full_tokens = answer(False)
+    ended, ended_cut, ended_tokens = answer(True)
+    assert full.startswith(SCRIPT) and full_cut and full_tokens == 40
+    assert ended == "Plan it.\n```python\nprint(7)\n```" and not ended_cut
+    assert extract_code(ended, "study") == extract_code(full, "study") == "print(7)"
+    # per step the paths stop at the fence's token; the decoding loop looks every 32 tokens
+    ids = tok(SCRIPT)["input_ids"]
+    fence = next(i for i in range(len(ids)) if tok.decode(ids[:i]).endswith("```\n"))  # the token closing it
+    assert ended_tokens == (32 if path == "decode_loop" else fence)
+
+
+def test_decoding_ends_at_the_program_only_with_the_study_rule() -> None:
+    from codetune.bench.config import BenchConfig
+
+    assert Decoding.from_config(BenchConfig(extract="study")).stop_at_program
+    assert not Decoding.from_config(BenchConfig(extract="lcb")).stop_at_program
+    assert not Decoding.from_config(BenchConfig(extract="study", stop_at_program=False)).stop_at_program
+    dec = Decoding(stop=("STOP",), stop_at_program=True)
+    assert dec.finish("a```python\nx\n```\nmore STOP b") == "a```python\nx\n```"
+    assert dec.finish("```python\nx STOP\n```") == "```python\nx "
+    assert (
+        dec.stopped("so far STOP") and dec.stopped("```python\nx\n```") and not dec.stopped("```python\nx\n")
+    )

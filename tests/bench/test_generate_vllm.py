@@ -105,3 +105,21 @@ def test_adapters_travel_per_prompt_and_samples_fan_out(fake_vllm, tiny_model_di
     )
     params = llm.calls[-1][1][0]
     assert params.n == 1 and params.seed is None and greedy[("0/p", 0)] == greedy[("0/p", 1)] == "base:P:0"
+
+
+def test_answers_end_at_their_program_as_on_the_hf_backend(fake_vllm, tiny_model_dir: Path) -> None:
+    """vLLM's stop strings cannot say "a complete program": the answer is cut after generation, and an answer that
+    reached the limit after its program is complete is not flagged as cut."""
+    from codetune.bench.generate_vllm import VLLMGenerator
+
+    gen = VLLMGenerator(str(tiny_model_dir))
+    seen: dict = {}
+    for stop_at_program in (False, True):
+        gen.run(
+            [Job("0/p", "```python\nx = 1\n```\nmore words", (0,), None)],
+            Decoding(max_new_tokens=1, stop_at_program=stop_at_program),
+            on_result=lambda k, s, t, c, key=stop_at_program: seen.__setitem__(key, (t, c)),
+            progress=False,
+        )
+    assert seen[False] == ("base:```python\nx = 1\n```\nmore words:0", True)  # "length" in the stand-in
+    assert seen[True] == ("base:```python\nx = 1\n```", False)

@@ -19,8 +19,8 @@ from typing import Any
 
 from codetune.bench.decode import _cache_argument, pick_eager, positions
 
-# last new ids of each live row -> which rows hit a stop string
-StopTail = Callable[[list[list[int]]], list[bool]]
+# new ids of each live row -> which rows end their answer there (a stop string, a complete program)
+StopText = Callable[[list[list[int]]], list[bool]]
 # prompt indices of the rows in a forward pass -> the context to run it in + extra forward kwargs (PEFT's adapter_names)
 Route = Callable[[list[int]], tuple[AbstractContextManager[Any], dict[str, Any]]]
 
@@ -34,8 +34,7 @@ def decode_continuous(
     max_new_tokens: int,
     stop_ids: Sequence[int],
     min_new_tokens: int = 0,
-    stop_tail: StopTail | None = None,
-    tail: int = 16,
+    stop_text: StopText | None = None,
     temperature: float = 0.0,
     top_p: float = 1.0,
     route: Route | None = None,
@@ -45,7 +44,7 @@ def decode_continuous(
 ) -> Iterator[tuple[int, list[int]]]:
     """Yield (prompt index, new ids) as each row ends: its ids up to its first end-of-turn id, or `max_new_tokens` of
     them. Prompts join in the order given, once `refill_at` places are free (default: a quarter of the batch) or the
-    batch is empty. `stop_tail` is shown each live row's last `tail` new ids after every step. `min_new_tokens`:
+    batch is empty. `stop_text` is shown each live row's new ids after every step. `min_new_tokens`:
     end-of-turn ids are ruled out before then, as in `generate`. Sampling draws from torch's global generator.
     `keys`: prompts with equal keys (the same prompt through the same adapter: the samples of one problem) that join
     together are prefilled once and their cache copied."""
@@ -81,8 +80,8 @@ def decode_continuous(
         for i, t in zip(live, token.tolist(), strict=True):
             out[i].append(t)
         ended = [out[i][-1] in stops or len(out[i]) >= max_new_tokens for i in live]
-        if stop_tail is not None:
-            ended = [e or h for e, h in zip(ended, stop_tail([out[i][-tail:] for i in live]), strict=True)]
+        if stop_text is not None:
+            ended = [e or h for e, h in zip(ended, stop_text([out[i] for i in live]), strict=True)]
         if on_step is not None:
             on_step(max(len(out[i]) for i in live))
         for i, e in zip(live, ended, strict=True):

@@ -368,6 +368,7 @@ def _grade_and_summarize(
         "temperature": cfg.temperature,
         "top_p": cfg.top_p if cfg.temperature > 0 else None,
         "max_new_tokens": cfg.max_new_tokens,
+        "stop_at_program": Decoding.from_config(cfg).stop_at_program,
         **_token_limit_counts(p, problems, cfg.n, cfg.extract),
         "tests": "public+private" if any(q.private_tests for q in problems) else "public only",
         "problems": p.settings["problems"],

@@ -33,6 +33,13 @@ def extract_study(text: str) -> str:
     return text
 
 
+def program_end(text: str) -> int | None:
+    """Where the program the study rule grades is complete: just past the closing fence of the first ```python block,
+    else None. Nothing written after it can change what `extract_study` returns."""
+    m = _PYTHON_BLOCK.search(text)
+    return m.end() if m and text.startswith(FENCE, m.end() - len(FENCE)) else None
+
+
 def cut_inside_program(text: str, rule: ExtractRule) -> bool:
     """For an answer the token limit cut: does the cut reach the program `rule` grades? With `study`, when the
     extracted code is empty or runs to the end of the text; with `lcb` (the last two fences), when a block is left

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from codetune.bench.extract import program_end
 from codetune.errors import CodetuneError
 
 OnResult = Callable[[str, int, str, bool], None]
@@ -32,6 +33,8 @@ class Decoding:
     max_new_tokens: int = 1024
     stop: tuple[str, ...] = ()
     seed: int = 0
+    # end an answer once the program the study extraction rule grades is complete (`extract.program_end`)
+    stop_at_program: bool = False
 
     @property
     def greedy(self) -> bool:
@@ -39,7 +42,20 @@ class Decoding:
 
     @classmethod
     def from_config(cls, cfg: Any, stop: Sequence[str] = (), seed: int = 0) -> Decoding:
-        return cls(cfg.n, cfg.temperature, cfg.top_p, cfg.max_new_tokens, tuple(stop), seed)
+        at_program = cfg.stop_at_program and cfg.extract == "study"
+        return cls(cfg.n, cfg.temperature, cfg.top_p, cfg.max_new_tokens, tuple(stop), seed, at_program)
+
+    def stopped(self, text: str) -> bool:
+        """Whether an answer's text so far ends it: a stop string, or (`stop_at_program`) a complete program."""
+        if any(s and s in text for s in self.stop):
+            return True
+        return self.stop_at_program and program_end(text) is not None
+
+    def finish(self, text: str) -> str:
+        """The answer as saved: cut at the first stop string and (`stop_at_program`) after the program's fence."""
+        text = truncate_at_stop(text, self.stop)
+        end = program_end(text) if self.stop_at_program else None
+        return text if end is None else text[:end]
 
 
 @dataclass(frozen=True)

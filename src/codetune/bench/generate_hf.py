@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from codetune.bench.adapters import adapters_attached
-from codetune.bench.generate import Decoding, GenStats, Job, OnResult, truncate_at_stop
+from codetune.bench.extract import FENCE, program_end
+from codetune.bench.generate import Decoding, GenStats, Job, OnResult
 
 WIDTH_MULTIPLE = 64  # compiled generation: prompt widths rounded up to this, so batches share shapes
 
@@ -100,8 +101,10 @@ class HFGenerator:
                     for i, ids in zip(idx, new, strict=True):
                         job, samples = rows[i]
                         stats.new_tokens += len(ids)
-                        text = truncate_at_stop(tok.decode(ids, skip_special_tokens=True), decoding.stop)
+                        full = tok.decode(ids, skip_special_tokens=True)
+                        text = decoding.finish(full)
                         cut = len(ids) >= decoding.max_new_tokens and ids[-1] not in ends
+                        cut = cut and not decoding.stopped(full)
                         for s in samples:
                             on_result(job.key, s, text, cut)
                     stats.sequences += len(idx)
@@ -217,7 +220,9 @@ class HFGenerator:
                     input_ids=ids.to(device),
                     attention_mask=mask.to(device),
                     generation_config=config,
-                    stopping_criteria=_criteria(self.tokenizer, decoding.stop, ids.shape[1], self._on_step),
+                    stopping_criteria=_criteria(
+                        StopCheck(self.tokenizer, decoding), ids.shape[1], self._on_step
+                    ),
                     **extra,
                 )
         except Exception as e:
@@ -237,11 +242,10 @@ class HFGenerator:
         from codetune.bench.decode import DecodeLoop
 
         self._loop = self._loop or DecodeLoop(compile=compiled)
-        stops = [s for s in decoding.stop if s]
-        tok = self.tokenizer
+        check = StopCheck(self.tokenizer, decoding)
 
         def stop_text(rows: list[list[int]]) -> list[bool]:
-            return _stop_hits(tok, stops, rows)
+            return check(rows, whole=True)  # the loop looks every 32 tokens: a stop may be further back
 
         return self._loop.generate(
             model,
@@ -250,7 +254,7 @@ class HFGenerator:
             max_new_tokens=config.max_new_tokens,
             min_new_tokens=config.min_new_tokens or 0,
             stop_ids=_eos_ids(config),
-            stop_text=stop_text if stops else None,
+            stop_text=stop_text if check else None,
             cache_len=getattr(config, "max_cache_len", None),
             temperature=decoding.temperature,
             top_p=decoding.top_p,
@@ -273,12 +277,7 @@ class HFGenerator:
         from codetune.bench.continuous import decode_continuous
         from codetune.bench.cpu_linear import onednn_linears
 
-        stops = [s for s in decoding.stop if s]
-        tok = self.tokenizer
-
-        def stop_tail(tails: list[list[int]]) -> list[bool]:
-            return _stop_hits(tok, stops, tails)
-
+        check = StopCheck(self.tokenizer, decoding)
         folders = [_path(rows[i][1]) for i in order]
         if not decoding.greedy:
             torch.manual_seed(decoding.seed)
@@ -290,8 +289,7 @@ class HFGenerator:
             max_new_tokens=config.max_new_tokens,
             min_new_tokens=config.min_new_tokens or 0,
             stop_ids=_eos_ids(config),
-            stop_tail=stop_tail if stops else None,
-            tail=_stop_window(stops),
+            stop_text=check if check else None,
             temperature=decoding.temperature,
             top_p=decoding.top_p,
             route=lambda live: route([folders[j] for j in live]),
@@ -332,29 +330,53 @@ def _batch_plan(order: list[int], group: list[int], size: int, *, mixed: bool) -
     return batches
 
 
-def _criteria(
-    tokenizer: Any, stops: Sequence[str], prompt_len: int, on_step: Callable[[int], None] | None = None
-) -> Any:
-    """Stop a row once a stop string appears in its *generated* text (transformers' `stop_strings` also match
-    across the prompt's end, which would stop a continuation that merely repeats the prompt's last characters);
+class StopCheck:
+    """Which rows of generated ids end their answer (`Decoding.stopped`): a stop string, or a complete program.
+    Called after every step it decodes only each row's last ids, and the whole row only once a fence is among them."""
+
+    def __init__(self, tokenizer: Any, decoding: Decoding) -> None:
+        self.tokenizer, self.decoding = tokenizer, decoding
+        self.strings = [s for s in decoding.stop if s]
+        marks = self.strings + ([FENCE] if decoding.stop_at_program else [])
+        self.window = max(map(len, marks), default=0) + 2  # each token decodes to at least one character
+
+    def __bool__(self) -> bool:
+        return bool(self.strings) or self.decoding.stop_at_program
+
+    def __call__(self, rows: Any, *, whole: bool = False) -> list[bool]:
+        """`rows`: each row's generated ids (lists or a tensor); `whole`: look at all of them, not the last few."""
+        rows = rows.tolist() if hasattr(rows, "tolist") else rows
+        decode = self.tokenizer.batch_decode
+        if whole:
+            return [self.decoding.stopped(t) for t in decode(rows, skip_special_tokens=True)]
+        tails = decode([r[-self.window :] for r in rows], skip_special_tokens=True)
+        hits = [any(s in t for s in self.strings) for t in tails]
+        if self.decoding.stop_at_program:
+            fenced = [i for i, t in enumerate(tails) if not hits[i] and FENCE in t]
+            for i, text in zip(
+                fenced, decode([rows[i] for i in fenced], skip_special_tokens=True), strict=True
+            ):
+                hits[i] = program_end(text) is not None
+        return hits
+
+
+def _criteria(check: StopCheck, prompt_len: int, on_step: Callable[[int], None] | None = None) -> Any:
+    """Stop a row once its *generated* text ends the answer (transformers' `stop_strings` also match across the
+    prompt's end, which would stop a continuation that merely repeats the prompt's last characters);
     `on_step(new tokens so far)` after every step, for progress."""
     import torch
     from transformers import StoppingCriteria, StoppingCriteriaList
 
-    stops = [s for s in stops if s]
-    window = _stop_window(stops)
-
     class StopOnText(StoppingCriteria):
         def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-            hits = _stop_hits(tokenizer, stops, input_ids[:, prompt_len:][:, -window:])
-            return torch.tensor(hits, device=input_ids.device)
+            return torch.tensor(check(input_ids[:, prompt_len:]), device=input_ids.device)
 
     class Progress(StoppingCriteria):
         def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
             on_step(input_ids.shape[1] - prompt_len)  # type: ignore[misc]
             return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
 
-    criteria = ([StopOnText()] if stops else []) + ([Progress()] if on_step else [])
+    criteria = ([StopOnText()] if check else []) + ([Progress()] if on_step else [])
     return StoppingCriteriaList(criteria) if criteria else None
 
 
@@ -362,16 +384,6 @@ def _eos_ids(config: Any) -> list[int]:
     """The end-of-turn ids of a GenerationConfig (an int or a list there)."""
     eos = config.eos_token_id
     return [eos] if isinstance(eos, int) else list(eos or [])
-
-
-def _stop_window(stops: Sequence[str]) -> int:
-    """How many of a row's last tokens can hold a stop string: each token decodes to at least one character."""
-    return max(map(len, stops), default=0) + 2
-
-
-def _stop_hits(tokenizer: Any, stops: Sequence[str], rows: Any) -> list[bool]:
-    """Which rows of generated ids (lists or a tensor) hold a stop string in their text."""
-    return [any(s in t for s in stops) for t in tokenizer.batch_decode(rows, skip_special_tokens=True)]
 
 
 def _path(adapter: str | Path | None) -> Path | None:

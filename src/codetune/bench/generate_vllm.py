@@ -77,7 +77,9 @@ class VLLMGenerator:
             for job, out in zip(chunk, outs, strict=True):
                 for i, s in enumerate(job.samples):
                     answer = out.outputs[0 if decoding.greedy else i]
-                    on_result(job.key, s, answer.text, answer.finish_reason == "length")
+                    # vLLM's stop strings cannot say "a complete program": the answer is cut here (no time saved)
+                    cut = answer.finish_reason == "length" and not decoding.stopped(answer.text)
+                    on_result(job.key, s, decoding.finish(answer.text), cut)
                 stats.new_tokens += sum(len(o.token_ids) for o in out.outputs)
                 stats.sequences += len(out.outputs)
         return stats

@@ -16,8 +16,8 @@ from codetune.run.config import Experiment
 from codetune.run.plan import Plan, Stage, make_plan
 from codetune.run.state import StageState
 
-# Settings that change how fast answers come, not which: a folder's rerun may change them.
-UNPINNED = {"bench.decode_loop"}
+# Settings that change how fast answers come, not which programs are graded: a folder's rerun may change them.
+UNPINNED = {"bench.decode_loop", "bench.stop_at_program"}
 
 
 def _changed_keys(before: Any, now: Any, prefix: str = "") -> list[str]:
