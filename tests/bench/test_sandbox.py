@@ -127,6 +127,7 @@ def test_time_limits_overlap_across_workers() -> None:
 def test_isolation_report_matches_behaviour(sb: Sandbox) -> None:
     rep = isolation_report()
     assert rep["process_per_test"] and rep["new_session"] and "as" in rep["rlimits"]
+    assert ("nproc" in rep["rlimits"]) == (rep["uid"] is not None)  # RLIMIT_NPROC is set only with an own uid
     if rep["network_isolated"]:
         srv = socket.socket()
         srv.bind(("127.0.0.1", 0))

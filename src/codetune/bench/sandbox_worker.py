@@ -40,7 +40,7 @@ class _Worker:
         self.report: dict = {
             "process_per_test": True,
             "new_session": True,
-            "rlimits": ["cpu", "as", "fsize", "nproc", "nofile", "core=0"],
+            "rlimits": ["cpu", "as", "fsize", "nofile", "core=0"],  # + "nproc" with an own uid (below)
             "minimal_env": True,
             "uid": None,  # unprivileged uid of this worker's programs (None: they run as the caller)
             "network_isolated": False,  # own, empty network namespace
@@ -128,6 +128,7 @@ class _Worker:
         resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
         if self.uid is not None:
             resource.setrlimit(resource.RLIMIT_NPROC, (MAX_PROCS, MAX_PROCS))  # counted per uid: the child's
+            self.report["rlimits"].insert(3, "nproc")
         for name in program.modules():
             __import__(name)
         self.template = program.program_builtins()
