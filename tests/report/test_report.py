@@ -336,3 +336,15 @@ def test_notes_state_the_problems_and_decoding(fixture_runs: dict[str, Path], tm
     notes = json.loads((tmp_path / "r2" / "stats.json").read_text())["notes"]
     assert notes[0].startswith("The models were evaluated in different settings: Problems: fixture.jsonl")
     assert "sampled at temperature 0.2, top_p 0.95, 5 per problem" in notes[0]
+
+
+def test_notes_say_when_answers_ended_at_their_program(tmp_path: Path) -> None:
+    from codetune.report import build_report
+
+    a = tmp_path / "a"
+    write_eval(a, "A", BASE, None)
+    summary = json.loads((a / "summary.json").read_text())
+    (a / "summary.json").write_text(json.dumps({**summary, "stop_at_program": True}))
+    build_report([], tmp_path / "r", evals=[a])
+    notes = json.loads((tmp_path / "r" / "stats.json").read_text())["notes"]
+    assert "up to 64 new tokens (ending once their program was complete), prompt lcb." in notes[0]

@@ -164,7 +164,7 @@ def _setting_notes(summaries: list[dict[str, Any]]) -> list[str]:
         problems = s["problems"] if isinstance(s.get("problems"), dict) else {}
         t = s.get("temperature")
         decoding = "greedy" if t == 0 else f"sampled at temperature {t}, top_p {s.get('top_p')}"
-        ended = ", each ended once its program was complete" if s.get("stop_at_program") else ""
+        ended = " (ending once their program was complete)" if s.get("stop_at_program") else ""
         return (
             f"Problems: {problems.get('source', '?')} ({problems.get('count', '?')} graded). Answers: {decoding}, "
             f"{s.get('n', '?')} per problem, up to {s.get('max_new_tokens', '?')} new tokens{ended}, "
