@@ -56,7 +56,7 @@ class BenchConfig(StrictModel):
         True,
         description="With extract: study, end an answer once its first ```python block is closed: the program that "
         "rule grades is then complete, so the tokens a model spends explaining after it cannot change the result "
-        "(a third of the base 1.5B's tokens on the study's 41 problems). The saved answer ends at that fence. "
+        "(35% of the base 1.5B's greedy tokens on the study's 41 problems). The saved answer ends at that fence. "
         "No effect with extract: lcb (LiveCodeBench grades the last block).",
     )
     batch_size: int = Field(8, ge=1)
