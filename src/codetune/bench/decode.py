@@ -18,7 +18,9 @@ from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from typing import Any
 
-StopText = Callable[[list[list[int]]], list[bool]]  # new ids so far, per row -> which rows hit a stop string
+StopText = Callable[
+    [list[list[int]]], list[bool]
+]  # new ids so far of the rows not done -> which of them end there
 
 
 def pick(scores: Any, temperature: float, top_p: float) -> Any:
@@ -205,9 +207,11 @@ def _cache_argument(model: Any) -> str:
 
 
 def _finished(done: Any, new: Any, stop_text: StopText | None) -> bool:
-    """Whether every row is done (the host waits for the device here); rows whose text has a stop string are marked."""
-    import torch
-
+    """Whether every row is done (the host waits for the device here); rows not done yet are shown to `stop_text`,
+    and those it says end there are marked."""
     if not bool(done.all()) and stop_text is not None:
-        done |= torch.tensor(stop_text(new.tolist()), dtype=torch.bool, device=done.device)
+        live = (~done).nonzero().flatten().tolist()
+        ended = [i for i, hit in zip(live, stop_text(new[live].tolist()), strict=True) if hit]
+        if ended:
+            done[ended] = True
     return bool(done.all())

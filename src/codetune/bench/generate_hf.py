@@ -242,10 +242,10 @@ class HFGenerator:
         from codetune.bench.decode import DecodeLoop
 
         self._loop = self._loop or DecodeLoop(compile=compiled)
-        check = StopCheck(self.tokenizer, decoding)
+        check, every = StopCheck(self.tokenizer, decoding), self._loop.check_every
 
         def stop_text(rows: list[list[int]]) -> list[bool]:
-            return check(rows, whole=True)  # the loop looks every 32 tokens: a stop may be further back
+            return check(rows, new=every)  # the ids made since the loop's last look are new
 
         return self._loop.generate(
             model,
@@ -332,7 +332,8 @@ def _batch_plan(order: list[int], group: list[int], size: int, *, mixed: bool) -
 
 class StopCheck:
     """Which rows of generated ids end their answer (`Decoding.stopped`): a stop string, or a complete program.
-    Called after every step it decodes only each row's last ids, and the whole row only once a fence is among them."""
+    It decodes only each row's last ids (those since the previous look, and enough before them to hold a stop string),
+    and the whole row only when a fence is among them."""
 
     def __init__(self, tokenizer: Any, decoding: Decoding) -> None:
         self.tokenizer, self.decoding = tokenizer, decoding
@@ -343,13 +344,11 @@ class StopCheck:
     def __bool__(self) -> bool:
         return bool(self.strings) or self.decoding.stop_at_program
 
-    def __call__(self, rows: Any, *, whole: bool = False) -> list[bool]:
-        """`rows`: each row's generated ids (lists or a tensor); `whole`: look at all of them, not the last few."""
+    def __call__(self, rows: Any, *, new: int = 1) -> list[bool]:
+        """`rows`: each row's generated ids (lists or a tensor), of which the last `new` came since the previous look."""
         rows = rows.tolist() if hasattr(rows, "tolist") else rows
         decode = self.tokenizer.batch_decode
-        if whole:
-            return [self.decoding.stopped(t) for t in decode(rows, skip_special_tokens=True)]
-        tails = decode([r[-self.window :] for r in rows], skip_special_tokens=True)
+        tails = decode([r[-(new - 1 + self.window) :] for r in rows], skip_special_tokens=True)
         hits = [any(s in t for s in self.strings) for t in tails]
         if self.decoding.stop_at_program:
             fenced = [i for i, t in enumerate(tails) if not hits[i] and FENCE in t]
