@@ -145,6 +145,24 @@ def test_other_generation_settings_in_the_same_folder_are_refused(
         )
 
 
+def test_a_failed_first_attempt_does_not_pin_the_folder(tiny, tiny_model_dir: Path, tmp_path: Path) -> None:
+    """A wrong model name fails before any answer is generated: the corrected command may use the same folder."""
+    model, tok = tiny
+    with pytest.raises(CodetuneError, match="nope-not-a-model"):
+        evaluate(
+            str(tmp_path / "nope-not-a-model"), PROBLEMS[:1], sampled_cfg(n=1), tmp_path / "e", progress=False
+        )
+    assert (tmp_path / "e" / "settings.json").is_file()
+    spec = str(tiny_model_dir)
+    summary = evaluate(
+        spec, PROBLEMS[:1], sampled_cfg(n=1), tmp_path / "e", model=model, tokenizer=tok, progress=False
+    )
+    assert (
+        summary["model"] == spec
+        and json.loads((tmp_path / "e" / "settings.json").read_text())["model"] == spec
+    )
+
+
 def test_more_samples_extend_the_same_generations(tiny, tiny_model_dir: Path, tmp_path: Path) -> None:
     model, tok = tiny
     spec = str(tiny_model_dir)

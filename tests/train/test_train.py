@@ -163,6 +163,21 @@ def test_batch_sizes_must_divide(tiny_model_dir, tmp_path):
     assert not (tmp_path / "run.json").exists()
 
 
+def test_a_max_length_that_leaves_nothing_to_learn_is_an_error_and_leaves_no_run(tiny_model_dir, tmp_path):
+    """TRL drops every example whose prompt fills max_length; the run stops with one error before any step, and
+    the corrected command may use the same folder."""
+    from codetune.train import train
+
+    out = tmp_path / "run"
+    with pytest.raises(
+        CodetuneError, match=r"train.max_length: 16 tokens leave no example of the train split"
+    ):
+        train(str(tiny_model_dir), make_splits(), fast_config(max_length=16), out, progress=False)
+    assert not out.exists()
+    result = train(str(tiny_model_dir), make_splits(), fast_config(max_steps=1), out, progress=False)
+    assert result.final_step == 1
+
+
 def test_missing_validation_split_is_an_error(tiny_model_dir, tmp_path: Path):
     from codetune.train import train
 

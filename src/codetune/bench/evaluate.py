@@ -87,8 +87,11 @@ def _settings(
 
 
 def _check_generation_settings(out_dir: Path, gen: dict[str, Any]) -> None:
+    """Generations already in `out_dir` must have been made with `gen`; with none there yet (a first attempt that
+    failed, say on a wrong model name), the settings are simply replaced."""
     path = out_dir / "settings.json"
-    if path.is_file():
+    made = out_dir / GENERATIONS
+    if path.is_file() and made.is_file() and made.stat().st_size > 0:
         old = read_json(path)
         for key, value in gen.items():
             if old.get(key) != value:

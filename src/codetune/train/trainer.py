@@ -191,6 +191,26 @@ def _check_resumable(out_dir: Path, wanted: dict) -> None:
             raise CodetuneError(f"{path}: {section} was {old!r}, now {new!r}; resume with the saved config")
 
 
+def _check_prepared(trainer: Any, cfg: TrainConfig) -> None:
+    """TRL drops the examples whose completion `max_length` truncates away entirely; a split left empty is the
+    user's setting, not a crash inside the Trainer."""
+    sets = {"train": trainer.train_dataset, **(trainer.eval_dataset or {})}
+    for name, dataset in sets.items():
+        if dataset is not None and len(dataset) == 0:
+            raise CodetuneError(
+                f"train.max_length: {cfg.max_length} tokens leave no example of the {SPLITS.get(name, name)} split "
+                "any completion to learn from (their prompts fill it); raise max_length"
+            )
+
+
+def _forget_start(out_dir: Path) -> None:
+    """Undo what a fresh run wrote before its first step (run.json, config.yaml), and the folder if that left it empty."""
+    for name in ("run.json", "config.yaml"):
+        (out_dir / name).unlink(missing_ok=True)
+    if out_dir.is_dir() and not any(out_dir.iterdir()):
+        out_dir.rmdir()
+
+
 def _has_run(out_dir: Path) -> bool:
     return (out_dir / "run.json").is_file() or bool(list_checkpoints(out_dir, complete_only=False))
 
@@ -368,6 +388,12 @@ def train(
         peft_config=lora,
         callbacks=callbacks,
     )
+    try:
+        _check_prepared(trainer, cfg)
+    except CodetuneError:
+        if main and not resume:
+            _forget_start(out_dir)  # nothing was trained: the corrected command may use the same --out
+        raise
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
     after_lora(trainer.model)
