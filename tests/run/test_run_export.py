@@ -225,3 +225,27 @@ def test_sweep_that_is_not_an_object(run_dir: Path, tmp_path: Path) -> None:
     (run / "eval" / "sweep.json").write_text("[]")
     with pytest.raises(CodetuneError, match=r"sweep.json: expected a JSON object"):
         choose(run, "last")
+
+
+@pytest.mark.parametrize("where", ["the run", "above the run", "the checkpoint", "under a file"])
+def test_an_out_that_holds_the_source_is_refused_even_with_force(
+    run_dir: Path, tmp_path: Path, where: str
+) -> None:
+    """--force replaces --out: an --out that is (or holds) the run or adapter being exported would delete it."""
+    import shutil
+
+    run = tmp_path / "exp" / "run"
+    shutil.copytree(run_dir, run)
+    (tmp_path / "exp" / "notes.txt").write_text("keep me\n")
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    source, out = {
+        "the run": (run, run),
+        "above the run": (run, tmp_path / "exp"),
+        "the checkpoint": (ckpt := sorted(run.glob("checkpoint-*"))[-1], ckpt),
+        "under a file": (run, tmp_path / "exp" / "notes.txt" / "m"),
+    }[where]
+    r = cli("export", str(source), "--out", str(out), "--force")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and ("which this export reads" in errors[0] or "is a file" in errors[0]), r.stderr
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before

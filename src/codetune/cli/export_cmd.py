@@ -63,7 +63,7 @@ def export_command(
         adapter, run_dir = choice.adapter, source
     else:
         raise CodetuneError(f"{source}: not a run folder or an adapter folder")
-    check_destination(out, force=force)
+    check_destination(out, force=force, sources=(source, adapter, run_dir))
     settings = run_settings(run_dir)
     base = model or settings.get("model")
     if not isinstance(base, str) or not base:

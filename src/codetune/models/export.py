@@ -31,9 +31,16 @@ class Exported:
     merge_max_abs_diff: float  # |adapter model's logits - merged model's logits| on PROBE, in float32
 
 
-def check_destination(out: Path, *, force: bool) -> None:
+def check_destination(out: Path, *, force: bool, sources: tuple[Path | None, ...] = ()) -> None:
+    """`out` may be replaced (with `force`) only if it holds none of `sources` (the adapter, its run folder)."""
     if out.exists() and not out.is_dir():
         raise CodetuneError(f"{out}: exists and is not a folder")
+    if (blocking := next((p for p in out.parents if p.is_file()), None)) is not None:
+        raise CodetuneError(f"{out}: {blocking} is a file where a folder is needed")
+    target = out.expanduser().resolve()
+    for source in sources:
+        if source is not None and target in (s := source.expanduser().resolve(), *s.parents):
+            raise CodetuneError(f"--out {out}: holds {source}, which this export reads; give another folder")
     if out.is_dir() and any(out.iterdir()) and not force:
         raise CodetuneError(f"{out}: folder is not empty; pass --force to replace it")
 
@@ -69,7 +76,7 @@ def merge_adapter(
     if dtype not in DTYPES:
         raise CodetuneError(f"dtype: {dtype!r} is not one of {', '.join(DTYPES)}")
     out = Path(out)
-    check_destination(out, force=force)
+    check_destination(out, force=force, sources=(adapter,))
     adapter_settings(adapter)
     model, tokenizer = load_model(model_spec, dtype=torch.float32, device=device, quiet=True)
     try:
