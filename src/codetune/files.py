@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -81,12 +82,42 @@ def refuse_input_as_output(option: str, out: Path, *inputs: str | Path | None) -
             raise CodetuneError(f"{option} {out}: is also an input of this command; give another path")
 
 
+# a \uD800-\uDFFF escape: JSON allows it alone, but a lone surrogate is not text (no UTF-8 encoding exists)
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def lone_surrogate(obj: Any, where: str = "") -> str | None:
+    """The key path (`a.b[2]`) of the first string in `obj` holding a lone surrogate, else None."""
+    if isinstance(obj, str):
+        try:
+            obj.encode("utf-8")
+        except UnicodeEncodeError:
+            return where or "(the value)"
+        return None
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, list) else ()
+    for key, value in items:
+        path = f"{where}[{key}]" if isinstance(key, int) else f"{where}.{key}" if where else str(key)
+        if (found := lone_surrogate(value, path)) is not None:
+            return found
+    return None
+
+
+def loads_text(text: str, where: str) -> Any:
+    """`json.loads(text)`, refusing a lone surrogate escape (`\\udcff`), which would fail later when written out."""
+    obj = json.loads(text)
+    if _SURROGATE_ESCAPE.search(text) and (field := lone_surrogate(obj)) is not None:
+        raise CodetuneError(
+            f"{where}: field '{field}' holds a lone surrogate escape (\\uD800-\\uDFFF), which is not text"
+        )
+    return obj
+
+
 def read_json(path: str | Path) -> Any:
     path = Path(path)
     if not path.is_file():
         raise CodetuneError(not_found(path))
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return loads_text(path.read_text(encoding="utf-8"), str(path))
     except UnicodeDecodeError as e:
         raise CodetuneError(f"{path}: not valid UTF-8 (byte {e.start})") from None
     except json.JSONDecodeError as e:
@@ -119,7 +150,7 @@ def iter_jsonl(path: str | Path, *, tolerate_torn_tail: bool = False) -> Iterato
         if not raw.strip():
             continue
         try:
-            obj = json.loads(raw.decode("utf-8"))
+            obj = loads_text(raw.decode("utf-8"), f"{path}:{i + 1}")
         except (ValueError, RecursionError) as e:  # also: numbers too long to convert, nesting too deep
             if tolerate_torn_tail and i == last:
                 return

@@ -15,7 +15,7 @@ from typing import Any
 
 from codetune.bench.config import DEFAULT_RELEASE, ProblemFilter
 from codetune.errors import CodetuneError
-from codetune.files import not_found
+from codetune.files import loads_text, not_found
 from codetune.hub import failure, go_offline_if_unreachable
 
 HUB_REPO = "livecodebench/code_generation_lite"
@@ -80,7 +80,7 @@ def decode_tests(raw: Any, where: str, name: str) -> tuple[Test, ...]:
     data = raw
     if isinstance(raw, str):
         try:
-            data = json.loads(raw)
+            data = loads_text(raw, f"{where}: field '{name}'")
         except RecursionError:
             raise CodetuneError(f"{where}: field '{name}' is JSON nested too deeply") from None
         except ValueError:  # not JSON (or a number too long to convert): try LiveCodeBench's encoding
@@ -93,7 +93,13 @@ def decode_tests(raw: Any, where: str, name: str) -> tuple[Test, ...]:
                     f"{where}: field '{name}' is neither JSON nor base64+zlib+pickle ({e})"
                 ) from None
             try:
-                data = json.loads(inner) if isinstance(inner, (str, bytes)) else inner
+                data = (
+                    loads_text(
+                        inner if isinstance(inner, str) else inner.decode("utf-8"), f"{where}: field '{name}'"
+                    )
+                    if isinstance(inner, (str, bytes))
+                    else inner
+                )
             except (ValueError, RecursionError) as e:
                 why = getattr(e, "msg", None) or type(e).__name__
                 raise CodetuneError(f"{where}: field '{name}' decodes to invalid JSON ({why})") from None
@@ -152,7 +158,7 @@ def read_problem_file(path: str | Path) -> list[Problem]:
             continue
         where = f"{path}:{lineno}"
         try:
-            row = json.loads(raw.decode("utf-8"))
+            row = loads_text(raw.decode("utf-8"), where)
         except (ValueError, RecursionError) as e:  # also: invalid UTF-8, too-long numbers, too-deep nesting
             why = getattr(e, "msg", None) or (
                 "invalid UTF-8" if isinstance(e, UnicodeDecodeError) else type(e).__name__
