@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from codetune.errors import CodetuneError
+from codetune.models.adapter import attach, check_adapter_folder
 
 BASE = "__base__"  # PEFT's name for "no adapter" in a mixed batch
 # adapter_config.json keys that do not change what a loaded adapter computes at inference
@@ -35,8 +36,7 @@ Route = Callable[[Sequence[Path | None]], tuple[AbstractContextManager[Any], dic
 
 def _check_folders(adapters: Sequence[Path]) -> None:
     for a in adapters:
-        if not (Path(a) / "adapter_config.json").is_file():
-            raise CodetuneError(f"{a}: not a PEFT adapter folder (adapter_config.json is missing)")
+        check_adapter_folder(a)
 
 
 def signature(folder: Path) -> str:
@@ -59,7 +59,6 @@ def adapters_attached(model: Any, adapters: Sequence[Path], *, mixed: bool) -> I
         yield model, lambda _rows: (nullcontext(), {})
         return
     _check_folders(adapters)
-    from peft import PeftModel
 
     if mixed:
         names = {Path(a): f"adapter{i}" for i, a in enumerate(adapters)}
@@ -71,10 +70,10 @@ def adapters_attached(model: Any, adapters: Sequence[Path], *, mixed: bool) -> I
     for folder, name in names.items():
         first.setdefault(name, folder)
     (name0, folder0), *rest = first.items()
-    peft_model = PeftModel.from_pretrained(model, str(folder0), adapter_name=name0)
+    peft_model = attach(model, folder0, name0)
     try:
         for name, folder in rest:
-            peft_model.load_adapter(str(folder), adapter_name=name)
+            attach(model, folder, name, into=peft_model)
         peft_model.eval()
         yield peft_model, _mixed_route(peft_model, names) if mixed else _slot_route(peft_model, names, first)
     finally:

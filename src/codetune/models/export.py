@@ -69,8 +69,8 @@ def merge_adapter(
     """Write `out/`: config, safetensors weights, tokenizer, generation config, README.md (`card`) and
     codetune-export.json (`provenance` + the merge check)."""
     import torch
-    from peft import PeftModel
 
+    from codetune.models.adapter import attach
     from codetune.models.load import load_model
 
     if dtype not in DTYPES:
@@ -79,11 +79,7 @@ def merge_adapter(
     check_destination(out, force=force, sources=(adapter,))
     adapter_settings(adapter)
     model, tokenizer = load_model(model_spec, dtype=torch.float32, device=device, quiet=True)
-    try:
-        peft_model = PeftModel.from_pretrained(model, str(adapter))
-    except (RuntimeError, ValueError, KeyError) as e:  # shapes or module names of another base model
-        first = (str(e).strip().splitlines() or [""])[0][:200]
-        raise CodetuneError(f"{adapter}: does not fit the base model {model_spec} ({first})") from None
+    peft_model = attach(model, adapter)
     probe = tokenizer(PROBE, return_tensors="pt").to(model.device)
     with torch.no_grad():
         before = peft_model(**probe).logits
