@@ -50,3 +50,12 @@ def test_grade_refuses_them_in_one_line_and_keeps_its_old_results(tmp_path: Path
     assert r.stderr.strip().splitlines() == [f"error: {gen}: field '[0].code_list[0]' holds a lone surrogate escape "
                                               "(\\uD800-\\uDFFF), which is not text"]  # fmt: skip
     assert out.read_text() == "old results\n"
+
+
+def test_not_found_says_what_was_expected(tmp_path: Path) -> None:
+    from codetune.files import not_found
+
+    (tmp_path / "f").write_text("x")
+    assert not_found(tmp_path / "f", "eval folder") == f"{tmp_path / 'f'}: is a file, not an eval folder"
+    assert not_found(tmp_path, "problem file") == f"{tmp_path}: is a folder, not a problem file"
+    assert not_found(tmp_path / "nope") == f"{tmp_path / 'nope'}: file not found"

@@ -107,6 +107,8 @@ def parse_override(item: str) -> tuple[list[str], Any]:
         value = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError:
         value = raw
+    except RecursionError:
+        raise CodetuneError(f"override {key.strip()}=...: the value is nested too deeply") from None
     return keys, value
 
 

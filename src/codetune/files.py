@@ -67,10 +67,11 @@ def json_type(value: Any) -> str:
 
 def not_found(path: Path, what: str = "file") -> str:
     """Why `path` can't be read as a `what`: it is missing, or it is a folder where a file is needed (or the reverse)."""
+    article = "an" if what[:1] in "aeiou" else "a"
     if what.endswith("folder") and path.is_file():
-        return f"{path}: is a file, not a {what}"
+        return f"{path}: is a file, not {article} {what}"
     if not what.endswith("folder") and path.is_dir():
-        return f"{path}: is a folder, not a {what}"
+        return f"{path}: is a folder, not {article} {what}"
     return f"{path}: {what} not found"
 
 

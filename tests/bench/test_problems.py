@@ -85,6 +85,7 @@ def test_malicious_pickle_is_refused_and_runs_nothing(tmp_path: Path) -> None:
         ),
         (lcb_row("a"), r":2: field 'question_id' 'a' repeats line 1"),
         ("{not json", r":2: not a JSON object"),
+        (lcb_row("x", public_test_cases="[]", private_test_cases="[]"), r":2: problem 'x' has no tests"),
     ],
 )
 def test_malformed_rows_name_file_line_and_field(tmp_path: Path, row, match: str) -> None:

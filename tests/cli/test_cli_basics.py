@@ -45,6 +45,11 @@ def test_usage_errors_are_one_line_naming_the_command() -> None:
         (("data", "inspect"), "codetune data inspect", "Missing argument"),
         (("eval", "--n", "two"), "codetune eval", "'--n'"),
         (("bogus",), "codetune", "No such command 'bogus'"),
+        (
+            ("grade", "--timeout", "inf"),
+            "codetune grade",
+            "less than or equal to 3600",
+        ),  # once a worker crash
     ):
         r = run(*args)
         assert r.returncode == 2 and r.stdout == "", r.stderr

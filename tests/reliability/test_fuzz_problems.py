@@ -106,8 +106,8 @@ def lcb_row(draw: st.DrawFn, ids: list[str]) -> tuple[dict, Problem | None]:
         raw, fields[name], present = draw(cases_field(kind))
         if present:
             row[name] = raw
-    if breakage is not None:
-        return row, None
+    if breakage is not None or not (fields["public_test_cases"] or fields["private_test_cases"]):
+        return row, None  # broken, or no test at all: nothing could grade it
     strs = {name: row[name] for name in STR_FIELDS}
     return row, Problem(
         **strs, public_tests=fields["public_test_cases"], private_tests=fields["private_test_cases"]

@@ -110,6 +110,7 @@ def test_overrides_reach_an_arm_by_name_or_index_and_are_blamed_for_their_values
             r"override 'arms.nope.train.max_steps=3': no entry 'nope' \(names: deep, diverse\)",
         ),
         (["arms.deep=3"], r"override 'arms.deep=3': a whole entry of arms is not replaced"),
+        (["train.lora=" + "[" * 2000], r"^override train.lora=...: the value is nested too deeply$"),
         (["train.max_steps=3", "train.lora.r=big"], r"^override 'train.lora.r=big': train.lora.r: "),
         (["train.max_steps=true"], r"train.max_steps: expected a number, got true$"),  # pydantic would read 1
         (["bench.k=[true, 2]"], r"bench.k: expected a number, got \[true, 2\]$"),

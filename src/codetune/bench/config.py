@@ -70,7 +70,9 @@ class BenchConfig(StrictModel):
     compare: Literal["lcb", "exact"] = Field(
         "lcb", description="Output comparison: LiveCodeBench's or exact tokens."
     )
-    timeout: float = Field(6.0, gt=0, description="Seconds per test (LiveCodeBench: 6).")
+    timeout: float = Field(
+        6.0, gt=0, le=3600, description="Seconds per test (LiveCodeBench: 6; at most 3600)."
+    )
     memory_mb: int = Field(1024, ge=64, description="Address-space limit per program.")
     workers: int | None = Field(None, ge=1, description="Parallel graders (default: CPU count).")
     k: list[int] = Field(default_factory=lambda: [1], description="pass@k values to report.")

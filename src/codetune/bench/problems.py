@@ -138,10 +138,15 @@ def parse_row(row: dict, where: str) -> Problem:
         raise CodetuneError(f"{where}: field 'metadata' must be a JSON object")
     if not row["question_id"].strip():
         raise CodetuneError(f"{where}: field 'question_id' is empty")
+    public = decode_tests(row["public_test_cases"], where, "public_test_cases")
+    private = decode_tests(row["private_test_cases"], where, "private_test_cases")
+    if not public and not private:
+        raise CodetuneError(f"{where}: problem {row['question_id']!r} has no tests (public_test_cases and "
+                            "private_test_cases are both empty): nothing could grade it")  # fmt: skip
     return Problem(
         **{name: row[name] for name in STR_FIELDS},
-        public_tests=decode_tests(row["public_test_cases"], where, "public_test_cases"),
-        private_tests=decode_tests(row["private_test_cases"], where, "private_test_cases"),
+        public_tests=public,
+        private_tests=private,
         metadata=meta,
     )
 

@@ -42,7 +42,9 @@ def grade(
     compare: str = typer.Option(
         "lcb", "--compare", help="lcb (LiveCodeBench: numbers equal as decimals) or exact."
     ),
-    timeout: float = typer.Option(6.0, "--timeout", min=0.01, help="Seconds per test."),
+    timeout: float = typer.Option(
+        6.0, "--timeout", min=0.01, max=3600, help="Seconds per test (at most 3600)."
+    ),
     memory_mb: int = typer.Option(1024, "--memory-mb", min=64, help="Address-space limit per program (MiB)."),
     workers: int | None = typer.Option(
         None, "--workers", min=1, help="Parallel sandboxes (default: CPU count)."
