@@ -75,6 +75,15 @@ def not_found(path: Path, what: str = "file") -> str:
     return f"{path}: {what} not found"
 
 
+def check_out_folder(out: Path, option: str = "--out") -> Path:
+    """Refuse, before any long work, an output folder that cannot be made: a file, or a path under a file."""
+    if out.exists() and not out.is_dir():
+        raise CodetuneError(f"{option} {out}: is a file where a folder is needed")
+    if (blocking := next((p for p in out.parents if p.exists() and not p.is_dir()), None)) is not None:
+        raise CodetuneError(f"{option} {out}: {blocking} is a file where a folder is needed")
+    return out
+
+
 def refuse_input_as_output(option: str, out: Path, *inputs: str | Path | None) -> None:
     """An output path that names one of the command's inputs would replace that input: refuse it up front."""
     target = out.expanduser().resolve()

@@ -220,3 +220,20 @@ def test_every_option_and_argument_has_help() -> None:
 
     walk(typer.main.get_command(app), "codetune")
     assert missing == []
+
+
+def test_an_out_under_a_file_is_refused_before_the_model_loads(tmp_path, tiny_model_dir) -> None:
+    """The --out error comes first, before any long work (a model that does not exist would fail on loading)."""
+    taken = tmp_path / "notes.txt"
+    taken.write_text("keep me\n")
+    config = tmp_path / "t.yaml"
+    config.write_text(f"model: {tiny_model_dir}\ndata: {{dataset: 'builtin:deep'}}\ntrain: {{max_steps: 1}}\n")
+    for args in (
+        ("compare", "--model", "./no-such-model", "--out", str(taken)),
+        ("compare", "--model", "./no-such-model", "--out", str(taken / "sub")),
+        ("train", str(config), "--out", str(taken / "run")),
+    ):
+        r = run(*args)
+        assert r.returncode == 2 and r.stderr.startswith(f"error: --out {taken}"), r.stderr
+        assert "is a file where a folder is needed" in r.stderr and len(r.stderr.splitlines()) == 1
+    assert taken.read_text() == "keep me\n"

@@ -94,8 +94,10 @@ def compare(
     title: str = typer.Option("Side-by-side answers", "--title", help="Page title."),
 ) -> None:
     """Answer the same prompts with the base model and each adapter (greedy) and show them side by side."""
+    from codetune.files import check_out_folder
     from codetune.report.compare import adapter_labels, generate_answers, load_prompts, render_compare
 
+    check_out_folder(out)  # before the model loads and answers
     prompt_set = load_prompts(prompts)
     names = adapter_labels(list(adapters), list(labels) or None)
     result = generate_answers(model, prompt_set, list(adapters), names, max_new_tokens=max_new_tokens)

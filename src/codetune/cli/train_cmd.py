@@ -55,6 +55,9 @@ def train_command(
 ) -> None:
     """LoRA SFT on TRL: train/validation/test loss every eval_steps, adapter checkpoints, resume."""
     cfg = load_run_config(config, override, model=model, out=out)
+    from codetune.files import check_out_folder
+
+    check_out_folder(Path(cfg.out))  # before the data and the model load
     if no_progress:
         from codetune.cli import library_bars_off
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from codetune.errors import CodetuneError
-from codetune.files import atomic_write_json, atomic_write_text, read_json
+from codetune.files import atomic_write_json, atomic_write_text, check_out_folder, read_json
 
 DTYPES = ("bfloat16", "float16", "float32")
 PROBE = "def add(a, b):\n    return a + b\n\nprint(add(2, 3))\n"
@@ -33,10 +33,7 @@ class Exported:
 
 def check_destination(out: Path, *, force: bool, sources: tuple[Path | None, ...] = ()) -> None:
     """`out` may be replaced (with `force`) only if it holds none of `sources` (the adapter, its run folder)."""
-    if out.exists() and not out.is_dir():
-        raise CodetuneError(f"{out}: exists and is not a folder")
-    if (blocking := next((p for p in out.parents if p.is_file()), None)) is not None:
-        raise CodetuneError(f"{out}: {blocking} is a file where a folder is needed")
+    check_out_folder(out)
     target = out.expanduser().resolve()
     for source in sources:
         if source is not None and target in (s := source.expanduser().resolve(), *s.parents):
