@@ -227,7 +227,9 @@ def test_an_out_under_a_file_is_refused_before_the_model_loads(tmp_path, tiny_mo
     taken = tmp_path / "notes.txt"
     taken.write_text("keep me\n")
     config = tmp_path / "t.yaml"
-    config.write_text(f"model: {tiny_model_dir}\ndata: {{dataset: 'builtin:deep'}}\ntrain: {{max_steps: 1}}\n")
+    config.write_text(
+        f"model: {tiny_model_dir}\ndata: {{dataset: 'builtin:deep'}}\ntrain: {{max_steps: 1}}\n"
+    )
     for args in (
         ("compare", "--model", "./no-such-model", "--out", str(taken)),
         ("compare", "--model", "./no-such-model", "--out", str(taken / "sub")),

@@ -175,3 +175,15 @@ def test_empty_or_unknown_split_values(tmp_path: Path) -> None:
     assert "row 6: column 'split' has value 'validation'" in msg
     cfg = DataConfig(dataset=str(path), split_names={"valid": "validation"})
     assert len(build_splits(cfg, Tok()).datasets["valid"]) == 1
+
+
+def test_a_named_split_column_must_exist(tmp_path: Path) -> None:
+    """Without a split column the default makes a seeded split; a split column the user names must be there."""
+    path = write_jsonl(tmp_path / "data.jsonl", [{"input": "x", "output": "y", "solution": "z"}])
+    assert load_rows(DataConfig(dataset=str(path)))  # no `split` column: a seeded split later
+    for named in ("fold", "split"):
+        msg = one_line_error(DataConfig(dataset=str(path), columns={"split": named}))
+        assert msg == (
+            f"{path}: column '{named}' (data.columns.split) not found (columns: input, output, solution); "
+            "set data.columns.split=null for a seeded split"
+        )

@@ -139,6 +139,13 @@ def check_columns(source: Source, cfg: DataConfig) -> None:
         needed.append(cfg.columns.output)
     if cfg.columns.problem_id:
         needed.append(cfg.columns.problem_id)
+    split = cfg.columns.split
+    if split is not None and "split" in cfg.columns.model_fields_set and split not in source.rows[0]:
+        # the default `split` falls back to a seeded split when the data has no such column; a named one must exist
+        raise CodetuneError(
+            f"{source.name}: column '{split}' (data.columns.split) not found (columns: {', '.join(have)}); "
+            "set data.columns.split=null for a seeded split"
+        )
     for row_no, row in enumerate(source.rows):
         for col in needed:
             if col not in row:
