@@ -73,6 +73,10 @@ def test_dry_run_refuses_what_the_run_would_refuse(tmp_path):
     for args, message in (
         (["-o", "train.learning_rate=0.5", "--out", str(tmp_path / "exp")], "other settings"),
         (["--out", str(taken)], "is a file; the experiment folder"),
+        (
+            ["-o", f"report.study_logs=[{taken}]", "--out", str(tmp_path / "new")],
+            f"report.study_logs: {taken}: invalid JSON",
+        ),  # read by the report stage, after the training: read up front
     ):
         r = subprocess.run(
             [sys.executable, "-m", "codetune.cli", "run", "--dry-run", *args], capture_output=True, text=True
