@@ -239,3 +239,12 @@ def test_an_out_under_a_file_is_refused_before_the_model_loads(tmp_path, tiny_mo
         assert r.returncode == 2 and r.stderr.startswith(f"error: --out {taken}"), r.stderr
         assert "is a file where a folder is needed" in r.stderr and len(r.stderr.splitlines()) == 1
     assert taken.read_text() == "keep me\n"
+
+
+def test_sweep_options_without_a_run_are_refused() -> None:
+    for option in (("--every", "2"), ("--no-base",)):
+        r = run("eval", "--model", "m", "--problems", "builtin:quickstart", "--out", "/tmp/x", *option)
+        assert (
+            r.returncode == 2
+            and r.stderr == f"error: {option[0]}: only applies with --run (a sweep of a run)\n"
+        )

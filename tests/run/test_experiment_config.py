@@ -111,6 +111,11 @@ def test_overrides_reach_an_arm_by_name_or_index_and_are_blamed_for_their_values
         ),
         (["arms.deep=3"], r"override 'arms.deep=3': a whole entry of arms is not replaced"),
         (["train.lora=" + "[" * 2000], r"^override train.lora=...: the value is nested too deeply$"),
+        (
+            ["arms.0.data.dataset=/nope.jsonl"],
+            r"^override 'arms.0.data.dataset=/nope.jsonl': arms.deep.data.dataset: file not found",
+        ),
+        (["arms.deep.data.dataset=/tmp.jsonl"], r"arms.deep.data.dataset: file not found: /tmp.jsonl$"),
         (["train.max_steps=3", "train.lora.r=big"], r"^override 'train.lora.r=big': train.lora.r: "),
         (["train.max_steps=true"], r"train.max_steps: expected a number, got true$"),  # pydantic would read 1
         (["bench.k=[true, 2]"], r"bench.k: expected a number, got \[true, 2\]$"),

@@ -99,6 +99,10 @@ def eval_command(
 
     if adapter is not None and run is not None:
         raise CodetuneError("--adapter and --run: give one (an adapter folder, or a run folder to sweep)")
+    if run is None and (no_base or every != 1):
+        raise CodetuneError(
+            f"{'--no-base' if no_base else '--every'}: only applies with --run (a sweep of a run)"
+        )
     if run is None and out is None:
         raise CodetuneError(
             "--out: missing; the eval folder to write (generations, eval_all.json, summary.json)"

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from codetune.bench.config import BenchConfig
-from codetune.configio import StrictModel, format_validation_error, load_config
+from codetune.configio import StrictModel, format_validation_error, load_config, source_of
 from codetune.data.config import DataConfig
 from codetune.errors import CodetuneError
 from codetune.train.config import TrainConfig
@@ -118,13 +118,16 @@ def load_experiment(path: str | Path | None, overrides: list[str] | None = None)
     """Read and validate an experiment file; with no path, the embedded quickstart."""
     path = Path(path) if path else QUICKSTART
     exp = load_config(Experiment, path, overrides)
+    arms = [{"name": arm.name} for arm in exp.arms]  # how overrides name an arm: by name or index
     for arm in exp.arms:
-        _check_dataset(arm, path)
+        key = f"arms.{arm.name}.data.dataset"
+        _check_dataset(arm, source_of(key, str(path), overrides, {"arms": arms}))
     return exp
 
 
-def _check_dataset(arm: Arm, path: Path) -> None:
+def _check_dataset(arm: Arm, source: str) -> None:
     ds = arm.data.dataset
     local = ds.lower().endswith((".jsonl", ".json", ".parquet"))
     if local and not Path(ds).expanduser().is_file():
-        raise CodetuneError(f"{path}: arms.{arm.name}.data.dataset: file not found: {ds}")
+        what = "is a folder, not a file" if Path(ds).expanduser().is_dir() else "file not found"
+        raise CodetuneError(f"{source}: arms.{arm.name}.data.dataset: {what}: {ds}")
