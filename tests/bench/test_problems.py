@@ -86,6 +86,7 @@ def test_malicious_pickle_is_refused_and_runs_nothing(tmp_path: Path) -> None:
         (lcb_row("a"), r":2: field 'question_id' 'a' repeats line 1"),
         ("{not json", r":2: not a JSON object"),
         (lcb_row("x", public_test_cases="[]", private_test_cases="[]"), r":2: problem 'x' has no tests"),
+        (lcb_row("x", contest_date="not-a-date"), r":2: field 'contest_date' 'not-a-date' is not a date"),
     ],
 )
 def test_malformed_rows_name_file_line_and_field(tmp_path: Path, row, match: str) -> None:
@@ -191,3 +192,9 @@ def test_reference_study_file(lcb41: Path) -> None:
                                                        start="2024-08", end="2025-02"))  # fmt: skip
     assert len(problems) == 41 and sum(len(p.public_tests) for p in problems) == 118
     assert all(not p.private_tests and p.tests for p in problems)
+
+
+def test_an_empty_problem_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "p.jsonl").write_text("\n")
+    with pytest.raises(CodetuneError, match=r"p\.jsonl: no problems \(the file has no rows\)"):
+        load_problems(str(tmp_path / "p.jsonl"))

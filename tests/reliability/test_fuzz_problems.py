@@ -79,13 +79,14 @@ def lcb_row(draw: st.DrawFn, ids: list[str]) -> tuple[dict, Problem | None]:
     """A row that is well-formed, or (one time in four) broken in one drawn way; with the Problem it must give."""
     row: dict = {name: draw(st.text(max_size=12)) for name in STR_FIELDS}
     row["question_id"] = draw(st.sampled_from(ids))
+    row["contest_date"] = draw(st.sampled_from(["", "2024-08-03T00:00:00", "2025-02-01", "2024-11"]))
     row["metadata"] = draw(st.sampled_from(META_OK))
     kinds = {
         "public_test_cases": draw(st.sampled_from(GOOD_KINDS)),
         "private_test_cases": draw(st.sampled_from(GOOD_KINDS)),
     }
     breakage = (
-        draw(st.sampled_from(["delete", "retype", "blank-id", "tests", "metadata"]))
+        draw(st.sampled_from(["delete", "retype", "blank-id", "tests", "metadata", "date"]))
         if draw(st.integers(0, 3)) == 0
         else None
     )
@@ -101,6 +102,8 @@ def lcb_row(draw: st.DrawFn, ids: list[str]) -> tuple[dict, Problem | None]:
         kinds[draw(st.sampled_from(sorted(kinds)))] = draw(st.sampled_from(BAD_KINDS))
     elif breakage == "metadata":
         row["metadata"] = draw(st.sampled_from(META_BAD))
+    elif breakage == "date":
+        row["contest_date"] = draw(st.sampled_from(["0", "not-a-date", "2024/08/03", "20240803", "24-08-03"]))
     fields = {}
     for name, kind in kinds.items():
         raw, fields[name], present = draw(cases_field(kind))
@@ -156,7 +159,9 @@ def test_private_tests_corrupted_at_each_layer(
         field = base64.b64encode(data.draw(mutated(zlib.compress(pickled)))).decode()
     else:
         field = data.draw(mutated(lcb_encode(GOOD_TESTS, protocol).encode())).decode("latin-1")
-    row = {name: "x" for name in STR_FIELDS} | {"public_test_cases": "[]", "private_test_cases": field}
+    row = {name: "x" for name in STR_FIELDS} | {
+        "contest_date": "", "public_test_cases": json.dumps(GOOD_TESTS), "private_test_cases": field,
+    }  # fmt: skip
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "p.jsonl"
         path.write_text(json.dumps(row) + "\n")
@@ -180,7 +185,11 @@ def test_arbitrary_bytes_as_a_problem_file(blob: bytes, figures: Counter) -> Non
 
 
 def test_hostile_shapes(tmp_path: Path, figures: Counter) -> None:
-    base = {name: "x" for name in STR_FIELDS} | {"public_test_cases": "[]", "private_test_cases": "[]"}
+    base = {name: "x" for name in STR_FIELDS} | {
+        "contest_date": "",
+        "public_test_cases": "[]",
+        "private_test_cases": "[]",
+    }
     deep = "[" * 100_000 + "]" * 100_000
     for field, value in [
         ("public_test_cases", deep),  # JSON nested past the recursion limit

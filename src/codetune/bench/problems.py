@@ -75,6 +75,9 @@ def restricted_loads(data: bytes) -> Any:
         raise pickle.UnpicklingError(f"malformed pickle: {type(e).__name__}: {e}") from None
 
 
+_DATE = re.compile(r"\d{4}-\d{2}(-\d{2})?([T ]|$)")
+
+
 def decode_tests(raw: Any, where: str, name: str) -> tuple[Test, ...]:
     """Decode a test-case field: a JSON string (or list), or LiveCodeBench's base64(zlib(pickle(JSON string)))."""
     data = raw
@@ -138,6 +141,10 @@ def parse_row(row: dict, where: str) -> Problem:
         raise CodetuneError(f"{where}: field 'metadata' must be a JSON object")
     if not row["question_id"].strip():
         raise CodetuneError(f"{where}: field 'question_id' is empty")
+    if row["contest_date"] and not _DATE.match(row["contest_date"]):
+        raise CodetuneError(
+            f"{where}: field 'contest_date' {row['contest_date'][:40]!r} is not a date (YYYY-MM-DD...)"
+        )
     public = decode_tests(row["public_test_cases"], where, "public_test_cases")
     private = decode_tests(row["private_test_cases"], where, "private_test_cases")
     if not public and not private:
@@ -178,6 +185,8 @@ def read_problem_file(path: str | Path) -> list[Problem]:
             )
         seen[p.question_id] = lineno
         problems.append(p)
+    if not problems:
+        raise CodetuneError(f"{path}: no problems (the file has no rows)")
     return problems
 
 
