@@ -213,12 +213,13 @@ def _indexed(key: str, data: Any) -> str:
 
 
 def source_of(key: str, source: str, overrides: list[str] | None, data: Any = None) -> str:
-    """Where the value of `key` came from: the last override that set it (or a section above it), else `source`.
-    With `data`, list entries match by name or index alike (`arms.deep...` is `arms.0...`)."""
+    """Where the value of `key` came from: the last override that set it, a section above it or a key inside it
+    (`-o train.lora.r.x=1` makes `train.lora.r` a section), else `source`. With `data`, list entries match by name or
+    index alike (`arms.deep...` is `arms.0...`)."""
     key = _indexed(key, data)
     for item in reversed(overrides or []):
         path = _indexed(item.split("=", 1)[0].strip(), data)
-        if key == path or key.startswith(path + "."):
+        if key == path or key.startswith(path + ".") or (key and path.startswith(key + ".")):
             return f"override {item!r}"
     return source
 

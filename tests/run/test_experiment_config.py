@@ -111,6 +111,7 @@ def test_overrides_reach_an_arm_by_name_or_index_and_are_blamed_for_their_values
         ),
         (["arms.deep=3"], r"override 'arms.deep=3': a whole entry of arms is not replaced"),
         (["train.lora=" + "[" * 2000], r"^override train.lora=...: the value is nested too deeply$"),
+        (["train.lora.r.x=1"], r"^override 'train.lora.r.x=1': train.lora.r: "),  # it made r a section
         (
             ["arms.0.data.dataset=/nope.jsonl"],
             r"^override 'arms.0.data.dataset=/nope.jsonl': arms.deep.data.dataset: file not found",
