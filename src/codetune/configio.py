@@ -136,20 +136,24 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[s
     or index: `arms.deep.train.learning_rate=1e-4`."""
     for item in overrides or []:
         keys, value = parse_override(item)
-        node: Any = data
-        for k in keys[:-1]:
-            nxt = _list_item(node, k, item) if isinstance(node, list) else node.get(k)
-            if nxt is None:
-                nxt = node[k] = {}
-            if not isinstance(nxt, dict | list):
-                raise CodetuneError(f"override {item!r}: {k} is not a section")
-            node = nxt
-        if isinstance(node, list):
-            raise CodetuneError(
-                f"override {item!r}: a whole entry of {keys[-2]} is not replaced; set its keys ({'.'.join(keys)}.KEY=VALUE)"
-            )
-        node[keys[-1]] = value
+        _set(data, keys, value, item)
     return data
+
+
+def _set(data: dict[str, Any], keys: list[str], value: Any, item: str) -> None:
+    node: Any = data
+    for k in keys[:-1]:
+        nxt = _list_item(node, k, item) if isinstance(node, list) else node.get(k)
+        if nxt is None:
+            nxt = node[k] = {}
+        if not isinstance(nxt, dict | list):
+            raise CodetuneError(f"override {item!r}: {k} is not a section")
+        node = nxt
+    if isinstance(node, list):
+        raise CodetuneError(
+            f"override {item!r}: a whole entry of {keys[-2]} is not replaced; set its keys ({'.'.join(keys)}.KEY=VALUE)"
+        )
+    node[keys[-1]] = value
 
 
 # "arms.deep.train: learning_rate: ...": an error a model validator re-rooted under its own path
@@ -189,14 +193,29 @@ def format_validation_error(source: str, err: ValidationError, data: Any = None)
 
 
 def validate(model: type[M], data: dict[str, Any], source: str, overrides: list[str] | None = None) -> M:
-    """`model` from `data`; a bad value that an override set is blamed on the override, not on `source`."""
+    """`model` from `data`; a bad value that an override set is blamed on the override, not on `source`. Where a
+    text setting got a value that YAML read as something else from an override (`name=123`,
+    `prompt_template=Problem: {input}`), the override's text is taken as written."""
     try:
         return model.model_validate(data)
     except ValidationError as e:
+        if as_written := _texts_as_written(e, data, overrides):
+            for item in as_written:
+                keys, _ = parse_override(item)
+                _set(data, keys, item.split("=", 1)[1], item)
+            return validate(model, data, source, [o for o in overrides or [] if o not in as_written])
         loc = _where(e, data)[0]
         raise CodetuneError(
             format_validation_error(source_of(loc, source, overrides, data), e, data)
         ) from None
+
+
+def _texts_as_written(err: ValidationError, data: Any, overrides: list[str] | None) -> list[str]:
+    """The overrides that set exactly a value pydantic wanted as a string."""
+    wanted = {
+        _indexed(".".join(str(p) for p in e["loc"]), data) for e in err.errors() if e["type"] == "string_type"
+    }
+    return [o for o in overrides or [] if "=" in o and _indexed(o.split("=", 1)[0].strip(), data) in wanted]
 
 
 def _indexed(key: str, data: Any) -> str:

@@ -156,3 +156,15 @@ def test_seeds_train_every_arm_once_per_seed(tmp_path: Path) -> None:
 def test_duplicate_seeds(tmp_path: Path) -> None:
     with pytest.raises(CodetuneError, match=r"exp.yaml: .*seeds must be unique"):
         load_experiment(write(tmp_path, base() | {"seeds": [1, 1]}))
+
+
+def test_a_text_setting_takes_an_override_as_written() -> None:
+    """YAML reads `123`, `2024-01-01` and `Problem: {input}` as a number, a date and a mapping; a setting that wants
+    text gets the override's text instead of an error."""
+    exp = load_experiment(
+        None, ["name=2024-01-01", "arms.deep.data.prompt_template=Problem: {input}", "bench.system_prompt=42"]
+    )
+    assert exp.name == "2024-01-01" and exp.bench.system_prompt == "42"
+    assert exp.arms[0].data.prompt_template == "Problem: {input}"
+    with pytest.raises(CodetuneError, match=r"^override 'train.max_steps=abc': train.max_steps"):
+        load_experiment(None, ["name=123", "train.max_steps=abc"])  # a number setting still wants a number
