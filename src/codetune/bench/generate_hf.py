@@ -346,15 +346,16 @@ class StopCheck:
 
     def __call__(self, rows: Any, *, new: int = 1) -> list[bool]:
         """`rows`: each row's generated ids (lists or a tensor), of which the last `new` came since the previous look."""
-        rows = rows.tolist() if hasattr(rows, "tolist") else rows
+        width, tensor = new - 1 + self.window, hasattr(rows, "tolist")
         decode = self.tokenizer.batch_decode
-        tails = decode([r[-(new - 1 + self.window) :] for r in rows], skip_special_tokens=True)
+        tails = decode(
+            rows[:, -width:].tolist() if tensor else [r[-width:] for r in rows], skip_special_tokens=True
+        )
         hits = [any(s in t for s in self.strings) for t in tails]
         if self.decoding.stop_at_program:
             fenced = [i for i, t in enumerate(tails) if not hits[i] and FENCE in t]
-            for i, text in zip(
-                fenced, decode([rows[i] for i in fenced], skip_special_tokens=True), strict=True
-            ):
+            whole = [rows[i].tolist() if tensor else rows[i] for i in fenced]
+            for i, text in zip(fenced, decode(whole, skip_special_tokens=True), strict=True):
                 hits[i] = program_end(text) is not None
         return hits
 
