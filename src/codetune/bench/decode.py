@@ -18,9 +18,8 @@ from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from typing import Any
 
-StopText = Callable[
-    [list[list[int]]], list[bool]
-]  # new ids so far of the rows not done -> which of them end there
+# the new ids so far of the rows not done -> which of them end there
+StopText = Callable[[list[list[int]]], list[bool]]
 
 
 def pick(scores: Any, temperature: float, top_p: float) -> Any:
