@@ -31,7 +31,8 @@ def attach(model: Any, folder: str | Path, name: str = "default", *, into: Any =
             return into
         return PeftModel.from_pretrained(model, str(folder), adapter_name=name)
     except Exception as e:  # noqa: BLE001 - a broken file or another base model's shapes; the message says which
-        if isinstance(e, (MemoryError, KeyboardInterrupt)):
+        # running out of memory is the machine's fault, not the folder's
+        if isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError":
             raise
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         raise CodetuneError(
