@@ -112,6 +112,8 @@ def test_overrides_reach_an_arm_by_name_or_index_and_are_blamed_for_their_values
         (["arms.deep=3"], r"override 'arms.deep=3': a whole entry of arms is not replaced"),
         (["train.lora=" + "[" * 2000], r"^override train.lora=...: the value is nested too deeply$"),
         (["train.lora.r.x=1"], r"^override 'train.lora.r.x=1': train.lora.r: "),  # it made r a section
+        (["seeds=[1,1]"], r"^override 'seeds=\[1,1\]': seeds: must be unique, got \[1, 1\]$"),
+        (["arms.diverse.name=deep"], r"^override 'arms.diverse.name=deep': arms: arm names must be unique"),
         (
             ["arms.0.data.dataset=/nope.jsonl"],
             r"^override 'arms.0.data.dataset=/nope.jsonl': arms.deep.data.dataset: file not found",
@@ -154,7 +156,7 @@ def test_seeds_train_every_arm_once_per_seed(tmp_path: Path) -> None:
 
 
 def test_duplicate_seeds(tmp_path: Path) -> None:
-    with pytest.raises(CodetuneError, match=r"exp.yaml: .*seeds must be unique"):
+    with pytest.raises(CodetuneError, match=r"exp.yaml: seeds: must be unique"):
         load_experiment(write(tmp_path, base() | {"seeds": [1, 1]}))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from codetune.bench.config import BenchConfig
 from codetune.configio import StrictModel, format_validation_error, load_config, source_of
@@ -68,13 +68,23 @@ class Experiment(StrictModel):
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
 
-    @model_validator(mode="after")
-    def _arms_valid(self) -> Experiment:
-        names = [a.name for a in self.arms]
+    @field_validator("arms")
+    @classmethod
+    def _arm_names_unique(cls, arms: list[Arm]) -> list[Arm]:
+        names = [a.name for a in arms]
         if len(set(names)) != len(names):
             raise ValueError(f"arm names must be unique, got {names}")
-        if len(set(self.seeds)) != len(self.seeds):
-            raise ValueError(f"seeds must be unique, got {self.seeds}")
+        return arms
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds_unique(cls, seeds: list[int]) -> list[int]:
+        if len(set(seeds)) != len(seeds):
+            raise ValueError(f"must be unique, got {seeds}")
+        return seeds
+
+    @model_validator(mode="after")
+    def _arms_valid(self) -> Experiment:
         for arm in self.runs():
             self.arm_train(arm)
         return self
