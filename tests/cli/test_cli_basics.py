@@ -248,3 +248,12 @@ def test_sweep_options_without_a_run_are_refused() -> None:
             r.returncode == 2
             and r.stderr == f"error: {option[0]}: only applies with --run (a sweep of a run)\n"
         )
+
+
+def test_an_error_quoting_brackets_is_printed_as_written() -> None:
+    """The message quotes the user's input; rich must not read `[/b]` in it as markup (it raised MarkupError)."""
+    r = run("data", "inspect", "/nonexistent/[/b]x[bold].jsonl")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.startswith("error: /nonexistent/[/b]x[bold].jsonl: file not found"), r.stderr
+    r = run("bogus[/b]")  # a usage error quoting it
+    assert r.returncode == 2 and r.stderr.startswith("error: codetune: No such command 'bogus[/b]'"), r.stderr

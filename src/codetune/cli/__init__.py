@@ -10,6 +10,7 @@ import warnings
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from codetune import __version__
 from codetune.errors import CodetuneError
@@ -88,7 +89,7 @@ def main() -> None:
             in_the_way = isinstance(e, FileExistsError) and os.path.isfile(e.filename)
             reason = "is a file where a folder is needed" if in_the_way else e.strerror
             message = f"{e.filename}: {reason or e}"
-        err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+        _print_error(message)
         sys.exit(2)
     except KeyboardInterrupt:
         err_console.print(
@@ -104,9 +105,14 @@ def main() -> None:
             e.show()  # type: ignore[attr-defined]  # no arguments: click printed the help
             sys.exit(e.exit_code)  # type: ignore[attr-defined]
         if isinstance(e, _usage_errors()):
-            err_console.print(f"[bold red]error:[/] {_usage_line(e)}", highlight=False, soft_wrap=True)
+            _print_error(_usage_line(e))
             sys.exit(e.exit_code)  # type: ignore[attr-defined]
         raise
+
+
+def _print_error(message: str) -> None:
+    # escaped: a message quoting the user's input (`-o x=[/a.json]`) is not rich markup
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def _usage_line(e: Exception) -> str:
