@@ -132,7 +132,19 @@ def load_experiment(path: str | Path | None, overrides: list[str] | None = None)
     for arm in exp.arms:
         key = f"arms.{arm.name}.data.dataset"
         _check_dataset(arm, source_of(key, str(path), overrides, {"arms": arms}))
+    _check_study_logs(exp, source_of("report.study_logs", str(path), overrides))
     return exp
+
+
+def _check_study_logs(exp: Experiment, source: str) -> None:
+    """The report reads them at the end, after hours of training: read them now."""
+    from codetune.report.inputs import read_log
+
+    for log in exp.report.study_logs:
+        try:
+            read_log(log)
+        except CodetuneError as e:
+            raise CodetuneError(f"{source}: report.study_logs: {e}") from None
 
 
 def _check_dataset(arm: Arm, source: str) -> None:

@@ -119,17 +119,10 @@ class ExperimentRunner:
         return self.out / "report"
 
     def check_folder(self) -> None:
-        """What `run` refuses before any work (also checked by --dry-run): a file as `out`, an unreadable study log, or
-        a folder holding an experiment with other settings (a rerun would mix their results)."""
+        """What `run` refuses before any work (also checked by --dry-run): a file as `out`, or a folder holding an
+        experiment with other settings (a rerun would mix their results)."""
         if self.out.exists() and not self.out.is_dir():
             raise CodetuneError(f"{self.out}: is a file; the experiment folder (`out`) must be a folder")
-        from codetune.report.inputs import read_log
-
-        for log in self.exp.report.study_logs:  # read at the end, after hours of training: read them now
-            try:
-                read_log(log)
-            except CodetuneError as e:
-                raise CodetuneError(f"report.study_logs: {e}") from None
         path = self.out / "experiment.yaml"
         if path.is_file():
             before = with_defaults(Experiment, yaml.safe_load(path.read_text()))
