@@ -96,13 +96,9 @@ def decode_tests(raw: Any, where: str, name: str) -> tuple[Test, ...]:
                     f"{where}: field '{name}' is neither JSON nor base64+zlib+pickle ({e})"
                 ) from None
             try:
-                data = (
-                    loads_text(
-                        inner if isinstance(inner, str) else inner.decode("utf-8"), f"{where}: field '{name}'"
-                    )
-                    if isinstance(inner, (str, bytes))
-                    else inner
-                )
+                if isinstance(inner, bytes):
+                    inner = inner.decode("utf-8")
+                data = loads_text(inner, f"{where}: field '{name}'") if isinstance(inner, str) else inner
             except (ValueError, RecursionError) as e:
                 why = getattr(e, "msg", None) or type(e).__name__
                 raise CodetuneError(f"{where}: field '{name}' decodes to invalid JSON ({why})") from None
