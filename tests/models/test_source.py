@@ -44,6 +44,8 @@ def test_truncated_gguf_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.Mon
     bad.write_bytes(b"GGUF\x03\x00\x00\x00" + b"\x00" * 64)
     with pytest.raises(CodetuneError, match="not a readable GGUF file"):
         load_model(str(bad))
+    leftovers = [p for p in (tmp_path / "home").rglob("*") if p.is_file()]
+    assert leftovers == []  # no lock file or half-made copy in the cache
 
 
 def test_tiny_model_loads_with_real_tokenizer(tiny_model_dir: Path) -> None:

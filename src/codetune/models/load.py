@@ -80,7 +80,6 @@ def _convert(gguf: Path, out: Path, save_weights: bool) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    _check_gguf(gguf)
     if (out / "tokenizer" / "tokenizer.json").is_file():  # a tokenizer-only conversion came first
         tok = AutoTokenizer.from_pretrained(out / "tokenizer")
     else:
@@ -100,6 +99,11 @@ def _convert(gguf: Path, out: Path, save_weights: bool) -> None:
     atomic_write_json(out / READY, {"gguf": str(gguf), "weights": save_weights, "time": time.time()})
 
 
+def _converted(out: Path, cache_weights: bool) -> bool:
+    ready = out / READY
+    return ready.is_file() and bool(read_json(ready).get("weights") or not cache_weights)
+
+
 def hf_location(spec: str, *, quiet: bool = False, cache_weights: bool | None = None) -> tuple[str, dict]:
     """Where from_pretrained should read: (path or hub id, extra kwargs)."""
     src = resolve(spec)
@@ -111,12 +115,11 @@ def hf_location(spec: str, *, quiet: bool = False, cache_weights: bool | None = 
     if cache_weights is None:
         cache_weights = os.environ.get("CODETUNE_CACHE_DEQUANTIZED", "1") != "0"
     out = converted_dir(gguf)
-    with file_lock(out):
-        ready = out / READY
-        if ready.is_file() and (read_json(ready).get("weights") or not cache_weights):
-            pass
-        else:
-            _convert(gguf, out, cache_weights)
+    if not _converted(out, cache_weights):
+        _check_gguf(gguf)  # before the lock: a file that is not a model leaves nothing in the cache
+        with file_lock(out):
+            if not _converted(out, cache_weights):
+                _convert(gguf, out, cache_weights)
     if (out / "model" / "config.json").is_file():
         return str(out / "model"), {}
     return str(gguf.parent), {"gguf_file": gguf.name, "tokenizer_dir": str(out / "tokenizer")}
