@@ -257,3 +257,18 @@ def test_an_error_quoting_brackets_is_printed_as_written() -> None:
     assert r.stderr.startswith("error: /nonexistent/[/b]x[bold].jsonl: file not found"), r.stderr
     r = run("bogus[/b]")  # a usage error quoting it
     assert r.returncode == 2 and r.stderr.startswith("error: codetune: No such command 'bogus[/b]'"), r.stderr
+
+
+def test_a_release_with_a_local_problem_set_is_refused_not_ignored(tmp_path) -> None:
+    gens = tmp_path / "g.json"
+    gens.write_text('[{"question_id": "qs_lamp_toggles", "code_list": ["print(3)"]}]')
+    for args in (
+        ("grade", "--problems", "builtin:quickstart", "--generations", str(gens), "--out", str(tmp_path / "o.json")),
+        ("eval", "--model", "qwen2.5-coder-0.5b-instruct", "--problems", "builtin:quickstart", "--out",
+         str(tmp_path / "eval")),
+        ("data", "check", "builtin:deep", "--problems", "builtin:quickstart"),
+    ):  # fmt: skip
+        r = run(*args, "--release", "v2")
+        assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, (args, r.stderr[-2000:])
+        assert r.stderr.startswith("error: --release v2: applies to hub problems only"), (args, r.stderr)
+    assert not (tmp_path / "o.json").exists() and not (tmp_path / "eval").exists()

@@ -273,6 +273,13 @@ def apply_filter(problems: list[Problem], filt: ProblemFilter | None) -> list[Pr
     return kept[: filt.limit] if filt.limit else kept
 
 
+def is_hub_source(source: str) -> bool:
+    """Whether `source` names a hub dataset (owner/name) rather than a built-in set or a local file."""
+    if source.startswith("builtin:") or Path(source).expanduser().exists():
+        return False
+    return bool(re.fullmatch(r"[\w.-]+/[\w.-]+", source)) and not source.endswith((".jsonl", ".json"))
+
+
 def load_problems(
     source: str, filt: ProblemFilter | None = None, release: str | None = None
 ) -> list[Problem]:
@@ -287,7 +294,7 @@ def load_problems(
         problems = read_problem_file(path)
     elif Path(source).expanduser().exists():
         problems = read_problem_file(Path(source).expanduser())
-    elif re.fullmatch(r"[\w.-]+/[\w.-]+", source) and not source.endswith((".jsonl", ".json")):
+    elif is_hub_source(source):
         problems = _hub_problems(source, release or DEFAULT_RELEASE)
     else:
         raise CodetuneError(

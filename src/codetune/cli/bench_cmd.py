@@ -20,6 +20,17 @@ RELEASE = typer.Option(
 )
 
 
+def refuse_local_release(release: str | None, problems: str) -> None:
+    """`--release` picks files of the hub dataset; a local or built-in set has none to pick."""
+    from codetune.bench.problems import is_hub_source
+    from codetune.errors import CodetuneError
+
+    if release is not None and not is_hub_source(problems):
+        raise CodetuneError(
+            f"--release {release}: applies to hub problems only; {problems} is a local set, used as it is"
+        )
+
+
 def split_list(values: list[str] | None) -> list[str] | None:
     """`--platform a --platform b` or `--platform a,b` -> [a, b]; nothing given -> None (keep the config's)."""
     items = [v.strip() for value in values or [] for v in value.split(",") if v.strip()]
@@ -133,6 +144,7 @@ def eval_command(
 
     from codetune.bench.problems import load_problems
 
+    refuse_local_release(release, cfg.problems)
     problem_list = load_problems(cfg.problems, cfg.filter, cfg.release)
     if run is not None:
         from codetune.bench.sweep import sweep_run

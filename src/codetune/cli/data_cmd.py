@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from codetune.cli.bench_cmd import DIFFICULTY, END, PLATFORM, RELEASE, START, split_list
+from codetune.cli.bench_cmd import DIFFICULTY, END, PLATFORM, RELEASE, START, refuse_local_release, split_list
 from codetune.errors import CodetuneError
 
 data_app = typer.Typer(
@@ -174,6 +174,7 @@ def check_cmd(
 
     if drop_out:
         refuse_input_as_output("--drop-out", drop_out, dataset, problems, config)
+    refuse_local_release(release, problems)
     cfg = data_config(
         dataset,
         config,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from codetune.cli.bench_cmd import RELEASE
+from codetune.cli.bench_cmd import RELEASE, refuse_local_release
 from codetune.errors import CodetuneError
 
 
@@ -58,6 +58,7 @@ def grade(
     from codetune.files import atomic_write_json, refuse_input_as_output
 
     refuse_input_as_output("--out", out, problems, generations)
+    refuse_local_release(release, problems)
     if out.is_dir():
         raise CodetuneError(f"--out {out}: is a folder; give a file path such as {out / 'results.json'}")
     try:
