@@ -87,6 +87,12 @@ def test_malicious_pickle_is_refused_and_runs_nothing(tmp_path: Path) -> None:
         ("{not json", r":2: not a JSON object"),
         (lcb_row("x", public_test_cases="[]", private_test_cases="[]"), r":2: problem 'x' has no tests"),
         (lcb_row("x", contest_date="not-a-date"), r":2: field 'contest_date' 'not-a-date' is not a date"),
+        (
+            lcb_row(
+                "x", private_test_cases=json.dumps([{"input": "1", "output": "2", "testtype": "functional"}])
+            ),
+            r":2: problem 'x' has functional tests but no method to call \(field 'metadata' has no func_name",
+        ),
     ],
 )
 def test_malformed_rows_name_file_line_and_field(tmp_path: Path, row, match: str) -> None:

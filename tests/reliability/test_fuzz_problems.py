@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import pickle
+import re
 import tempfile
 import zlib
 from collections import Counter
@@ -112,6 +113,15 @@ def lcb_row(draw: st.DrawFn, ids: list[str]) -> tuple[dict, Problem | None]:
     if breakage is not None or not (fields["public_test_cases"] or fields["private_test_cases"]):
         return row, None  # broken, or no test at all: nothing could grade it
     strs = {name: row[name] for name in STR_FIELDS}
+    functional = any(
+        t.testtype == "functional" for t in fields["public_test_cases"] + fields["private_test_cases"]
+    )
+    if (
+        functional
+        and "solve" not in str(row["metadata"])
+        and not re.search(r"def\s+\w+\s*\(\s*self", strs["starter_code"])
+    ):
+        return row, None  # functional tests with no method to call
     return row, Problem(
         **strs, public_tests=fields["public_test_cases"], private_tests=fields["private_test_cases"]
     )

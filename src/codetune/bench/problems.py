@@ -146,12 +146,16 @@ def parse_row(row: dict, where: str) -> Problem:
     if not public and not private:
         raise CodetuneError(f"{where}: problem {row['question_id']!r} has no tests (public_test_cases and "
                             "private_test_cases are both empty): nothing could grade it")  # fmt: skip
-    return Problem(
+    problem = Problem(
         **{name: row[name] for name in STR_FIELDS},
         public_tests=public,
         private_tests=private,
         metadata=meta,
     )
+    if any(t.testtype == "functional" for t in public + private) and function_name(problem) is None:
+        raise CodetuneError(f"{where}: problem {row['question_id']!r} has functional tests but no method to call "
+                            "(field 'metadata' has no func_name and 'starter_code' no `def name(self, ...)`)")  # fmt: skip
+    return problem
 
 
 def read_problem_file(path: str | Path) -> list[Problem]:
