@@ -316,7 +316,12 @@ def test_one_evaluated_checkpoint_and_no_disagreement_are_said_plainly(
     assert [r[1] for r in md_section(text, "Results")][1:] == ["checkpoint-30 (the only one evaluated)"] * 2
     assert "each arm's loss on its own validation split" in text
     answers = (tmp_path / "r" / "answers.md").read_text()
-    assert "No problem where the models disagree" in answers
+    assert "no problem where the models disagree" in answers.splitlines()[0]
+    # every problem's answers are still shown side by side, one panel per model
+    assert re.findall(r"^## (\S+)$", answers, flags=re.M) == PROBLEMS
+    assert answers.count("\n### ") == 3 * len(PROBLEMS)
+    html = (tmp_path / "r" / "report.html").read_text()
+    assert "Answers side by side (every problem" in html and html.count("<details>") == len(PROBLEMS)
 
 
 def test_notes_state_the_problems_and_decoding(fixture_runs: dict[str, Path], tmp_path: Path) -> None:

@@ -211,6 +211,15 @@ def disagreements(models: list[Model], mat: dict[str, dict[str, Fraction | None]
     return [q for q, row in mat.items() if len({v for v in row.values() if v is not None}) > 1]
 
 
+def shown_answers(models: list[Model], mat: dict[str, dict[str, Fraction | None]]) -> tuple[str, list[str]]:
+    """Which problems' answers to show side by side, and the heading: those where the models disagree, or, when they
+    agree on every problem (a small benchmark, a short run), every problem, so the answers can still be read."""
+    differing = disagreements(models, mat)
+    if differing:
+        return f"Answers where the models disagree ({len(differing)} problems)", differing
+    return "Answers side by side (every problem: no problem where the models disagree)", list(mat)
+
+
 def _answer_panels(models: list[Model], q: str) -> list[tuple[str, str]]:
     panels = []
     for m in models:
@@ -294,13 +303,9 @@ def _section_html(s: Section) -> list[str]:
 
 
 def _answers_markdown(models: list[Model], mat: dict, title: str) -> str:
-    md = [f"# {title}: answers where the models disagree\n"]
-    differing = disagreements(models, mat)
-    if not differing:
-        md.append(
-            "No problem where the models disagree: each problem got the same result from every model.\n"
-        )
-    for q in differing:
+    heading, shown = shown_answers(models, mat)
+    md = [f"# {title}: {heading[0].lower()}{heading[1:]}\n"]
+    for q in shown:
         md.append(f"## {q}\n")
         for heading, text in _answer_panels(models, q):
             md += [f"### {heading}\n", "````", text, "````", ""]
@@ -343,11 +348,11 @@ def _html(report: Report, title: str, notes: list[str], mat: dict, ref_pass: lis
             "<h2>Per-problem results</h2>",
             render.html_table(["Problem", "Title", *(m.name for m in models)], rows, classes),
         ]
-    diff = disagreements(models, mat)
-    if diff:
-        h.append(f"<h2>Answers where the models disagree ({len(diff)} problems)</h2>")
+    heading, shown = shown_answers(models, mat)
+    if shown:
+        h.append(f"<h2>{render.esc(heading)}</h2>")
         titles = _titles(models)
-        for q in diff:
+        for q in shown:
             solvers = [m for m, v in mat[q].items() if v]
             label = f"{q} {titles.get(q, '')}: solved by {', '.join(solvers) or 'none'}"
             h.append(render.details(label, render.side_by_side(_answer_panels(models, q))))
