@@ -353,3 +353,17 @@ def test_notes_say_when_answers_ended_at_their_program(tmp_path: Path) -> None:
     build_report([], tmp_path / "r", evals=[a])
     notes = json.loads((tmp_path / "r" / "stats.json").read_text())["notes"]
     assert "up to 64 new tokens (ending once their program was complete), prompt lcb." in notes[0]
+
+
+def test_the_base_folder_of_a_run_is_taken_for_its_eval_folder(
+    fixture_runs: dict[str, Path], tmp_path: Path
+) -> None:
+    import shutil
+
+    from codetune.report import build_report
+
+    base = tmp_path / "exp" / "base"  # `codetune run` writes base/eval/
+    shutil.copytree(fixture_runs["base"], base / "eval")
+    build_report([fixture_runs["deep"]], tmp_path / "r", base=base)
+    stats = json.loads((tmp_path / "r" / "stats.json").read_text())
+    assert [(m["name"], m["solved"]) for m in stats["models"]][0] == ("base", sum(BASE))

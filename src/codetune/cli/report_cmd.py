@@ -14,7 +14,9 @@ def report(
         [], "--eval", help="Extra eval folders to compare (summary.json + eval_all.json)."
     ),
     base: Path | None = typer.Option(
-        None, "--base", help="Eval folder of the base model (default: a run's eval/base)."
+        None,
+        "--base",
+        help="Eval folder of the base model (or the base/ folder of a `codetune run`; default: a run's eval/base).",
     ),
     study_logs: list[Path] = typer.Option([], "--study-log", help="Reference loss logs, drawn dashed."),
     study_summaries: list[Path] = typer.Option(

@@ -138,6 +138,8 @@ def _check_row(r: dict[str, Any], where: str) -> None:
 
 def read_eval(path: str | Path, name: str | None = None) -> EvalResult:
     path = Path(path)
+    if not (path / "eval_all.json").is_file() and (path / "eval" / "eval_all.json").is_file():
+        path = path / "eval"  # the folder above an eval folder, as `codetune run` lays out base/eval/
     if not path.is_dir():
         raise CodetuneError(
             f"{not_found(path, 'eval folder')} (expected summary.json and eval_all.json inside)"
