@@ -140,7 +140,7 @@ def test_resume_reads_a_setting_added_since_as_its_default(tmp_path, budget, ref
     import yaml
 
     from codetune.train.config import TrainConfig
-    from codetune.train.trainer import _check_resumable, run_config
+    from codetune.train.run_folder import check_resumable, run_config
 
     saved = run_config("m", TrainConfig(), None)
     del saved["train"]["compile_memory_budget"]
@@ -148,9 +148,9 @@ def test_resume_reads_a_setting_added_since_as_its_default(tmp_path, budget, ref
     wanted = run_config("m", TrainConfig(compile_memory_budget=budget), None)
     if refused:
         with pytest.raises(CodetuneError, match=r"train.compile_memory_budget was 1.0, now 0.5"):
-            _check_resumable(tmp_path, wanted)
+            check_resumable(tmp_path, wanted)
     else:
-        _check_resumable(tmp_path, wanted)
+        check_resumable(tmp_path, wanted)
 
 
 def test_batch_sizes_must_divide(tiny_model_dir, tmp_path):

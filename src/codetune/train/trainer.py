@@ -5,37 +5,26 @@ from __future__ import annotations
 import os
 import sys
 import time
-from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from codetune.configio import with_defaults
 from codetune.errors import CodetuneError
-from codetune.files import append_jsonl, atomic_write_json, atomic_write_text, read_json
-from codetune.train.checkpoints import (
-    STAGING,
-    atomic_checkpoints,
-    checkpoint_step,
-    latest_complete,
-    list_checkpoints,
-    publish,
-    remove_incomplete,
-)
+from codetune.files import append_jsonl, atomic_write_json, atomic_write_text
+from codetune.train.checkpoints import STAGING, atomic_checkpoints, checkpoint_step, publish
 from codetune.train.config import TrainConfig, kernel_conflict
-
-SPLITS = {"train": "train", "val": "valid", "test": "test"}  # eval-set name -> splits key
-VERSIONED = ("torch", "transformers", "trl", "peft", "accelerate", "datasets", "codetune")
-
-
-@dataclass
-class TrainResult:
-    out_dir: Path
-    final_step: int
-    log: list[dict] = field(default_factory=list)
-    best_val_step: int | None = None
+from codetune.train.run_folder import (
+    SPLITS,
+    TrainResult,
+    device_name,
+    finished,
+    forget_start,
+    open_folder,
+    peak_memory_gib,
+    run_config,
+    versions,
+)
 
 
 def world_size() -> int:
@@ -134,63 +123,6 @@ def _slim_tokenizer(tokenizer: Any) -> None:
             tokenizer.__dict__.pop(name, None)
 
 
-def _device_name() -> str:
-    import platform
-
-    import torch
-
-    if torch.cuda.is_available():
-        return f"cuda: {torch.cuda.get_device_name(0)} x{torch.cuda.device_count()}"
-    return f"cpu: {platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
-
-
-def _peak_memory_gib(cuda: bool) -> float:
-    """This process's peak: allocated GPU memory on CUDA, resident memory (the whole process) on a CPU."""
-    if cuda:
-        import torch
-
-        return round(torch.cuda.max_memory_allocated() / 2**30, 2)
-    import resource
-
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)  # KiB on Linux
-
-
-def _versions() -> dict[str, str]:
-    out = {}
-    for name in VERSIONED:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
-
-
-def run_config(model_spec: str, cfg: TrainConfig, extra_config: dict | None) -> dict:
-    """What config.yaml holds: enough to re-create the run with `codetune train config.yaml`."""
-    return {"model": model_spec, **(extra_config or {}), "train": cfg.model_dump(mode="json")}
-
-
-def _check_resumable(out_dir: Path, wanted: dict) -> None:
-    path = out_dir / "config.yaml"
-    if not path.is_file():
-        return
-    saved = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    if "train" in saved:
-        saved["train"] = with_defaults(TrainConfig, saved["train"])
-    for section in ("model", "train"):
-        old, new = saved.get(section), wanted.get(section)
-        if isinstance(old, dict) and isinstance(new, dict):
-            diff = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
-            if diff:
-                k = diff[0]
-                raise CodetuneError(
-                    f"{path}: {section}.{k} was {old.get(k)!r}, now {new.get(k)!r}; resume with the saved config "
-                    "or start a new run folder"
-                )
-        elif old != new:
-            raise CodetuneError(f"{path}: {section} was {old!r}, now {new!r}; resume with the saved config")
-
-
 def _check_prepared(trainer: Any, cfg: TrainConfig) -> None:
     """TRL drops the examples whose completion `max_length` truncates away entirely; a split left empty is the
     user's setting, not a crash inside the Trainer."""
@@ -201,28 +133,6 @@ def _check_prepared(trainer: Any, cfg: TrainConfig) -> None:
                 f"train.max_length: {cfg.max_length} tokens leave no example of the {SPLITS.get(name, name)} split "
                 "any completion to learn from (their prompts fill it); raise max_length"
             )
-
-
-def _forget_start(out_dir: Path) -> None:
-    """Undo what a fresh run wrote before its first step (run.json, config.yaml), and the folder if that left it empty."""
-    for name in ("run.json", "config.yaml"):
-        (out_dir / name).unlink(missing_ok=True)
-    if out_dir.is_dir() and not any(out_dir.iterdir()):
-        out_dir.rmdir()
-
-
-def _has_run(out_dir: Path) -> bool:
-    return (out_dir / "run.json").is_file() or bool(list_checkpoints(out_dir, complete_only=False))
-
-
-def load_log(out_dir: Path) -> list[dict]:
-    path = Path(out_dir) / "log.json"
-    return read_json(path) if path.is_file() else []
-
-
-def _finished(out_dir: Path) -> TrainResult:
-    info = read_json(out_dir / "run.json")
-    return TrainResult(out_dir, info.get("final_step", 0), load_log(out_dir), info.get("best_val_step"))
 
 
 def _best_step(state: Any, records: list[dict]) -> int | None:
@@ -251,28 +161,9 @@ def train(
     train_ds, eval_sets = _eval_sets(splits, cfg)
     wanted = run_config(model_spec, cfg, extra_config)
 
-    checkpoint, records, info = None, [], {}
-    if out_dir.exists() and not out_dir.is_dir():
-        raise CodetuneError(f"{out_dir}: is a file; the run folder must be a new or empty folder")
-    if resume and (out_dir / "run.json").is_file():
-        info = read_json(out_dir / "run.json")
-        if info.get("status") == "complete":
-            return _finished(out_dir)
-    if resume:
-        _check_resumable(out_dir, wanted)
-        checkpoint = latest_complete(out_dir)
-        if main:
-            remove_incomplete(out_dir)
-        done = checkpoint_step(checkpoint) if checkpoint else 0
-        records = [r for r in load_log(out_dir) if r["step"] <= done] if main else []
-    elif main and _has_run(out_dir):
-        raise CodetuneError(
-            f"{out_dir}: already holds a training run; pass --resume to continue it or choose another --out"
-        )
-    elif main and out_dir.is_dir() and (other := next(out_dir.iterdir(), None)):
-        raise CodetuneError(
-            f"{out_dir}: holds files that are not a training run (e.g. {other.name}); choose a new or empty folder"
-        )
+    if resume and (done := finished(out_dir)) is not None:
+        return done
+    checkpoint, records, info = open_folder(out_dir, wanted, resume=resume, main=main)
 
     import torch
     from peft import LoraConfig
@@ -307,10 +198,10 @@ def train(
             "base_model": model_spec,
             "base_model_revision": revision,
             "seed": cfg.seed,
-            "versions": _versions(),
+            "versions": versions(),
             "data_fingerprints": data_fingerprints or {},
             "dataset_sizes": {SPLITS.get(k, k): len(d) for k, d in {"train": train_ds, **eval_sets}.items()},
-            "device": _device_name(),
+            "device": device_name(),
             "world_size": world_size(),
             "dtype": str(dtype).removeprefix("torch."),
             "fast_path": getattr(model, "codetune_fast_path", {}),
@@ -392,7 +283,7 @@ def train(
         _check_prepared(trainer, cfg)
     except CodetuneError:
         if main and not resume:
-            _forget_start(out_dir)  # nothing was trained: the corrected command may use the same --out
+            forget_start(out_dir)  # nothing was trained: the corrected command may use the same --out
         raise
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
@@ -418,7 +309,7 @@ def train(
             finished=time.time(),
             train_runtime=output.metrics.get("train_runtime"),
             train_tokens_per_second=log_cb.tokens_per_second,  # this session, evaluations included
-            peak_memory_gib=_peak_memory_gib(cuda),
+            peak_memory_gib=peak_memory_gib(cuda),
             early_stopped=state.global_step < state.max_steps,
         )
         atomic_write_json(out_dir / "run.json", info)
