@@ -197,3 +197,34 @@ def test_the_growing_cache_layer_appends_in_place_and_keeps_every_column():
     keys, _ = layer.update(cols[1][1:], cols[1][1:] * 2)
     assert keys.untyped_storage().data_ptr() == selected
     torch.testing.assert_close(keys, torch.cat([*cols, cols[1]], dim=-2)[1:, :, 3:, :], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("continuous", [True, False], ids=["continuous", "generate"])
+def test_dora_adapters_are_generated_one_adapter_at_a_time(tiny_model_dir, tmp_path, continuous) -> None:
+    """PEFT cannot route DoRA adapters per row (`adapter_names`): rows of DoRA checkpoints are still generated in one
+    call with the base model's, one adapter at a time, each with its own model's tokens."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from codetune.models import load_tokenizer
+    from codetune.models.tiny import save_random_adapter
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32).eval()
+    tok = load_tokenizer(str(tiny_model_dir))
+    targets = ["q_proj", "v_proj", "down_proj"]
+    adapters = [
+        save_random_adapter(model, tmp_path / f"d{i}", targets=targets, std=0.5, seed=i, use_dora=True)
+        for i in range(2)
+    ]
+    prompts = _prompts(4, seed=2)
+    dec, kw = Decoding(max_new_tokens=10), {"pad_token_id": PAD, "eos_token_id": [PAD]}
+    alone = [
+        HFGenerator(model, tok, batch_size=4).generate_ids(prompts, dec, adapters=[a] * len(prompts), **kw)
+        for a in [None, *adapters]
+    ]
+    assert len({str(x) for x in alone}) == 3  # three different models
+    together = HFGenerator(model, tok, batch_size=5, continuous=continuous).generate_ids(
+        prompts * 3, dec, adapters=[a for a in [None, *adapters] for _ in prompts], **kw
+    )
+    assert together == [ids for rows in alone for ids in rows]
+    assert not hasattr(model, "peft_config") or not model.peft_config

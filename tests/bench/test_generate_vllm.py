@@ -123,3 +123,19 @@ def test_answers_end_at_their_program_as_on_the_hf_backend(fake_vllm, tiny_model
         )
     assert seen[False] == ("base:```python\nx = 1\n```\nmore words:0", True)  # "length" in the stand-in
     assert seen[True] == ("base:```python\nx = 1\n```", False)
+
+
+def test_a_dora_adapter_is_refused_before_generating(fake_vllm, tiny_model_dir: Path, tmp_path: Path) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from codetune.bench.generate_vllm import VLLMGenerator
+    from codetune.errors import CodetuneError
+    from codetune.models.tiny import save_random_adapter
+
+    base = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir), dtype=torch.float32)
+    dora = save_random_adapter(base, tmp_path / "dora", targets=["q_proj"], use_dora=True)
+    gen = VLLMGenerator(str(tiny_model_dir))
+    with pytest.raises(CodetuneError, match=r"dora: a DoRA adapter \(use_dora\), which vLLM cannot serve"):
+        gen.run([Job("0/p", "P", (0,), None), Job("1/p", "P", (0,), dora)], Decoding(), on_result=print)
+    assert fake_vllm[0].calls == []

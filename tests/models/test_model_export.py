@@ -15,15 +15,18 @@ TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down
 TEXT = "Read N and print the sum of 1..N.\nn = int(input())\nprint(n * (n + 1) // 2)\n"
 
 
-@pytest.fixture(scope="module")
-def adapter(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture(scope="module", params=["lora", "dora"])
+def adapter(
+    tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Path:
     from transformers import AutoModelForCausalLM
 
     from codetune.models.tiny import save_random_adapter
 
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    dest = tmp_path_factory.mktemp("adapter") / "a"
     return save_random_adapter(
-        model, tmp_path_factory.mktemp("adapter") / "a", targets=TARGETS, std=0.5, seed=3
+        model, dest, targets=TARGETS, std=0.5, seed=3, use_dora=request.param == "dora"
     )
 
 

@@ -197,3 +197,23 @@ def test_a_folder_of_other_files_is_not_trained_into(tiny_model_dir, tmp_path: P
     assert (tmp_path / "config.yaml").read_text() == "# my notes\n"
     with pytest.raises(CodetuneError, match="is a file"):
         train(str(tiny_model_dir), make_splits(), fast_config(), tmp_path / "config.yaml", progress=False)
+
+
+def test_rslora_and_dora_reach_peft_and_train(tiny_model_dir, tmp_path: Path):
+    """`lora.use_rslora` scales by alpha/sqrt(r); `lora.use_dora` adds a magnitude vector per adapted projection,
+    trained with the rest (the lean LoRA path leaves DoRA layers to PEFT)."""
+    from safetensors.torch import load_file
+
+    from codetune.train import train
+    from codetune.train.config import LoraConfig
+
+    lora = LoraConfig(r=4, alpha=16, dropout=0.0, use_rslora=True, use_dora=True)
+    result = train(str(tiny_model_dir), make_splits(), fast_config(lora=lora), tmp_path, progress=False)
+    config = json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())
+    assert config["use_rslora"] is True and config["use_dora"] is True
+    weights = load_file(str(tmp_path / "adapter" / "adapter_model.safetensors"))
+    magnitudes = [k for k in weights if "lora_magnitude_vector" in k]
+    assert len(magnitudes) == 2 * 7  # 2 layers x 7 projections
+    assert result.log[-1]["train_loss"] < result.log[0]["train_loss"]
+    saved = yaml.safe_load((tmp_path / "config.yaml").read_text())["train"]["lora"]
+    assert saved["use_rslora"] is True and saved["use_dora"] is True

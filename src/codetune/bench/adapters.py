@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from codetune.errors import CodetuneError
+from codetune.files import read_json
 from codetune.models.adapter import attach, check_adapter_folder
 
 BASE = "__base__"  # PEFT's name for "no adapter" in a mixed batch
@@ -48,6 +49,12 @@ def signature(folder: Path) -> str:
         if k not in _INFERENCE_NEUTRAL
     }
     return json.dumps(kept, sort_keys=True, default=str)
+
+
+def is_dora(folder: Path) -> bool:
+    """Whether the adapter in `folder` is DoRA, which PEFT cannot mix with other adapters in one batch."""
+    config = read_json(check_adapter_folder(folder) / "adapter_config.json")
+    return isinstance(config, dict) and bool(config.get("use_dora"))
 
 
 @contextmanager

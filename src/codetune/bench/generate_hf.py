@@ -12,7 +12,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from codetune.bench.adapters import adapters_attached
+from codetune.bench.adapters import adapters_attached, is_dora
 from codetune.bench.generate import Decoding, GenStats, Job, OnResult
 from codetune.bench.stopping import StopCheck, eos_ids, stop_token_ids, stopping_criteria
 
@@ -127,7 +127,7 @@ class HFGenerator:
         """Generate for (prompt ids, adapter) rows batch by batch; yield (row indices, new ids cut after the first
         end-of-turn id, seconds the batch took). Rows are grouped by adapter, longest prompt first within a group (an
         out-of-memory shows up at once). Eager: continuous batching (`bench/continuous.py`), rows of every adapter
-        together, each row yielded as it ends; with `continuous=False`, `generate` on batches filled across group
+        together (with a DoRA adapter among them, one adapter at a time), each row yielded as it ends; with `continuous=False`, `generate` on batches filled across group
         boundaries. Compiled: every batch holds one adapter's rows and has the same size and KV cache length (short
         batches are filled with copies of their last row), so one compiled graph serves them all."""
         import torch
@@ -141,14 +141,19 @@ class HFGenerator:
             from codetune.bench.speed import use_grouped_decode_attention
 
             use_grouped_decode_attention(self.model)
-        batches = _batch_plan(order, [group[f] for f in folders], self.batch_size, mixed=not fixed)
+        mixed = not fixed and not any(is_dora(a) for a in adapters)  # PEFT cannot route DoRA per row
+        batches = _batch_plan(order, [group[f] for f in folders], self.batch_size, mixed=mixed)
         fill = max(map(len, batches), default=0) if fixed else 0
         with adapters_attached(self.model, adapters, mixed=not fixed) as (model, route):
             gen_config = self._generation_config(model, decoding)
             for key, value in (overrides or {}).items():
                 setattr(gen_config, key, value)
             if not fixed and self.continuous and gen_config.cache_implementation is None:
-                yield from self._continuous(model, rows, order, gen_config, decoding, route)
+                runs = (
+                    [order] if mixed else [[i for i in order if folders[i] == a] for a in [None, *adapters]]
+                )
+                for part in filter(None, runs):
+                    yield from self._continuous(model, rows, part, gen_config, decoding, route)
                 return
             if fixed and rows:
                 width = math.ceil(max(len(p) for p, _ in rows) / WIDTH_MULTIPLE) * WIDTH_MULTIPLE

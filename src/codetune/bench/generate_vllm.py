@@ -50,6 +50,14 @@ class VLLMGenerator:
         from vllm import SamplingParams
         from vllm.lora.request import LoRARequest
 
+        from codetune.bench.adapters import is_dora
+
+        for folder in dict.fromkeys(Path(j.adapter) for j in jobs if j.adapter is not None):
+            if (folder / "adapter_config.json").is_file() and is_dora(folder):
+                raise CodetuneError(
+                    f"{folder}: a DoRA adapter (use_dora), which vLLM cannot serve; set bench.backend: hf"
+                )
+
         def lora(adapter: Path | None) -> Any:
             if adapter is None:
                 return None

@@ -72,13 +72,16 @@ def save_random_adapter(
     alpha: int = 8,
     std: float | None = 2.0,
     seed: int | None = None,
+    use_dora: bool = False,
 ) -> Path:
     """Attach a LoRA adapter to `model`, draw its B matrices from N(0, std) (seeded when `seed` is given; `std=None`
     keeps LoRA's zero init, an adapter that changes nothing), save it to `dest` and detach it again."""
     import torch
     from peft import LoraConfig, get_peft_model
 
-    peft_model = get_peft_model(model, LoraConfig(r=r, lora_alpha=alpha, target_modules=list(targets)))
+    peft_model = get_peft_model(
+        model, LoraConfig(r=r, lora_alpha=alpha, target_modules=list(targets), use_dora=use_dora)
+    )
     if std is not None:
         if seed is not None:
             torch.manual_seed(seed)

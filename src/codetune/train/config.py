@@ -19,6 +19,15 @@ class LoraConfig(StrictModel):
     alpha: int = Field(32, ge=1)
     dropout: float = Field(0.05, ge=0, lt=1)
     target_modules: list[str] = Field(default_factory=lambda: list(STUDY_TARGETS))
+    use_rslora: bool = Field(
+        False, description="Rank-stabilized scaling, alpha/sqrt(r) instead of alpha/r (PEFT's use_rslora)."
+    )
+    use_dora: bool = Field(
+        False,
+        description="Weight-decomposed LoRA (PEFT's use_dora): a learned magnitude per output unit. Slower to train; "
+        "its checkpoints are generated one adapter at a time (PEFT cannot mix DoRA adapters in a batch) and vLLM "
+        "cannot serve them (bench.backend: hf).",
+    )
 
 
 class TrainConfig(StrictModel):

@@ -261,6 +261,8 @@ def train(
         lora_alpha=cfg.lora.alpha,
         lora_dropout=cfg.lora.dropout,
         target_modules=list(cfg.lora.target_modules),
+        use_rslora=cfg.lora.use_rslora,
+        use_dora=cfg.lora.use_dora,
         task_type="CAUSAL_LM",
     )
     log_cb = LossLogCallback(out_dir, list(eval_sets), records)
