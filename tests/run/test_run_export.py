@@ -102,6 +102,11 @@ def test_catalog_base_names_its_hub_model_in_the_card(run_dir: Path) -> None:
     assert card.startswith("---\nbase_model: Qwen/Qwen2.5-Coder-0.5B-Instruct\n")
     assert "dequantized from its Q4_K_M GGUF" in card and "lowest validation loss" in card
     assert "r=4, alpha=8" in card and "down_proj, q_proj, v_proj" in card
+    assert "DoRA" not in card and "rsLoRA" not in card
+    card = model_card(
+        "m", "x", choice.adapter, {**lora, "use_dora": True, "use_rslora": True}, {}, choice, "bf16"
+    )
+    assert "down_proj, q_proj, v_proj, rsLoRA, DoRA" in card
 
 
 @pytest.mark.parametrize(

@@ -137,7 +137,10 @@ def model_card(
         f"- Base model: {base_line}",
         f"- Adapter: `{adapter}`" + (f" (`{choice.label}`, step {choice.step})" if choice else ""),
         f"- LoRA: r={lora.get('r')}, alpha={lora.get('lora_alpha')}, dropout={lora.get('lora_dropout')}, "
-        f"on {', '.join(sorted(lora.get('target_modules') or [])) or '?'}",
+        f"on {', '.join(sorted(lora.get('target_modules') or [])) or '?'}"
+        + "".join(
+            f", {label}" for key, label in (("use_rslora", "rsLoRA"), ("use_dora", "DoRA")) if lora.get(key)
+        ),
     ]
     if data:
         lines.append(
