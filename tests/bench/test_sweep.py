@@ -163,3 +163,39 @@ def test_sweep_run_with_the_tiny_model(
     assert [r["label"] for r in again["rows"]] == ["checkpoint-2", "checkpoint-4", "final"]
     if all(r["pass@1"] == 0 for r in again["rows"]):
         assert again["best"] == "checkpoint-4"
+
+
+def test_a_run_is_graded_on_the_model_it_was_trained_on(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """`eval --run` without --model takes the run's base model; another base model (same shapes, other weights) is
+    refused before anything is generated."""
+    import shutil
+    import subprocess
+    import sys
+
+    run = tmp_path / "run"
+    _make_adapter(tiny_model_dir, run / "checkpoint-1", 1)
+    (run / "run.json").write_text(
+        json.dumps({"status": "complete", "final_step": 1, "base_model": str(tiny_model_dir)})
+    )
+    other = shutil.copytree(tiny_model_dir, tmp_path / "other-model")
+    common = ["--problems", "builtin:quickstart", "--limit", "1", "--max-new-tokens", "2", "--no-progress"]
+
+    def codetune(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "codetune.cli", "eval", *args, *common], capture_output=True, text=True
+        )
+
+    for args in (["--run", str(run), "--model", str(other)],
+                 ["--adapter", str(run / "checkpoint-1"), "--model", str(other), "--out", str(tmp_path / "e")]):  # fmt: skip
+        r = codetune(*args)
+        assert r.returncode == 2 and r.stderr.startswith(
+            f"error: model {other}: the adapters were trained on"
+        ), r.stderr
+        assert f"{run / 'run.json'}: base_model" in r.stderr
+    assert not (run / "eval").exists() and not (tmp_path / "e").exists()
+    r = codetune("--run", str(run))
+    assert r.returncode == 0, r.stderr[-2000:]
+    summary = json.loads((run / "eval" / "checkpoint-1" / "summary.json").read_text())
+    assert summary["model"] == str(tiny_model_dir)
+    r = codetune("--adapter", str(tmp_path / "nowhere"), "--out", str(tmp_path / "e2"))
+    assert r.returncode == 2 and r.stderr.startswith("error: --model: missing"), r.stderr

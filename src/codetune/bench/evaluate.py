@@ -193,6 +193,33 @@ def evaluate(
     )[0]
 
 
+def trained_from(run_dirs: list[Path]) -> tuple[str, Path] | None:
+    """The base model spec the runs were trained from and the `run.json` that says so; runs of different models
+    cannot share one base model."""
+    found: dict[str, Path] = {}
+    for run_dir in map(Path, run_dirs):
+        path = run_dir / "run.json"
+        info = read_json(path) if path.is_file() else {}
+        if isinstance(info, dict) and isinstance(info.get("base_model"), str):
+            found.setdefault(info["base_model"], path)
+    if len(found) > 1:
+        where = ", ".join(f"{path}: {spec}" for spec, path in found.items())
+        raise CodetuneError(f"base_model: these runs were trained from different base models ({where})")
+    return next(iter(found.items()), None)
+
+
+def check_base(model_spec: str, run_dirs: list[Path]) -> None:
+    """Adapters are graded on the base model they were trained on, not on another one of the same shapes."""
+    from codetune.models.source import same_model
+
+    trained = trained_from(run_dirs)
+    if trained is not None and same_model(model_spec, trained[0]) is False:
+        raise CodetuneError(
+            f"model {model_spec}: the adapters were trained on {trained[0]} ({trained[1]}: base_model); grade "
+            "them on that model"
+        )
+
+
 def trained_on(run_dirs: list[Path]) -> str | None:
     """The base model commit the runs recorded (`run.json` base_model_revision), so that their checkpoints are graded
     on the weights they were trained on; runs trained on different commits cannot share one base model."""
@@ -233,8 +260,9 @@ def evaluate_many(
     from codetune.models.load import model_revision, pinned_weights
 
     load = model_spec
+    runs = sorted({Path(t.adapter).parent for t in targets if t.adapter is not None})
+    check_base(model_spec, runs)
     if model is None and engine is None:
-        runs = sorted({Path(t.adapter).parent for t in targets if t.adapter is not None})
         load = pinned_weights(model_spec, trained_on(runs))
     summaries: dict[int, dict[str, Any]] = {}
     pending: dict[int, _Pending] = {}

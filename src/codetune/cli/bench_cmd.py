@@ -58,10 +58,11 @@ def build_config(config: Path | None, overrides: list[str], flags: dict[str, Any
 
 
 def eval_command(
-    model: str = typer.Option(
-        ...,
+    model: str | None = typer.Option(
+        None,
         "--model",
-        help="Base model: catalog name, .gguf file, HF folder or hub id (owner/name[@revision]).",
+        help="Base model: catalog name, .gguf file, HF folder or hub id (owner/name[@revision]); with --run or an "
+        "--adapter of a run, default: the model the run was trained on.",
     ),
     adapter: Path | None = typer.Option(
         None, "--adapter", help="LoRA adapter folder to evaluate on the base."
@@ -118,6 +119,9 @@ def eval_command(
         raise CodetuneError(
             "--out: missing; the eval folder to write (generations, eval_all.json, summary.json)"
         )
+    model = model or _trained_model(
+        run if run is not None else adapter.parent if adapter is not None else None
+    )
     flags = {
         "problems": problems,
         "release": release,
@@ -165,6 +169,19 @@ def eval_command(
     assert out is not None  # checked above
     summary = evaluate(model, problem_list, cfg, out, adapter=adapter, label=label, progress=not no_progress)
     print_summary(summary, out)
+
+
+def _trained_model(run: Path | None) -> str:
+    """The base model `run` (a training run folder) was trained from, for a command given no --model."""
+    from codetune.bench.evaluate import trained_from
+    from codetune.errors import CodetuneError
+
+    found = trained_from([run]) if run is not None and run.is_dir() else None
+    if found is None:
+        raise CodetuneError(
+            "--model: missing; the base model to evaluate (it can be left out with --run, or an --adapter of a run)"
+        )
+    return found[0]
 
 
 def print_summary(summary: dict[str, Any], out: Path) -> None:

@@ -59,3 +59,16 @@ def resolve(spec: str) -> ModelSource:
         f"unknown model {s!r}: not a catalog name ({known}), an existing folder or .gguf file, or a hub id "
         "(owner/name, optionally @revision)"
     )
+
+
+def same_model(a: str, b: str) -> bool | None:
+    """Whether two specs name the same model (a hub id's revision aside), or None when one does not resolve here."""
+
+    def key(spec: str) -> tuple[str, str]:
+        src = resolve(spec)
+        return src.kind, str(src.path) if src.path is not None else (src.name or "").lower()
+
+    try:
+        return key(a) == key(b)
+    except CodetuneError:
+        return None
