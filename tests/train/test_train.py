@@ -107,11 +107,15 @@ def test_refuses_to_overwrite_a_run_without_resume(trained_run):
         train("unused", make_splits(), fast_config(), trained_run.out_dir, progress=False)
 
 
-def test_resume_of_a_complete_run_returns_it(trained_run):
+def test_resume_of_a_complete_run_returns_it(trained_run, tiny_model_dir):
     from codetune.train import train
 
-    result = train("unused", make_splits(), fast_config(), trained_run.out_dir, resume=True, progress=False)
+    model, out = str(tiny_model_dir), trained_run.out_dir
+    result = train(model, make_splits(), fast_config(), out, resume=True, progress=False)
     assert result.final_step == 4 and result.log == trained_run.log
+    # other settings are not "done": they would not be trained
+    with pytest.raises(CodetuneError, match=r"config.yaml: train.max_steps was -1, now 8"):
+        train(model, make_splits(), fast_config(max_steps=8), out, resume=True, progress=False)
 
 
 def test_resume_with_a_changed_config_is_refused(trained_run, tiny_model_dir, tmp_path):

@@ -17,6 +17,7 @@ from codetune.train.config import TrainConfig, kernel_conflict
 from codetune.train.run_folder import (
     SPLITS,
     TrainResult,
+    check_resumable,
     device_name,
     finished,
     forget_start,
@@ -162,6 +163,7 @@ def train(
     wanted = run_config(model_spec, cfg, extra_config)
 
     if resume and (done := finished(out_dir)) is not None:
+        check_resumable(out_dir, wanted)  # other settings would not be trained: say so instead of "done"
         return done
     checkpoint, records, info = open_folder(out_dir, wanted, resume=resume, main=main)
 
