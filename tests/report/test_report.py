@@ -171,6 +171,32 @@ def test_user_errors_are_one_line(fixture_runs: dict[str, Path], tmp_path: Path)
     (fixture_runs["diverse"] / "eval" / "checkpoint-20" / "eval_all.json").unlink()
     r = cli("report", fixture_runs["diverse"], "--out", tmp_path / "o")
     assert r.returncode == 2 and "eval_all.json" in r.stderr
+    r = cli("plot", fixture_runs["deep"] / "metrics.jsonl", "--out", tmp_path / "o.png")
+    assert r.returncode == 2 and "plot reads a log.json" in r.stderr, r.stderr
+
+
+def test_runs_left_out_and_mixed_grading_are_warned_about(
+    fixture_runs: dict[str, Path], tmp_path: Path
+) -> None:
+    import shutil
+
+    unevaluated = tmp_path / "unevaluated"
+    unevaluated.mkdir()
+    shutil.copy(fixture_runs["deep"] / "log.json", unevaluated / "log.json")
+    exact = tmp_path / "exact"
+    shutil.copytree(fixture_runs["base"], exact)
+    summary = json.loads((exact / "summary.json").read_text())
+    (exact / "summary.json").write_text(json.dumps({**summary, "compare": "exact", "label": "exact"}))
+    r = cli("report", fixture_runs["deep"], unevaluated, "--eval", exact, "--out", tmp_path / "r")
+    assert r.returncode == 0, r.stderr
+    warnings = json.loads((tmp_path / "r" / "stats.json").read_text())["warnings"]
+    assert len(warnings) == 2
+    assert warnings[0].startswith("unevaluated: not evaluated") and "codetune eval --run" in warnings[0]
+    assert "different output comparisons (exact, lcb)" in warnings[1]
+    assert [line for line in r.stdout.splitlines() if line.startswith("warning: ")] == [
+        f"warning: {w}" for w in warnings
+    ]
+    assert all(w in (tmp_path / "r" / "results.md").read_text() for w in warnings)
 
 
 def test_report_from_eval_folders_only(fixture_runs: dict[str, Path], tmp_path: Path) -> None:

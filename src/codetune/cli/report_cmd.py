@@ -68,6 +68,8 @@ def _print_selection(s: dict[str, Any]) -> None:
 
 def print_summary(stats: dict[str, Any]) -> None:
     """The report's headline numbers, from its stats.json."""
+    for w in stats.get("warnings", []):
+        print(f"warning: {w}")
     for m in stats["models"]:
         print(
             f"{m['name']:<24} {m['checkpoint']:<18} Pass@1 {100 * m['pass@1']:5.1f}%  {m['solved']}/{m['total']}"
@@ -119,10 +121,17 @@ def plot(
     from codetune.report.plots import plot_losses
 
     refuse_input_as_output("--out", out, log)
+    if log.suffix == ".jsonl":
+        raise CodetuneError(
+            f"{log}: plot reads a log.json (a list of steps), not TRL's metrics.jsonl records"
+        )
     rows = read_log(log)
     if not rows:
         raise CodetuneError(f"{log}: no logged steps to plot")
-    plot_losses(rows, out, title or f"{log.stem}: loss")
+    name = (
+        log.parent.resolve().name if log.name == "log.json" else log.stem
+    )  # a run's log is named by its run
+    plot_losses(rows, out, title or f"{name}: loss")
     print(f"wrote {out} ({len(rows)} steps)")
 
 

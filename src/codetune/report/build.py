@@ -157,6 +157,23 @@ def _setup_notes(models: list[Model]) -> list[str]:
     return notes
 
 
+def _warnings(runs: list[Run], models: list[Model]) -> list[str]:
+    """What would make a reader misjudge the results: runs left out of them, models graded by different rules."""
+    out = [
+        f"{run.name}: not evaluated ({run.path / 'eval' / 'sweep.json'} is missing), so it has losses here but no "
+        f"Pass@1; `codetune eval --run {run.path}` grades its checkpoints."
+        for run in runs
+        if run.best is None
+    ]
+    modes = sorted({str(s) for m in models if (s := m.result.summary.get("compare"))})
+    if len(modes) > 1:
+        out.append(
+            f"The models were graded with different output comparisons ({', '.join(modes)}): a difference between "
+            "them may come from the grading, not the models; grade them all one way (`--compare`)."
+        )
+    return out
+
+
 def _setting_notes(summaries: list[dict[str, Any]]) -> list[str]:
     """The problems and the decoding the Pass@1 values rest on, as the eval summaries state them."""
 
@@ -276,7 +293,8 @@ def build_report(
     models = collect_models(runs, extra, base_eval)
     mat = matrix(models)
     pairs = paired_tests(models, mat)
-    notes = _setup_notes(models) if models else []
+    warnings = _warnings(runs, models)
+    notes = warnings + (_setup_notes(models) if models else [])
     if selections:
         notes.append(
             "Each run's best checkpoint was chosen on the problems its Pass@1 is measured on, which flatters it; "
@@ -302,6 +320,7 @@ def build_report(
         "title": title,
         "created": time.strftime("%Y-%m-%d %H:%M:%S"),
         "notes": notes,
+        "warnings": warnings,
         "models": [
             {
                 "name": m.name,
