@@ -36,6 +36,13 @@ def test_info_of_folder(tiny_model_dir) -> None:
     r = run("model", "info", str(tiny_model_dir), "--json")
     assert r.returncode == 0, r.stderr
     assert '"architecture": "qwen2"' in r.stdout and '"chat_template": true' in r.stdout
+    import json
+
+    from transformers import AutoModelForCausalLM
+
+    loaded = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    assert loaded.config.tie_word_embeddings  # the count below must not include the shared matrix twice
+    assert json.loads(r.stdout)["parameters"] == sum(p.numel() for p in loaded.parameters())
 
 
 def test_usage_errors_are_one_line_naming_the_command() -> None:

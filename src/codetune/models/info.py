@@ -61,6 +61,9 @@ def hf_info(where: str, revision: str | None = None) -> dict[str, Any]:
     with init_empty_weights():
         model = AutoModelForCausalLM.from_config(config)
     n = sum(p.numel() for p in model.parameters())
+    head, embed = model.get_output_embeddings(), model.get_input_embeddings()
+    if getattr(config, "tie_word_embeddings", False) and head is not None and head.weight is not embed.weight:
+        n -= head.weight.numel()  # empty weights are not tied: the loaded model shares one matrix
     try:
         has_template = AutoTokenizer.from_pretrained(where, revision=revision).chat_template is not None
     except load_errors():
