@@ -279,3 +279,34 @@ def test_a_release_with_a_local_problem_set_is_refused_not_ignored(tmp_path) -> 
         assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, (args, r.stderr[-2000:])
         assert r.stderr.startswith("error: --release v2: applies to hub problems only"), (args, r.stderr)
     assert not (tmp_path / "o.json").exists() and not (tmp_path / "eval").exists()
+
+
+def test_ctrl_c_exits_130_and_says_how_to_resume(tmp_path) -> None:
+    """typer returns a KeyboardInterrupt as exit code 130 instead of raising it: it was exit 0, and silent."""
+    import signal
+    import time
+
+    gens = tmp_path / "g.json"
+    gens.write_text('[{"question_id": "qs_lamp_toggles", "code_list": ["import time\\ntime.sleep(60)"]}]')
+    args = [
+        "grade",
+        "--problems",
+        "builtin:quickstart",
+        "--generations",
+        str(gens),
+        "--out",
+        str(tmp_path / "o.json"),
+    ]
+    p = subprocess.Popen(
+        [sys.executable, "-m", "codetune.cli", *args, "--timeout", "60", "--workers", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # a background shell ignores Ctrl-C
+    )
+    time.sleep(8)  # the sandbox is running the sleeping program
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err[-2000:]
+    assert "interrupted: finished work is saved; run the same command again to resume" in err
+    assert not (tmp_path / "o.json").exists()

@@ -79,7 +79,11 @@ def main() -> None:
         "ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning
     )
     try:
-        app(standalone_mode=False, prog_name="codetune")
+        code = app(standalone_mode=False, prog_name="codetune")
+        if code == 130:  # typer turns a KeyboardInterrupt into Exit(130), which it returns here
+            raise KeyboardInterrupt
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except (CodetuneError, OSError) as e:
         # an OSError naming a path is the user's or the machine's (unreadable input, --out naming a file, full disk)
         if os.environ.get("CODETUNE_DEBUG") == "1" or (isinstance(e, OSError) and not e.filename):
