@@ -310,3 +310,16 @@ def test_ctrl_c_exits_130_and_says_how_to_resume(tmp_path) -> None:
     assert p.returncode == 130, err[-2000:]
     assert "interrupted: finished work is saved; run the same command again to resume" in err
     assert not (tmp_path / "o.json").exists()
+
+
+def test_model_list_shows_whole_names_in_80_columns() -> None:
+    import os
+
+    from codetune.models.catalog import CATALOG
+
+    r = subprocess.run([sys.executable, "-m", "codetune.cli", "model", "list"], capture_output=True, text=True,
+                       env={**os.environ, "COLUMNS": "80"})  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert all(line.count("│") == 5 or not line.startswith("│") for line in r.stdout.splitlines())
+    for name in CATALOG:
+        assert f"│ {name} " in r.stdout, r.stdout

@@ -18,7 +18,11 @@ def list_models() -> None:
     from codetune.models.assemble import gguf_path, is_ready
     from codetune.models.catalog import CATALOG
 
-    table = Table("name", "hub model", "size", "cached")
+    table = Table()
+    table.add_column("name", no_wrap=True)  # the name to type: never cut, even at 80 columns
+    table.add_column("hub model", overflow="fold")
+    table.add_column("size", no_wrap=True)
+    table.add_column("cached", overflow="fold")  # folded, not cut, so the path can be copied
     for e in CATALOG.values():
         table.add_row(
             e.name, e.hub_id, f"{e.size / 2**20:,.0f} MiB", str(gguf_path(e)) if is_ready(e) else "-"
