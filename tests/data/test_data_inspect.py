@@ -67,6 +67,20 @@ def test_cli_inspect_json_matches_the_library(tmp_path: Path, qwen_tokenizer) ->
     assert (tmp_path / "tokenizers" / "qwen2.5-coder" / "tokenizer.json").is_file()
 
 
+def test_truncation_is_counted_at_the_length_training_truncates_at(tmp_path: Path) -> None:
+    config = tmp_path / "arm.yaml"
+    config.write_text("model: x\ndata: {dataset: builtin:deep}\ntrain: {max_length: 256}\n")
+    for args, length in (
+        ([], 1024),  # TrainConfig's default
+        (["--config", str(config)], 256),
+        (["--config", str(config), "-o", "max_length=300"], 300),
+        (["--config", str(config), "--max-length", "200"], 200),
+    ):
+        proc = run_cli("data", "inspect", "builtin:deep", "--json", *args, home=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout)["max_length"] == length, args
+
+
 def test_cli_missing_column_is_one_line(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "data.jsonl", [{"a": "x", "b": "y"}])
     proc = run_cli("data", "inspect", str(path), home=tmp_path)
@@ -106,7 +120,9 @@ def test_cli_inspect_model_option_loads_that_tokenizer(tiny_model_dir: Path, qwe
     args = ["data", "inspect", "builtin:diverse", "--model", str(tiny_model_dir), "--json"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output) == inspect(DataConfig(dataset="builtin:diverse"), qwen_tokenizer)
+    assert json.loads(result.output) == inspect(
+        DataConfig(dataset="builtin:diverse", max_length=1024), qwen_tokenizer
+    )
 
 
 def test_cli_check_reports_and_drops_contamination(tmp_path: Path) -> None:

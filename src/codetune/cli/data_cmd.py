@@ -60,6 +60,27 @@ def default_tokenizer() -> Any:
     return AutoTokenizer.from_pretrained(dest)
 
 
+def _sets_max_length(config: Path | None, override: list[str]) -> bool:
+    """Whether the data settings name their own max_length (in the YAML's data section or an override)."""
+    from codetune.configio import read_yaml
+
+    raw: dict[str, Any] = read_yaml(config) if config else {}
+    data = raw.get("data", raw)
+    named = isinstance(data, dict) and "max_length" in data
+    return named or any(o.split("=", 1)[0].strip() == "max_length" for o in override)
+
+
+def _train_max_length(config: Path | None) -> int:
+    """The length training truncates examples at: the YAML's train.max_length, else TrainConfig's default."""
+    from codetune.configio import read_yaml
+    from codetune.train.config import TrainConfig
+
+    raw: dict[str, Any] = read_yaml(config) if config else {}
+    train = raw.get("train")
+    value = train.get("max_length") if isinstance(train, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else TrainConfig().max_length
+
+
 @data_app.command("inspect")
 def inspect_cmd(
     dataset: str = typer.Argument(
@@ -72,7 +93,10 @@ def inspect_cmd(
         None, "--model", help="Tokenizer of this model (default: shipped Qwen2.5)."
     ),
     max_length: int | None = typer.Option(
-        None, "--max-length", help="Token budget for the truncation share."
+        None,
+        "--max-length",
+        help="Token budget for the truncation share (default: data.max_length if set, else the train.max_length "
+        "training truncates at: the --config's, or 1024).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     override: list[str] = typer.Option([], "--override", "-o", help=OVERRIDE_HELP),
@@ -81,6 +105,8 @@ def inspect_cmd(
     from codetune.data import inspect
     from codetune.models import load_tokenizer
 
+    if max_length is None and not _sets_max_length(config, override):
+        max_length = _train_max_length(config)
     cfg = data_config(dataset, config, override, max_length=max_length)
     tokenizer = load_tokenizer(model, quiet=True) if model else default_tokenizer()
     result = inspect(cfg, tokenizer)
