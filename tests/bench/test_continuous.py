@@ -204,6 +204,7 @@ def test_dora_adapters_are_generated_one_adapter_at_a_time(tiny_model_dir, tmp_p
     """PEFT cannot route DoRA adapters per row (`adapter_names`): rows of DoRA checkpoints are still generated in one
     call with the base model's, one adapter at a time, each with its own model's tokens."""
     import torch
+    from safetensors.torch import load_file, save_file
     from transformers import AutoModelForCausalLM
 
     from codetune.models import load_tokenizer
@@ -212,10 +213,21 @@ def test_dora_adapters_are_generated_one_adapter_at_a_time(tiny_model_dir, tmp_p
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32).eval()
     tok = load_tokenizer(str(tiny_model_dir))
     targets = ["q_proj", "v_proj", "down_proj"]
-    adapters = [
-        save_random_adapter(model, tmp_path / f"d{i}", targets=targets, std=0.5, seed=i, use_dora=True)
-        for i in range(2)
-    ]
+    adapters = []
+    for i in range(2):
+        torch.manual_seed(10 + i)  # LoRA's A matrices too: outputs must not depend on what ran before
+        folder = save_random_adapter(
+            model, tmp_path / f"d{i}", targets=targets, std=2.0, seed=i, use_dora=True
+        )
+        # DoRA renormalises each column, so a random B alone barely moves the tiny model: rescale the magnitudes
+        file = str(folder / "adapter_model.safetensors")
+        g = torch.Generator().manual_seed(20 + i)
+        weights = {
+            k: v * (0.2 + 3 * torch.rand(v.shape, generator=g)) if "magnitude" in k else v
+            for k, v in load_file(file).items()
+        }
+        save_file(weights, file)
+        adapters.append(folder)
     prompts = _prompts(4, seed=2)
     dec, kw = Decoding(max_new_tokens=10), {"pad_token_id": PAD, "eos_token_id": [PAD]}
     alone = [
