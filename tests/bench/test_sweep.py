@@ -199,3 +199,11 @@ def test_a_run_is_graded_on_the_model_it_was_trained_on(tiny_model_dir: Path, tm
     assert summary["model"] == str(tiny_model_dir)
     r = codetune("--adapter", str(tmp_path / "nowhere"), "--out", str(tmp_path / "e2"))
     assert r.returncode == 2 and r.stderr.startswith("error: --model: missing"), r.stderr
+
+
+def test_the_sweep_table_names_its_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from codetune.bench.sweep import print_sweep
+
+    rows = [row("checkpoint-2", 0.5, 1.0, step=2)]
+    print_sweep({"rows": rows, "best": "checkpoint-2", "rule": "r"}, tmp_path / "arms" / "deep")
+    assert "checkpoint sweep: deep" in capsys.readouterr().out

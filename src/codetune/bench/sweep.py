@@ -164,16 +164,17 @@ def sweep_runs(
         result = {"rows": rows, "best": pick_best(rows), "rule": BEST_RULE}
         atomic_write_json(run_dir / "eval" / "sweep.json", result)
         if progress:
-            print_sweep(result)
+            print_sweep(result, run_dir)
         results.append(result)
     return results
 
 
-def print_sweep(result: dict[str, Any]) -> None:
+def print_sweep(result: dict[str, Any], run_dir: Path | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("label", "step", "pass@1", "solved", "val loss", "test loss", title="checkpoint sweep")
+    title = f"checkpoint sweep: {run_dir.name}" if run_dir is not None else "checkpoint sweep"
+    table = Table("label", "step", "pass@1", "solved", "val loss", "test loss", title=title)
     for r in result["rows"]:
         mark = " *" if r["label"] == result["best"] else ""
         table.add_row(
