@@ -74,6 +74,10 @@ def test_run_folder_records_the_run(trained_run):
     assert cfg["data"] == {"dataset": "inline"}
     png = (out / "loss.png").read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) > 5000
+    readme = (out / "README.md").read_text()  # codetune's, not TRL's card naming no base model
+    assert readme.startswith(f"# codetune training run: {out.name}\n") and "None" not in readme
+    assert f"`{info['base_model']}`" in readme and "- Data: `inline`" in readme
+    assert f"lowest validation loss at step {trained_run.best_val_step}" in readme
 
 
 def test_best_val_step_follows_validation_loss(trained_run):

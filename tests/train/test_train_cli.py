@@ -91,6 +91,7 @@ def test_cli_trains_study_format_text_rows(tiny_model_dir, tmp_path, capsys):
     assert "done:" in printed and "tok/s" in printed  # the progress bar's last frame
     log = json.loads((out / "log.json").read_text())
     assert [r["step"] for r in log] == [1] and log[0]["val_loss"] > 0 and log[0]["test_loss"] > 0
+    assert f"val loss {log[0]['val_loss']:.4f}, test loss {log[0]['test_loss']:.4f}" in printed
     info = json.loads((out / "run.json").read_text())
     assert info["status"] == "complete" and info["data_fingerprints"]["data"]
     data_report = json.loads((out / "data_report.json").read_text())  # for the report's Training data section

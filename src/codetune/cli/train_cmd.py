@@ -85,9 +85,14 @@ def train_command(
         # what the report's Training data section reads
         atomic_write_json(result.out_dir / "data_report.json", splits.report)
         last = result.log[-1] if result.log else {}
+
+        def loss(name: str) -> str:
+            value = last.get(name)
+            return f"{value:.4f}" if isinstance(value, float) else "-"
+
         print(
-            f"done: {result.out_dir} step {result.final_step}, val loss {last.get('val_loss')}, "
-            f"test loss {last.get('test_loss')}, best val step {result.best_val_step}"
+            f"done: {result.out_dir} step {result.final_step}, val loss {loss('val_loss')}, "
+            f"test loss {loss('test_loss')}, best val step {result.best_val_step}"
         )
 
 

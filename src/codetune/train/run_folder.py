@@ -134,3 +134,37 @@ def open_folder(
             f"{out_dir}: holds files that are not a training run (e.g. {other.name}); choose a new or empty folder"
         )
     return None, [], {}
+
+
+def run_readme(
+    out_dir: Path, model_spec: str, cfg: TrainConfig, data: dict, final_step: int, best: int | None
+) -> str:
+    """The run folder's README.md (TRL writes a generic model card there, naming no base model for a local one)."""
+    from codetune import __version__
+
+    lora = cfg.lora
+    lines = [
+        f"# codetune training run: {out_dir.name}",
+        "",
+        f"LoRA fine-tuning of `{model_spec}` by codetune {__version__} on TRL's SFTTrainer.",
+        "",
+        *(
+            [
+                f"- Data: `{data['dataset']}`, answer `{data.get('response', 'output')}`, format "
+                f"`{data.get('format', 'chat')}`"
+            ]
+            if data.get("dataset")
+            else []
+        ),  # fmt: skip
+        f"- LoRA: r={lora.r}, alpha={lora.alpha}, dropout={lora.dropout}, on {', '.join(lora.target_modules)}",
+        f"- Steps: {final_step}; lowest validation loss at step {best if best is not None else '-'}",
+        "",
+        "Files: `log.json` (losses at every evaluation), `metrics.jsonl` (every record TRL logged), `run.json` "
+        "(versions, device, data fingerprints), `config.yaml` (train it again with `codetune train config.yaml`), "
+        "`checkpoint-<step>/` (PEFT adapters), `adapter/` (the final adapter).",
+        "",
+        f"Grade the checkpoints and pick the best: `codetune eval --run {out_dir} --problems ...`; merge one into "
+        f"the base model: `codetune export {out_dir} --out merged/`.",
+        "",
+    ]
+    return "\n".join(lines)

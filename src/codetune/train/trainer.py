@@ -24,6 +24,7 @@ from codetune.train.run_folder import (
     open_folder,
     peak_memory_gib,
     run_config,
+    run_readme,
     versions,
 )
 
@@ -317,4 +318,9 @@ def train(
             early_stopped=state.global_step < state.max_steps,
         )
         atomic_write_json(out_dir / "run.json", info)
+        data = (extra_config or {}).get("data")
+        readme = run_readme(
+            out_dir, model_spec, cfg, data if isinstance(data, dict) else {}, state.global_step, best
+        )
+        atomic_write_text(out_dir / "README.md", readme)
     return TrainResult(out_dir, state.global_step, list(log_cb.records), best)
