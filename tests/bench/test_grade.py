@@ -146,6 +146,8 @@ def test_grade_command(tmp_path: Path) -> None:
                 "--timeout", "2", "--workers", "1")  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert "pass@1 0.5000" in r.stdout
+    assert "graded 1 of the 10 problems in builtin:quickstart; the others have no generations" in r.stdout
+    assert "answers: accepted 1, wrong_answer 1" in r.stdout
     rows = json.loads(out.read_text())
     assert [row["question_id"] for row in rows] == [qid] and rows[0]["graded_list"] == [True, False]
 

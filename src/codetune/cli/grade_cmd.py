@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import typer
@@ -76,6 +77,17 @@ def grade(
     atomic_write_json(out, rows)
     s = summarize(rows, [1])
     print(f"pass@1 {s['pass@1']:.4f} ({s['solved']}/{s['total']} problems solved) -> {out}")
+    if len(rows) < len(probs):
+        print(
+            f"graded {len(rows)} of the {len(probs)} problems in {problems}; the others have no generations"
+        )
+    outcomes = Counter(_outcome(meta["verdicts"]) for row in rows for meta in row["metadata"])
+    print("answers: " + ", ".join(f"{verdict} {n}" for verdict, n in outcomes.most_common()))
+
+
+def _outcome(verdicts: list[dict]) -> str:
+    """An answer's verdict: accepted, or its first failing test's (grading stops there)."""
+    return next((v["verdict"] for v in verdicts if v["verdict"] != "accepted"), "accepted")
 
 
 def register(app: typer.Typer) -> None:
