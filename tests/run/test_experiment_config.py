@@ -170,3 +170,13 @@ def test_a_text_setting_takes_an_override_as_written() -> None:
     assert exp.arms[0].data.prompt_template == "Problem: {input}"
     with pytest.raises(CodetuneError, match=r"^override 'train.max_steps=abc': train.max_steps"):
         load_experiment(None, ["name=123", "train.max_steps=abc"])  # a number setting still wants a number
+
+
+def test_a_total_estimate_covers_every_stage_left_or_is_unknown() -> None:
+    from codetune.run.plan import Plan, Stage
+
+    plan = Plan([Stage("prepare", "prepare", estimate_s=5.0), Stage("train:a", "train", "a"),
+                 Stage("report", "report", estimate_s=10.0)], "cpu")  # fmt: skip
+    assert plan.total_estimate_s() is None  # not 15 s: training has no estimate
+    assert plan.total_estimate_s({"train:a"}) == 15.0
+    assert plan.total_estimate_s({"prepare", "train:a"}) == 10.0

@@ -154,6 +154,17 @@ def test_rerun_skips_finished_stages(clean_run: Path) -> None:
     assert (clean_run / "base" / "eval" / "summary.json").stat().st_mtime_ns == before
 
 
+def test_dry_run_of_a_finished_experiment_skips_every_stage(clean_run: Path) -> None:
+    p = codetune("run", str(clean_run.parent / "exp.yaml"), "--dry-run")
+    out, _ = p.communicate(timeout=120)
+    assert p.returncode == 0, out[-2000:]
+    assert (
+        out.count("complete: skipped") == 5
+        and "every stage is complete" in out
+        and "total estimate" not in out
+    )
+
+
 def test_changed_settings_in_same_folder_are_refused(clean_run: Path) -> None:
     p = codetune("run", str(clean_run.parent / "exp.yaml"), "-o", "train.learning_rate=0.5")
     out, _ = p.communicate(timeout=120)

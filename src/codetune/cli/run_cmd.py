@@ -17,6 +17,12 @@ def _fmt_seconds(s: float | None) -> str:
     return f"{s / 60:.1f} min" if s >= 90 else f"{s:.0f} s"
 
 
+def _fmt_value(v: object) -> str:
+    if isinstance(v, dict):
+        return " / ".join(f"{k} {x}" for k, x in v.items())
+    return str(v)
+
+
 def run(
     experiment: Path | None = typer.Argument(
         None, help="Experiment YAML. Default: the embedded quickstart (offline 0.5B model, shipped samples)."
@@ -48,14 +54,23 @@ def run(
     exp = load_experiment(experiment, list(override) + extra)
     runner = ExperimentRunner(exp, console)
     if dry_run:
+        from codetune.run.state import StageState
+
         runner.check_folder()
         plan = runner.plan()
+        state = StageState(runner.out)
+        done = {st.name for st in plan.stages if state.is_complete(st.name)}
         table = Table("stage", "details", "estimate", title=f"{exp.name}: plan on {plan.device}")
         for st in plan.stages:
-            details = ", ".join(f"{k}={v}" for k, v in st.detail.items())
-            table.add_row(st.name, details, _fmt_seconds(st.estimate_s))
+            details = ", ".join(f"{k}={_fmt_value(v)}" for k, v in st.detail.items())
+            estimate = "complete: skipped" if st.name in done else _fmt_seconds(st.estimate_s)
+            table.add_row(st.name, details, estimate)
         console.print(table)
-        console.print(f"total estimate: {_fmt_seconds(plan.total_estimate_s)}")
+        total = plan.total_estimate_s(done)
+        if len(done) == len(plan.stages):
+            console.print("every stage is complete: a run would only print the report's summary")
+        else:
+            console.print(f"total estimate: {_fmt_seconds(total) if total is not None else 'unknown'}")
         for note in plan.notes:
             console.print(f"[yellow]note:[/] {note}")
         return

@@ -26,10 +26,10 @@ class Plan:
     device: str
     notes: list[str] = field(default_factory=list)
 
-    @property
-    def total_estimate_s(self) -> float | None:
-        known = [s.estimate_s for s in self.stages if s.estimate_s is not None]
-        return sum(known) if known else None
+    def total_estimate_s(self, done: set[str] | None = None) -> float | None:
+        """Seconds for the stages not `done`; None when one of them has no estimate (a partial sum would mislead)."""
+        todo = [s.estimate_s for s in self.stages if s.name not in (done or set())]
+        return None if any(e is None for e in todo) else sum(e for e in todo if e is not None)
 
 
 def stage_names(exp: Experiment) -> list[Stage]:
