@@ -210,3 +210,27 @@ def test_cli_check_against_hub_problems_with_filters(tmp_path: Path, monkeypatch
     bad = CliRunner().invoke(app, [*args, "--start", "August"]).exception
     assert isinstance(bad, CodetuneError)
     assert "data check: start: expected a month as YYYY-MM" in str(bad)
+
+
+def test_rows_are_shown_counted_from_one_as_in_errors(tmp_path: Path) -> None:
+    import re
+
+    quickstart = Path(__file__).resolve().parents[2] / "src/codetune/bench/builtin/quickstart.jsonl"
+    lamp = json.loads(quickstart.read_text().splitlines()[0])["question_content"]
+    rows = [
+        *small_rows(),
+        row("p9", "valid", 1, statement=small_rows()[2]["input"]),
+        row("p8", "train", 1, lamp),
+    ]
+    for r in rows:
+        r.pop("problem_id")  # no problem id column: the leak names no made-up id
+    path = write_jsonl(tmp_path / "d.jsonl", rows)
+    proc = run_cli("data", "inspect", str(path), home=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    text = " ".join(proc.stdout.split())
+    assert "leak: problem is in train and valid (rows train 3; valid 8, 1 = the dataset's first)" in text, (
+        text
+    )
+    proc = run_cli("data", "check", str(path), "--problems", "builtin:quickstart", home=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(r"│ 9 +│ - +│ train +│ qs_lamp_toggles", proc.stdout), proc.stdout

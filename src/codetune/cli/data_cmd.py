@@ -130,9 +130,15 @@ def inspect_cmd(
         )
     console.print(table)
     for leak in result["leaks"]:
+        rows = "; ".join(
+            f"{split} {', '.join(str(i + 1) for i in ids)}" for split, ids in leak["rows"].items()
+        )
+        named = (
+            "" if str(leak["problem_id"]).startswith("s-") else f" {leak['problem_id']}"
+        )  # s-: a made-up id
         console.print(
-            f"[yellow]leak[/]: problem {leak['problem_id']} is in {' and '.join(leak['splits'])} "
-            f"(rows {leak['rows']}): {leak['statement']!r}",
+            f"[yellow]leak[/]: problem{named} is in {' and '.join(leak['splits'])} (rows {rows}, 1 = the "
+            f"dataset's first): {leak['statement']!r}",
             highlight=False,
         )
     if not result["leaks"]:
@@ -144,10 +150,9 @@ def _print_matches(matches: list[dict]) -> None:
     if not matches:
         return
     table = Table("row", "problem_id", "split", "benchmark question", "overlap", title="contamination")
-    for m in matches:
-        table.add_row(
-            str(m["row"]), str(m["problem_id"]), m["split"], m["question_id"], f"{m['overlap']:.0%}"
-        )
+    for m in matches:  # rows counted from 1, as in error messages (the JSON keeps 0-based indices)
+        pid = "-" if m["problem_id"] is None else str(m["problem_id"])
+        table.add_row(str(m["row"] + 1), pid, m["split"], m["question_id"], f"{m['overlap']:.0%}")
     console.print(table)
 
 
