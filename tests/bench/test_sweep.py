@@ -199,6 +199,10 @@ def test_a_run_is_graded_on_the_model_it_was_trained_on(tiny_model_dir: Path, tm
     assert summary["model"] == str(tiny_model_dir)
     r = codetune("--adapter", str(tmp_path / "nowhere"), "--out", str(tmp_path / "e2"))
     assert r.returncode == 2 and r.stderr.startswith("error: --model: missing"), r.stderr
+    r = codetune("--adapter", str(run / "checkpoint-1"), "--out", str(tmp_path / "e3"))  # the run's model
+    assert r.returncode == 0, r.stderr[-2000:]
+    summary = json.loads((tmp_path / "e3" / "summary.json").read_text())
+    assert summary["label"] == "run/checkpoint-1" and summary["model"] == str(tiny_model_dir)
 
 
 def test_the_sweep_table_names_its_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

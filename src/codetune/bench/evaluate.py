@@ -193,6 +193,14 @@ def evaluate(
     )[0]
 
 
+def adapter_label(adapter: Path) -> str:
+    """A name for an adapter given no label: a run's `adapter/` or `checkpoint-<step>/` is named with its run."""
+    name = adapter.resolve().name
+    if name == "adapter" or name.startswith("checkpoint-"):
+        return f"{adapter.resolve().parent.name}/{name}"
+    return name
+
+
 def trained_from(run_dirs: list[Path]) -> tuple[str, Path] | None:
     """The base model spec the runs were trained from and the `run.json` that says so; runs of different models
     cannot share one base model."""
@@ -387,7 +395,7 @@ def _grade_and_summarize(
         row["output_list"] = outputs[row["question_id"]]
     atomic_write_json(out_dir / "eval_all.json", rows)
     summary = {
-        "label": t.label or ("base" if t.adapter is None else Path(t.adapter).name),
+        "label": t.label or ("base" if t.adapter is None else adapter_label(Path(t.adapter))),
         "model": model_spec,
         "model_revision": revision,
         "adapter": str(t.adapter) if t.adapter is not None else None,
