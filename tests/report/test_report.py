@@ -311,7 +311,7 @@ def test_answers_cut_at_the_token_limit_are_counted_in_the_notes(
     assert [(m["hit_token_limit"], m["cut_in_code"]) for m in stats["models"]] == [(4, 2), (0, 0)]
     notes = [n for n in stats["notes"] if n.startswith("Answers that reached the token limit")]
     assert len(notes) == 1 and notes[0].startswith(
-        "Answers that reached the token limit (64) unfinished: A 4 of 6, 2 of them inside a program. "
+        "Answers that reached the token limit (64) unfinished: A 4 of 6, 2 of them before their program was complete. "
     )
     assert notes[0] in (tmp_path / "r" / "results.md").read_text()
     (b / "summary.json").write_text(

@@ -207,7 +207,11 @@ def print_summary(summary: dict[str, Any], out: Path) -> None:
         inside = summary.get("cut_in_code")
         console.print(
             f"[yellow]{hits} of {answers} answers reached the {summary['max_new_tokens']}-token limit unfinished[/]"
-            + (f", {inside} of them inside their program (raise --max-new-tokens)" if inside else "")
+            + (
+                f", {inside} of them before their program was complete (raise --max-new-tokens)"
+                if inside
+                else ""
+            )
         )
     gen = summary.get("generation") or {}
     if gen.get("new_tokens"):

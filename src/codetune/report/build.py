@@ -202,14 +202,16 @@ def _cut_notes(models: list[Model]) -> list[str]:
         hits, in_code, n = s.get("hit_token_limit"), s.get("cut_in_code"), s.get("n")
         if isinstance(hits, int) and hits > 0:
             answers = m.result.total * (n if isinstance(n, int) else 1)
-            inside = f", {in_code} of them inside a program" if isinstance(in_code, int) else ""
+            inside = (
+                f", {in_code} of them before their program was complete" if isinstance(in_code, int) else ""
+            )
             cut.append(f"{m.name} {hits} of {answers}{inside}")
     if not cut:
         return []
     limits = sorted({str(m.result.summary.get("max_new_tokens")) for m in models})
     return [
-        f"Answers that reached the token limit ({', '.join(limits)}) unfinished: {'; '.join(cut)}. One cut inside "
-        "its program fails for the limit, not for its idea; a larger max_new_tokens would grade it fairly."
+        f"Answers that reached the token limit ({', '.join(limits)}) unfinished: {'; '.join(cut)}. One cut before "
+        "its program was complete fails for the limit, not for its idea; a larger max_new_tokens would grade it fairly."
     ]
 
 
