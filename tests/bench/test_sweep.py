@@ -203,6 +203,10 @@ def test_a_run_is_graded_on_the_model_it_was_trained_on(tiny_model_dir: Path, tm
     assert r.returncode == 0, r.stderr[-2000:]
     summary = json.loads((tmp_path / "e3" / "summary.json").read_text())
     assert summary["label"] == "run/checkpoint-1" and summary["model"] == str(tiny_model_dir)
+    assert "generated" in r.stdout and "already complete" not in r.stdout
+    r = codetune("--adapter", str(run / "checkpoint-1"), "--out", str(tmp_path / "e3"))
+    assert r.returncode == 0 and "already complete in this folder: nothing generated" in r.stdout, r.stdout
+    assert "generated 2 tokens" not in r.stdout  # not the earlier run's figures as if new
 
 
 def test_the_sweep_table_names_its_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -167,8 +168,9 @@ def eval_command(
     from codetune.bench.evaluate import evaluate
 
     assert out is not None  # checked above
+    started = time.time()
     summary = evaluate(model, problem_list, cfg, out, adapter=adapter, label=label, progress=not no_progress)
-    print_summary(summary, out)
+    print_summary(summary, out, earlier=(out / "summary.json").stat().st_mtime < started)
 
 
 def _trained_model(run: Path | None) -> str:
@@ -184,7 +186,8 @@ def _trained_model(run: Path | None) -> str:
     return found[0]
 
 
-def print_summary(summary: dict[str, Any], out: Path) -> None:
+def print_summary(summary: dict[str, Any], out: Path, *, earlier: bool = False) -> None:
+    """`earlier`: the folder held this complete evaluation already, so nothing was generated now."""
     from rich.console import Console
     from rich.table import Table
 
@@ -214,7 +217,9 @@ def print_summary(summary: dict[str, Any], out: Path) -> None:
             )
         )
     gen = summary.get("generation") or {}
-    if gen.get("new_tokens"):
+    if earlier:
+        console.print("already complete in this folder: nothing generated or graded now")
+    elif gen.get("new_tokens"):
         console.print(
             f"generated {gen['new_tokens']} tokens at {gen['tokens_per_s']} tok/s ({gen.get('backend')})"
         )
