@@ -12,6 +12,10 @@ def run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "codetune.cli", *args], capture_output=True, text=True)
 
 
+def grade_args(generations, out) -> list[str]:
+    return ["grade", "--problems", "builtin:quickstart", "--generations", str(generations), "--out", str(out)]
+
+
 def test_version_and_help() -> None:
     r = run("--version")
     assert r.returncode == 0 and r.stdout.strip() == f"codetune {__version__}"
@@ -149,15 +153,7 @@ def test_empty_inputs_are_errors_not_zero_results(tmp_path) -> None:
         ('[{"question_id": "q", "code_list": []}]', "non-empty"),
     ):
         gens.write_text(content)
-        r = run(
-            "grade",
-            "--problems",
-            "builtin:quickstart",
-            "--generations",
-            str(gens),
-            "--out",
-            str(tmp_path / "o.json"),
-        )
+        r = run(*grade_args(gens, tmp_path / "o.json"))
         assert r.returncode == 2 and r.stderr.startswith(f"error: {gens}") and message in r.stderr, r.stderr
     r = run("plot", str(log), "--out", str(tmp_path / "o.png"))
     assert r.returncode == 2 and r.stderr.startswith(f"error: {log}: no logged steps"), r.stderr
@@ -288,15 +284,7 @@ def test_ctrl_c_exits_130_and_says_how_to_resume(tmp_path) -> None:
 
     gens = tmp_path / "g.json"
     gens.write_text('[{"question_id": "qs_lamp_toggles", "code_list": ["import time\\ntime.sleep(60)"]}]')
-    args = [
-        "grade",
-        "--problems",
-        "builtin:quickstart",
-        "--generations",
-        str(gens),
-        "--out",
-        str(tmp_path / "o.json"),
-    ]
+    args = grade_args(gens, tmp_path / "o.json")
     p = subprocess.Popen(
         [sys.executable, "-m", "codetune.cli", *args, "--timeout", "60", "--workers", "1"],
         stdout=subprocess.PIPE,
