@@ -91,7 +91,7 @@ def make_plan(
             st.detail = {
                 "rows": sizes,
                 "steps": steps,
-                "train_tokens≈": tokens,  # mean row length x rows per step x steps: the rows drawn differ
+                "train_tokens": f"~{tokens}",  # mean row length x rows per step x steps: the rows drawn differ
                 "loss_evals": n_evals,
                 "checkpoints_to_eval": ckpts,
             }
