@@ -393,3 +393,24 @@ def test_the_base_folder_of_a_run_is_taken_for_its_eval_folder(
     build_report([fixture_runs["deep"]], tmp_path / "r", base=base)
     stats = json.loads((tmp_path / "r" / "stats.json").read_text())
     assert [(m["name"], m["solved"]) for m in stats["models"]][0] == ("base", sum(BASE))
+
+
+def test_arms_of_an_experiment_find_its_base_and_the_folder_itself_is_explained(
+    fixture_runs: dict[str, Path], tmp_path: Path
+) -> None:
+    import shutil
+
+    from codetune.errors import CodetuneError
+    from codetune.report import build_report
+
+    exp = tmp_path / "exp"
+    shutil.copytree(fixture_runs["deep"], exp / "arms" / "deep")
+    shutil.rmtree(exp / "arms" / "deep" / "eval" / "base", ignore_errors=True)
+    shutil.copytree(fixture_runs["base"], exp / "base" / "eval")  # where `codetune run` writes it
+    build_report([exp / "arms" / "deep"], tmp_path / "r")
+    stats = json.loads((tmp_path / "r" / "stats.json").read_text())
+    assert [m["name"] for m in stats["models"]][0] == "base"
+    with pytest.raises(CodetuneError, match=r"exp: an experiment folder; give its runs \(.*arms/\*\)"):
+        build_report([exp], tmp_path / "r2")
+    with pytest.raises(CodetuneError, match="given twice"):
+        build_report([exp / "arms" / "deep", exp / "arms" / "deep"], tmp_path / "r3")

@@ -16,7 +16,8 @@ def report(
     base: Path | None = typer.Option(
         None,
         "--base",
-        help="Eval folder of the base model (or the base/ folder of a `codetune run`; default: a run's eval/base).",
+        help="Eval folder of the base model (or the base/ folder of a `codetune run`; default: a run's eval/base, or the "
+        "base/eval beside an experiment's arms/).",
     ),
     study_logs: list[Path] = typer.Option([], "--study-log", help="Reference loss logs, drawn dashed."),
     study_summaries: list[Path] = typer.Option(

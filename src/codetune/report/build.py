@@ -239,6 +239,10 @@ def build_report(
     The base model comes from `base` (an eval folder) or else from the first run with an `eval/base/` folder.
     """
     out = Path(out_dir)
+    given = [Path(p).resolve() for p in run_dirs]
+    if len(set(given)) < len(given):
+        twice = next(p for p in given if given.count(p) > 1)
+        raise CodetuneError(f"{twice}: given twice; a run is compared with others, not with itself")
     runs = [read_run(p) for p in run_dirs]
     extra = [read_eval(p) for p in evals or []]
     base_eval = read_eval(base, name="base") if base else next((r.base for r in runs if r.base), None)

@@ -227,9 +227,19 @@ def read_run(path: str | Path) -> Run:
             if not best_dir.is_dir():
                 raise CodetuneError(f"{sweep_path}: best: eval folder {best_dir} is missing")
             run.best = read_eval(best_dir, name=run.name)
+    shared_base = (
+        path.parent.parent / "base" / "eval"
+    )  # an arm of `codetune run`: arms/<arm>/ beside base/eval/
     if (path / "eval" / "base" / "eval_all.json").is_file():
         run.base = read_eval(path / "eval" / "base", name="base")
+    elif path.parent.name == "arms" and (shared_base / "eval_all.json").is_file():
+        run.base = read_eval(shared_base, name="base")
     if not log and run.best is None:
+        if (path / "arms").is_dir():
+            raise CodetuneError(
+                f"{path}: an experiment folder; give its runs ({path / 'arms'}/*), or open the report it has "
+                f"({path / 'report' / 'report.html'})"
+            )
         raise CodetuneError(
             f"{path}: neither log.json nor eval/sweep.json found; is this a codetune run folder?"
         )
