@@ -65,6 +65,9 @@ def test_choices(run_dir: Path) -> None:
     assert choose(run_dir, "lowest-val").step == 4
     assert choose(run_dir, "last").step == 6
     assert choose(run_dir, "6").adapter == run_dir / "checkpoint-6"
+    assert (
+        choose(run_dir, "checkpoint-4").adapter == run_dir / "checkpoint-4"
+    )  # the label the sweep table shows
     assert choose(run_dir, "best").benchmark["solved"] == 3
     with pytest.raises(CodetuneError, match=r"no checkpoint at step 5 .* \(steps: 2, 4, 6\)"):
         choose(run_dir, "5")
@@ -103,6 +106,9 @@ def test_catalog_base_names_its_hub_model_in_the_card(run_dir: Path) -> None:
     assert "dequantized from its Q4_K_M GGUF" in card and "lowest validation loss" in card
     assert "r=4, alpha=8" in card and "down_proj, q_proj, v_proj" in card
     assert "DoRA" not in card and "rsLoRA" not in card
+    assert "flatters" not in card  # chosen by validation loss, not on the benchmark number it shows
+    best = choose(run_dir, "best")
+    assert "flatters this number" in model_card("m", "x", best.adapter, lora, {}, best, "bf16")
     card = model_card(
         "m", "x", choice.adapter, {**lora, "use_dora": True, "use_rslora": True}, {}, choice, "bf16"
     )
@@ -121,6 +127,7 @@ def test_catalog_base_names_its_hub_model_in_the_card(run_dir: Path) -> None:
         ("none", ["--private"], "--private: only means something with --push-to-hub"),
         ("none", ["--dtype", "int4"], "--dtype: 'int4' is not one of bfloat16, float16, float32"),
         ("none", ["--model", "llama-99b"], "unknown model 'llama-99b'"),
+        ("adapter", ["--checkpoint", "last"], "--checkpoint last: only applies to a run folder"),
     ],
 )
 def test_one_line_errors(run_dir: Path, tmp_path: Path, edit: str, args: list[str], message: str) -> None:
@@ -135,7 +142,8 @@ def test_one_line_errors(run_dir: Path, tmp_path: Path, edit: str, args: list[st
         sweep.write_text(json.dumps({**json.loads(sweep.read_text()), "best": "base"}))
     elif edit == "no-config":
         (run / "config.yaml").unlink()
-    r = cli("export", str(run), "--out", str(tmp_path / "m"), *args)
+    source = run / "checkpoint-2" if edit == "adapter" else run
+    r = cli("export", str(source), "--out", str(tmp_path / "m"), *args)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and message in errors[0], r.stderr

@@ -15,10 +15,11 @@ def export_command(
     out: Path = typer.Option(
         ..., "--out", help="Folder to write the merged model into (a normal HF model folder)."
     ),
-    checkpoint: str = typer.Option(
-        "best",
+    checkpoint: str | None = typer.Option(
+        None,
         "--checkpoint",
-        help="With a run folder: best (the eval sweep's pick), last, lowest-val, or a step number.",
+        help="With a run folder: best (the eval sweep's pick; the default), last, lowest-val, a step number or a "
+        "label of the sweep (checkpoint-20, final).",
     ),
     model: str | None = typer.Option(
         None, "--model", help="Base model (default: the `model` of the run's config.yaml)."
@@ -56,10 +57,14 @@ def export_command(
                 f"--push-to-hub {push_to_hub!r}: not a hub repo id ({str(e).splitlines()[0]})"
             ) from None
     if (source / "adapter_config.json").is_file():
+        if checkpoint is not None:
+            raise CodetuneError(
+                f"--checkpoint {checkpoint}: only applies to a run folder; {source} is one adapter folder"
+            )
         adapter, choice = source, None
         run_dir = source.parent if (source.parent / "config.yaml").is_file() else None
     elif source.is_dir():
-        choice = choose(source, checkpoint)
+        choice = choose(source, checkpoint or "best")
         adapter, run_dir = choice.adapter, source
     else:
         raise CodetuneError(f"{source}: not a run folder or an adapter folder")

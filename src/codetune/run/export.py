@@ -75,8 +75,8 @@ def choose(run_dir: Path, which: str = "best") -> Choice:
         if not scored:
             raise CodetuneError(f"{run_dir / 'log.json'}: no validation loss at any checkpoint's step")
         label, step, adapter = min(scored, key=lambda x: x[:2])[2]
-    elif which.isdigit():
-        found = [t for t in targets if t[1] == int(which)]
+    elif which.isdigit() or any(t[0] == which for t in targets):  # a step, or a label as the sweep shows it
+        found = [t for t in targets if t[0] == which or (which.isdigit() and t[1] == int(which))]
         if not found:
             steps = ", ".join(str(t[1]) for t in targets if t[1] is not None)
             raise CodetuneError(f"--checkpoint: no checkpoint at step {which} in {run_dir} (steps: {steps})")
@@ -155,11 +155,13 @@ def model_card(
         lines.append(f"- Checkpoint chosen by: {choice.rule}")
         b = choice.benchmark
         if b:
+            picked = choice.rule == RULES["best"]  # chosen on this very number: say it flatters
             lines.append(
                 f"- Benchmark at this checkpoint: Pass@1 {b.get('pass@1'):.3f} ({b.get('solved')}/{b.get('total')} "
-                "problems). Picking the best of several checkpoints on the same problems flatters this number; "
-                "the run's report gives the leave-one-problem-out estimate."
-            )
+                "problems)."
+                + (" Picking the best of several checkpoints on the same problems flatters this number; the run's "
+                   "report gives the leave-one-problem-out estimate." if picked else "")
+            )  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
