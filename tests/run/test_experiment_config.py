@@ -180,3 +180,14 @@ def test_a_total_estimate_covers_every_stage_left_or_is_unknown() -> None:
     assert plan.total_estimate_s() is None  # not 15 s: training has no estimate
     assert plan.total_estimate_s({"train:a"}) == 15.0
     assert plan.total_estimate_s({"prepare", "train:a"}) == 10.0
+
+
+@pytest.mark.parametrize("steps", ["0", "-3"])
+def test_max_steps_is_all_epochs_or_a_count_never_silently_either(steps: str, tmp_path) -> None:
+    from codetune.run.config import load_experiment
+
+    with pytest.raises(
+        CodetuneError,
+        match=rf"train.max_steps: must be -1 \(all epochs\) or a number of steps >= 1, got {steps}",
+    ):
+        load_experiment(None, [f"train.max_steps={steps}", f"out={tmp_path}"])

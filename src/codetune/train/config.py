@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from codetune.configio import StrictModel, Switch
 from codetune.data.config import DataConfig
@@ -35,6 +35,7 @@ class TrainConfig(StrictModel):
 
     epochs: float = Field(3, gt=0)
     max_steps: int = Field(-1, description="Stop after this many optimizer steps (-1: run all epochs).")
+
     micro_batch_size: int = Field(8, ge=1, description="Sequences per device per forward pass.")
     effective_batch_size: int = Field(
         16, ge=1, description="Sequences per optimizer step (sets grad accumulation)."
@@ -95,6 +96,13 @@ class TrainConfig(StrictModel):
     report_to: list[str] = Field(
         default_factory=list, description="tensorboard, wandb, mlflow ... (installed ones)."
     )
+
+    @field_validator("max_steps")
+    @classmethod
+    def _steps(cls, v: int) -> int:
+        if v == 0 or v < -1:
+            raise ValueError(f"must be -1 (all epochs) or a number of steps >= 1, got {v}")
+        return v
 
 
 class TrainRunConfig(StrictModel):
