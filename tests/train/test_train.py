@@ -161,13 +161,20 @@ def test_resume_reads_a_setting_added_since_as_its_default(tmp_path, budget, ref
         check_resumable(tmp_path, wanted)
 
 
-def test_batch_sizes_must_divide(tiny_model_dir, tmp_path):
+def test_batch_sizes_must_divide(tiny_model_dir, tmp_path, monkeypatch):
+    from pydantic import ValidationError
+
     from codetune.train import train
 
-    with pytest.raises(CodetuneError, match="effective_batch_size"):
-        train(
-            str(tiny_model_dir), make_splits(), fast_config(effective_batch_size=6), tmp_path, progress=False
-        )
+    with pytest.raises(
+        ValidationError, match="effective_batch_size: 6 is not a multiple of micro_batch_size"
+    ):
+        fast_config(effective_batch_size=6)  # caught when the config is read, before any work
+    monkeypatch.setenv("WORLD_SIZE", "3")  # 4 rows per step cannot be split over 3 processes of 4
+    with pytest.raises(
+        CodetuneError, match=r"effective_batch_size: 4 is not a multiple of .* processes \(3\)"
+    ):
+        train(str(tiny_model_dir), make_splits(), fast_config(), tmp_path, progress=False)
     assert not (tmp_path / "run.json").exists()
 
 
