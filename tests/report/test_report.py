@@ -414,3 +414,21 @@ def test_arms_of_an_experiment_find_its_base_and_the_folder_itself_is_explained(
         build_report([exp], tmp_path / "r2")
     with pytest.raises(CodetuneError, match="given twice"):
         build_report([exp / "arms" / "deep", exp / "arms" / "deep"], tmp_path / "r3")
+
+
+def test_a_reference_study_on_other_problems_is_warned_about(
+    fixture_runs: dict[str, Path], tmp_path: Path
+) -> None:
+    summary = tmp_path / "deep_summary.json"
+    result = {"model_name": "deep-step-220", "model_type": "deep_instruction", "pass_at_1": 14 / 41}
+    summary.write_text(json.dumps({"results": [{**result, "stats": {"passed": 14, "total": 41}}]}))
+    r = cli("report", fixture_runs["deep"], "--study-summary", summary, "--out", tmp_path / "r")
+    assert r.returncode == 0, r.stderr
+    warnings = json.loads((tmp_path / "r" / "stats.json").read_text())["warnings"]
+    assert warnings == [
+        "The reference study's Pass@1 was measured on its own problems (41 in its summaries), not on the 6 graded "
+        "here: its values and its points in the Pass@1 figure do not compare with these models'."
+    ]
+    summary.write_text(json.dumps({"results": [{**result, "stats": {"passed": 2, "total": 6}}]}))
+    r = cli("report", fixture_runs["deep"], "--study-summary", summary, "--out", tmp_path / "r2")
+    assert json.loads((tmp_path / "r2" / "stats.json").read_text())["warnings"] == []

@@ -157,14 +157,22 @@ def _setup_notes(models: list[Model]) -> list[str]:
     return notes
 
 
-def _warnings(runs: list[Run], models: list[Model]) -> list[str]:
-    """What would make a reader misjudge the results: runs left out of them, models graded by different rules."""
+def _warnings(runs: list[Run], models: list[Model], study_totals: set[int]) -> list[str]:
+    """What would make a reader misjudge the results: runs left out of them, models graded by different rules, a
+    reference study graded on another problem set."""
     out = [
         f"{run.name}: not evaluated ({run.path / 'eval' / 'sweep.json'} is missing), so it has losses here but no "
         f"Pass@1; `codetune eval --run {run.path}` grades its checkpoints."
         for run in runs
         if run.best is None
     ]
+    ours = {m.result.total for m in models}
+    if study_totals and ours and study_totals != ours:
+        out.append(
+            f"The reference study's Pass@1 was measured on its own problems ({', '.join(map(str, sorted(study_totals)))}"
+            f" in its summaries), not on the {', '.join(map(str, sorted(ours)))} graded here: its values and its "
+            "points in the Pass@1 figure do not compare with these models'."
+        )
     modes = sorted({str(s) for m in models if (s := m.result.summary.get("compare"))})
     if len(modes) > 1:
         out.append(
@@ -252,10 +260,12 @@ def build_report(
         (f"study {Path(p).stem.replace('_train_val_test_log', '')}", read_log(p)) for p in study_logs or []
     ]
     ref_pass = []
+    study_totals: set[int] = set()
     for p in study_summaries or []:
         rows = [r for r in read_study_summary(p) if r["step"] is not None and r["pass@1"] is not None]
         label = rows[0]["type"] if rows and rows[0]["type"] else Path(p).stem
         ref_pass.append((f"study {label}", [(r["step"], r["pass@1"]) for r in rows]))
+        study_totals |= {r["total"] for r in rows if isinstance(r["total"], int)}
     out.mkdir(parents=True, exist_ok=True)
 
     images: dict[str, Path] = {}
@@ -299,7 +309,7 @@ def build_report(
     models = collect_models(runs, extra, base_eval)
     mat = matrix(models)
     pairs = paired_tests(models, mat)
-    warnings = _warnings(runs, models)
+    warnings = _warnings(runs, models, study_totals)
     notes = warnings + (_setup_notes(models) if models else [])
     if selections:
         notes.append(
