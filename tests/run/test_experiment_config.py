@@ -191,3 +191,22 @@ def test_max_steps_is_all_epochs_or_a_count_never_silently_either(steps: str, tm
         match=rf"train.max_steps: must be -1 \(all epochs\) or a number of steps >= 1, got {steps}",
     ):
         load_experiment(None, [f"train.max_steps={steps}", f"out={tmp_path}"])
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("model=qwen-9000", "override 'model=qwen-9000': model: unknown model 'qwen-9000'"),
+        (
+            "arms.deep.data.dataset=builtin:divers",
+            "arms.deep.data.dataset: builtin:divers: unknown sample set",
+        ),
+        ("bench.problems=/no/such.jsonl", "bench.problems: /no/such.jsonl: file not found"),
+    ],
+)
+def test_a_bad_model_dataset_or_problem_file_names_its_key(override: str, message: str, tmp_path) -> None:
+    from codetune.run.config import load_experiment
+
+    with pytest.raises(CodetuneError) as e:
+        load_experiment(None, [override, f"out={tmp_path}"])
+    assert str(e.value).startswith(f"override {override!r}: ") and message in str(e.value)

@@ -133,7 +133,25 @@ def load_experiment(path: str | Path | None, overrides: list[str] | None = None)
         key = f"arms.{arm.name}.data.dataset"
         _check_dataset(arm, source_of(key, str(path), overrides, {"arms": arms}))
     _check_study_logs(exp, source_of("report.study_logs", str(path), overrides))
+    _check_named(exp, str(path), overrides)
     return exp
+
+
+def _check_named(exp: Experiment, path: str, overrides: list[str] | None) -> None:
+    """The model and a local problem file, named by the key that gives them (their own errors name neither)."""
+    from codetune.bench.problems import is_hub_source
+    from codetune.models.source import resolve
+
+    try:
+        resolve(exp.model)
+    except CodetuneError as e:
+        raise CodetuneError(f"{source_of('model', path, overrides)}: model: {e}") from None
+    problems = exp.bench.problems
+    local = not problems.startswith("builtin:") and not is_hub_source(problems)
+    if local and not Path(problems).expanduser().is_file():
+        raise CodetuneError(
+            f"{source_of('bench.problems', path, overrides)}: bench.problems: {problems}: file not found"
+        )
 
 
 def _check_study_logs(exp: Experiment, source: str) -> None:
@@ -148,7 +166,14 @@ def _check_study_logs(exp: Experiment, source: str) -> None:
 
 
 def _check_dataset(arm: Arm, source: str) -> None:
+    from codetune.data.load import BUILTIN
+
     ds = arm.data.dataset
+    if ds.startswith("builtin:") and ds.split(":", 1)[1] not in BUILTIN:
+        raise CodetuneError(
+            f"{source}: arms.{arm.name}.data.dataset: {ds}: unknown sample set (one of: "
+            f"{', '.join('builtin:' + b for b in BUILTIN)})"
+        )
     local = ds.lower().endswith((".jsonl", ".json", ".parquet"))
     if local and not Path(ds).expanduser().is_file():
         what = "is a folder, not a file" if Path(ds).expanduser().is_dir() else "file not found"
