@@ -33,7 +33,8 @@ def tiny_adapter(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory)
     return out
 
 
-def greedy(model, tok, text: str) -> str:
+def greedy(model, tok, text: str, count: bool = False):
+    """The greedy answer, or with `count` whether it used all MAX_NEW tokens without ending."""
     import torch
 
     chat = tok.apply_chat_template(
@@ -43,7 +44,11 @@ def greedy(model, tok, text: str) -> str:
     with torch.no_grad():
         ids = model.generate(**enc, do_sample=False, max_new_tokens=MAX_NEW, pad_token_id=tok.pad_token_id,
                              eos_token_id=[tok.convert_tokens_to_ids(t) for t in ("<|im_end|>", "<|endoftext|>")])  # fmt: skip
-    return tok.decode(ids[0, enc["input_ids"].shape[1] :], skip_special_tokens=True).strip()
+    new = ids[0, enc["input_ids"].shape[1] :]
+    if count:
+        stops = {tok.convert_tokens_to_ids(t) for t in ("<|im_end|>", "<|endoftext|>")}
+        return len(new) == MAX_NEW and int(new[-1]) not in stops
+    return tok.decode(new, skip_special_tokens=True).strip()
 
 
 def test_default_prompts_include_the_study_pair() -> None:
@@ -111,6 +116,17 @@ def test_compare_tiny_model(tiny_model_dir: Path, tiny_adapter: Path, tmp_path: 
     assert 'src="data:image/png;base64,' in html
     md = (out / "compare.md").read_text()
     assert "## dist" in md and "![dist](compare_dist.png)" in md
+    # an answer that used every token it was allowed is marked as cut
+    for p in result["prompts"]:
+        with (
+            tuned.disable_adapter()
+        ):  # PEFT wrapped `model` in place: the base model is the adapter switched off
+            expected = ["base"] * greedy(tuned, tok, texts[p["id"]], count=True)
+        expected += ["deep & <co>"] * greedy(tuned, tok, texts[p["id"]], count=True)
+        assert p["cut"] == expected
+        for label in expected:
+            assert f"### {label} (cut at the {MAX_NEW}-token limit)" in md
+    assert any(p["cut"] for p in result["prompts"])  # the random tiny model rarely ends an answer
 
 
 def test_compare_missing_adapter_is_user_error(tiny_model_dir: Path, tmp_path: Path) -> None:

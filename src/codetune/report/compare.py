@@ -102,10 +102,13 @@ def generate_answers(
         for i, (_, adapter, p) in enumerate(cells)
     ]
     answers = {p.id: dict.fromkeys([label for label, _ in models], "") for p in prompts.prompts}
+    cut: dict[str, list[str]] = {p.id: [] for p in prompts.prompts}
 
-    def keep(key: str, _sample: int, text: str, _cut: bool) -> None:
+    def keep(key: str, _sample: int, text: str, at_limit: bool) -> None:
         label, _, p = cells[int(key)]
         answers[p.id][label] = text.strip()
+        if at_limit:
+            cut[p.id].append(label)
 
     start = time.time()
     # the base model and every adapter in one pass
@@ -118,7 +121,10 @@ def generate_answers(
         "max_new_tokens": max_new_tokens,
         "decoding": "greedy",
         "seconds": round(time.time() - start, 2),
-        "prompts": [{"id": p.id, "text": p.text, "answers": answers[p.id]} for p in prompts.prompts],
+        "prompts": [
+            {"id": p.id, "text": p.text, "answers": answers[p.id], "cut": sorted(cut[p.id])}
+            for p in prompts.prompts
+        ],
     }
 
 
@@ -139,7 +145,8 @@ def render_compare(result: dict[str, Any], out: Path, title: str = "Side-by-side
         body.append(render.html_table(["Label", "Adapter"], rows))
     pngs = []
     for p in result["prompts"]:
-        panels = list(p["answers"].items())
+        limit = f" (cut at the {result['max_new_tokens']}-token limit)"
+        panels = [(label + limit * (label in p.get("cut", [])), text) for label, text in p["answers"].items()]
         png = plot_text_panels(p["text"], panels, out / f"compare_{_file_id(p['id'])}.png")
         pngs.append(png)
         md += [f"## {p['id']}\n", f"> {p['text']}".replace("\n", "\n> "), "", f"![{p['id']}]({png.name})", ""]
