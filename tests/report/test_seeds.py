@@ -67,13 +67,13 @@ def test_report_seeds_section(tmp_path: Path) -> None:
     assert arms["diverse"]["seed_sd"] == 0.0
     pair = next(p for p in stats["seeds"]["pairs"] if (p["a"], p["b"]) == ("deep", "diverse"))
     assert pair["diff"] == pytest.approx(5 / 12 - 1 / 6)
-    assert pair["seeds"] == [2, 2] and pair["problems"] == 6
+    assert pair["n_seeds"] == [2, 2] and pair["problems"] == 6
     base_pair = next(p for p in stats["seeds"]["pairs"] if (p["a"], p["b"]) == ("base", "deep"))
     assert base_pair["diff"] == pytest.approx(sum(BASE) / 6 - 5 / 12)
     assert stats["selection"]["runs"][0]["run"] == "deep-seed1"
     assert stats["selection"]["pairs_leave_one_out"] == []  # arms are compared in the Seeds section
     md = (out / "results.md").read_text()
-    assert "| deep | 2 | 50.0%, 33.3% | 41.7% [" in md
+    assert "| deep | 2 | seed1 50.0%, seed2 33.3% | 41.7% [" in md
 
 
 def test_no_seeds_section_without_groups(fixture_runs: dict[str, Path], tmp_path: Path) -> None:

@@ -101,7 +101,14 @@ SEED_HEADERS = [
     "Seed-to-seed sd",
     "Best on the benchmark, mean (optimistic)",
 ]
-SEED_PAIR_HEADERS = ["Arm A", "Arm B", "Seeds", "Pass@1 A - B", "95% CI (two-level bootstrap)", "Verdict"]
+SEED_PAIR_HEADERS = [
+    "Arm A",
+    "Arm B",
+    "Seeds (runs)",
+    "Pass@1 A - B",
+    "95% CI (two-level bootstrap)",
+    "Verdict",
+]
 SEEDS_TEXT = (
     "Each arm was trained once per seed. A seed's Pass@1 uses honest checkpoint selection (leave one problem out); "
     "an arm's is the mean over its seeds. Intervals resample the problems (one draw for both arms of a pair) and "
@@ -114,7 +121,7 @@ def seed_rows(groups: list[dict[str, Any]]) -> list[list[str]]:
         [
             g["arm"],
             str(len(g["runs"])),
-            ", ".join(_pct(v) for v in g["pass@1_per_seed"].values()),
+            ", ".join(f"{run.rsplit('-', 1)[-1]} {_pct(v)}" for run, v in g["pass@1_per_seed"].items()),
             f"{_pct(g['pass@1_mean'])} [{_interval(g['pass@1_ci95'])}]",
             f"{100 * g['seed_sd']:.1f} pts",
             _pct(g["best_on_benchmark_mean"]),
@@ -128,7 +135,7 @@ def seed_pair_rows(pairs: list[dict[str, Any]]) -> list[list[str]]:
         [
             p["a"],
             p["b"],
-            " vs ".join(map(str, p["seeds"])),
+            " vs ".join(map(str, p["n_seeds"])),
             _points(p["diff"]),
             f"[{_points(p['ci95'][0])}, {_points(p['ci95'][1])}]",
             p["verdict"],

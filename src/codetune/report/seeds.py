@@ -111,7 +111,7 @@ def compare_groups(groups: list[SeedGroup], base: EvalResult | None) -> list[dic
                 "a": name_a,
                 "b": name_b,
                 "problems": len(common),
-                "seeds": [a.shape[0], b.shape[0]],
+                "n_seeds": [a.shape[0], b.shape[0]],  # runs on each side
                 "diff": diff,
                 "ci95": [lo, hi],
                 "significant": significant,
