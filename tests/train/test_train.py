@@ -167,7 +167,7 @@ def test_batch_sizes_must_divide(tiny_model_dir, tmp_path, monkeypatch):
     from codetune.train import train
 
     with pytest.raises(
-        ValidationError, match="effective_batch_size: 6 is not a multiple of micro_batch_size"
+        ValidationError, match=r"effective_batch_size\n.*6 is not a multiple of micro_batch_size \(4\)"
     ):
         fast_config(effective_batch_size=6)  # caught when the config is read, before any work
     monkeypatch.setenv("WORLD_SIZE", "3")  # 4 rows per step cannot be split over 3 processes of 4

@@ -32,7 +32,13 @@ def load_run_config(
         raw["model"] = model
     if out:
         raw["out"] = str(out)
-    cfg = validate(TrainRunConfig, raw, str(config), qualified)
+    try:
+        cfg = validate(TrainRunConfig, raw, str(config), qualified)
+    except CodetuneError as e:  # blame the override as the user typed it (`micro_batch_size=3`)
+        message = str(e)
+        for typed, q in zip(overrides, qualified, strict=True):
+            message = message.replace(f"override {q!r}", f"override {typed!r}")
+        raise CodetuneError(message) from None
     if not cfg.out:
         raise CodetuneError(f"{config}: out: missing; set `out:` in the file or pass --out DIR")
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from codetune.configio import StrictModel, Switch
 from codetune.data.config import DataConfig
@@ -97,14 +97,13 @@ class TrainConfig(StrictModel):
         default_factory=list, description="tensorboard, wandb, mlflow ... (installed ones)."
     )
 
-    @model_validator(mode="after")
-    def _batches_divide(self) -> TrainConfig:
-        if self.effective_batch_size % self.micro_batch_size:
-            raise ValueError(
-                f"effective_batch_size: {self.effective_batch_size} is not a multiple of micro_batch_size "
-                f"({self.micro_batch_size}); change one of them"
-            )
-        return self
+    @field_validator("effective_batch_size")
+    @classmethod
+    def _batches_divide(cls, v: int, info: ValidationInfo) -> int:
+        micro = info.data.get("micro_batch_size")  # validated before it (declared first)
+        if isinstance(micro, int) and v % micro:
+            raise ValueError(f"{v} is not a multiple of micro_batch_size ({micro}); change one of them")
+        return v
 
     @field_validator("max_steps")
     @classmethod
