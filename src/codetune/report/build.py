@@ -160,12 +160,17 @@ def _setup_notes(models: list[Model]) -> list[str]:
 def _warnings(runs: list[Run], models: list[Model], study_totals: set[int]) -> list[str]:
     """What would make a reader misjudge the results: runs left out of them, models graded by different rules, a
     reference study graded on another problem set."""
-    out = [
-        f"{run.name}: not evaluated ({run.path / 'eval' / 'sweep.json'} is missing), so it has losses here but no "
-        f"Pass@1; `codetune eval --run {run.path}` grades its checkpoints."
-        for run in runs
-        if run.best is None
-    ]
+    out = []
+    for run in runs:
+        sweep = run.path / "eval" / "sweep.json"
+        if run.best is None:
+            why = (
+                "its sweep picked no checkpoint" if sweep.is_file() else f"not evaluated ({sweep} is missing)"
+            )
+            out.append(
+                f"{run.name}: {why}, so it has losses here but no Pass@1; `codetune eval --run {run.path}` grades "
+                "its checkpoints."
+            )
     ours = {m.result.total for m in models}
     if study_totals and ours and study_totals != ours:
         out.append(

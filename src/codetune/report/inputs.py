@@ -227,9 +227,8 @@ def read_run(path: str | Path) -> Run:
             if not best_dir.is_dir():
                 raise CodetuneError(f"{sweep_path}: best: eval folder {best_dir} is missing")
             run.best = read_eval(best_dir, name=run.name)
-    shared_base = (
-        path.parent.parent / "base" / "eval"
-    )  # an arm of `codetune run`: arms/<arm>/ beside base/eval/
+    # an arm of `codetune run`: arms/<arm>/ beside base/eval/
+    shared_base = path.parent.parent / "base" / "eval"
     if (path / "eval" / "base" / "eval_all.json").is_file():
         run.base = read_eval(path / "eval" / "base", name="base")
     elif path.parent.name == "arms" and (shared_base / "eval_all.json").is_file():
