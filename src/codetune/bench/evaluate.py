@@ -201,19 +201,32 @@ def adapter_label(adapter: Path) -> str:
     return name
 
 
-def trained_from(run_dirs: list[Path]) -> tuple[str, Path] | None:
-    """The base model spec the runs were trained from and the `run.json` that says so; runs of different models
-    cannot share one base model."""
+def _recorded(run_dirs: list[Path], key: str, differ: str) -> tuple[str, Path] | None:
+    """The one value of `key` the runs' `run.json` files record, with a file that says so; runs that record
+    different values cannot share one base model (`differ` says how they differ)."""
     found: dict[str, Path] = {}
     for run_dir in map(Path, run_dirs):
         path = run_dir / "run.json"
         info = read_json(path) if path.is_file() else {}
-        if isinstance(info, dict) and isinstance(info.get("base_model"), str):
-            found.setdefault(info["base_model"], path)
+        value = info.get(key) if isinstance(info, dict) else None
+        if isinstance(value, str) and value:
+            found.setdefault(value, path)
     if len(found) > 1:
-        where = ", ".join(f"{path}: {spec}" for spec, path in found.items())
-        raise CodetuneError(f"base_model: these runs were trained from different base models ({where})")
+        where = ", ".join(f"{path}: {value}" for value, path in found.items())
+        raise CodetuneError(f"{key}: these runs were trained {differ} ({where})")
     return next(iter(found.items()), None)
+
+
+def trained_from(run_dirs: list[Path]) -> tuple[str, Path] | None:
+    """The base model spec the runs were trained from (`run.json` base_model) and the file that says so."""
+    return _recorded(run_dirs, "base_model", "from different base models")
+
+
+def trained_on(run_dirs: list[Path]) -> str | None:
+    """The base model commit the runs recorded (`run.json` base_model_revision), so that their checkpoints are graded
+    on the weights they were trained on."""
+    found = _recorded(run_dirs, "base_model_revision", "on different base weights")
+    return found[0] if found else None
 
 
 def check_base(model_spec: str, run_dirs: list[Path]) -> None:
@@ -226,23 +239,6 @@ def check_base(model_spec: str, run_dirs: list[Path]) -> None:
             f"model {model_spec}: the adapters were trained on {trained[0]} ({trained[1]}: base_model); grade "
             "them on that model"
         )
-
-
-def trained_on(run_dirs: list[Path]) -> str | None:
-    """The base model commit the runs recorded (`run.json` base_model_revision), so that their checkpoints are graded
-    on the weights they were trained on; runs trained on different commits cannot share one base model."""
-    found = {}
-    for run_dir in map(Path, run_dirs):
-        path = run_dir / "run.json"
-        revision = read_json(path).get("base_model_revision") if path.is_file() else None
-        if revision:
-            found[revision] = path
-    if len(found) > 1:
-        where = ", ".join(f"{path}: {rev}" for rev, path in found.items())
-        raise CodetuneError(
-            f"base_model_revision: these runs were trained on different base weights ({where})"
-        )
-    return next(iter(found), None)
 
 
 def evaluate_many(
