@@ -22,7 +22,7 @@ def load_run_config(
     """Read, override and validate the whole train YAML; every mistake is a one-line CodetuneError."""
     from codetune.configio import apply_overrides, read_yaml, source_of, validate
     from codetune.errors import CodetuneError
-    from codetune.models import resolve
+    from codetune.models.source import check_named_model
     from codetune.train.config import TrainRunConfig
     from codetune.train.trainer import check_config
 
@@ -41,10 +41,7 @@ def load_run_config(
         raise CodetuneError(message) from None
     if not cfg.out:
         raise CodetuneError(f"{config}: out: missing; set `out:` in the file or pass --out DIR")
-    try:
-        resolve(cfg.model)
-    except CodetuneError as e:
-        raise CodetuneError(f"{source_of('model', str(config), qualified)}: model: {e}") from None
+    check_named_model(cfg.model, source_of("model", str(config), qualified))
     check_config(cfg.train, source=str(config))
     return cfg
 

@@ -61,6 +61,14 @@ def resolve(spec: str) -> ModelSource:
     )
 
 
+def check_named_model(spec: str, source: str) -> None:
+    """`spec` must resolve; its error names `source` (a config file or an override) and the `model` key."""
+    try:
+        resolve(spec)
+    except CodetuneError as e:
+        raise CodetuneError(f"{source}: model: {e}") from None
+
+
 def same_model(a: str, b: str) -> bool | None:
     """Whether two specs name the same model (a hub id's revision aside), or None when one does not resolve here."""
 

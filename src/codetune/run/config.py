@@ -140,12 +140,9 @@ def load_experiment(path: str | Path | None, overrides: list[str] | None = None)
 def _check_named(exp: Experiment, path: str, overrides: list[str] | None) -> None:
     """The model and a local problem file, named by the key that gives them (their own errors name neither)."""
     from codetune.bench.problems import is_hub_source
-    from codetune.models.source import resolve
+    from codetune.models.source import check_named_model
 
-    try:
-        resolve(exp.model)
-    except CodetuneError as e:
-        raise CodetuneError(f"{source_of('model', path, overrides)}: model: {e}") from None
+    check_named_model(exp.model, source_of("model", path, overrides))
     problems = exp.bench.problems
     local = not problems.startswith("builtin:") and not is_hub_source(problems)
     if local and not Path(problems).expanduser().is_file():
@@ -166,14 +163,14 @@ def _check_study_logs(exp: Experiment, source: str) -> None:
 
 
 def _check_dataset(arm: Arm, source: str) -> None:
-    from codetune.data.load import BUILTIN
+    from codetune.data.load import builtin_path
 
     ds = arm.data.dataset
-    if ds.startswith("builtin:") and ds.split(":", 1)[1] not in BUILTIN:
-        raise CodetuneError(
-            f"{source}: arms.{arm.name}.data.dataset: {ds}: unknown sample set (one of: "
-            f"{', '.join('builtin:' + b for b in BUILTIN)})"
-        )
+    if ds.startswith("builtin:"):
+        try:
+            builtin_path(ds.split(":", 1)[1])
+        except CodetuneError as e:
+            raise CodetuneError(f"{source}: arms.{arm.name}.data.dataset: {e}") from None
     local = ds.lower().endswith((".jsonl", ".json", ".parquet"))
     if local and not Path(ds).expanduser().is_file():
         what = "is a folder, not a file" if Path(ds).expanduser().is_dir() else "file not found"
