@@ -60,22 +60,18 @@ def default_tokenizer() -> Any:
     return AutoTokenizer.from_pretrained(dest)
 
 
-def _sets_max_length(config: Path | None, override: list[str]) -> bool:
-    """Whether the data settings name their own max_length (in the YAML's data section or an override)."""
-    from codetune.configio import read_yaml
-
-    raw: dict[str, Any] = read_yaml(config) if config else {}
-    data = raw.get("data", raw)
-    named = isinstance(data, dict) and "max_length" in data
-    return named or any(o.split("=", 1)[0].strip() == "max_length" for o in override)
-
-
-def _train_max_length(config: Path | None) -> int:
-    """The length training truncates examples at: the YAML's train.max_length, else TrainConfig's default."""
+def _training_length(config: Path | None, override: list[str]) -> int | None:
+    """The length training truncates at (the YAML's train.max_length, else TrainConfig's default), unless the data
+    settings name their own max_length (in the YAML's data section or an override): then None."""
     from codetune.configio import read_yaml
     from codetune.train.config import TrainConfig
 
     raw: dict[str, Any] = read_yaml(config) if config else {}
+    data = raw.get("data", raw)
+    if (isinstance(data, dict) and "max_length" in data) or any(
+        o.split("=", 1)[0].strip() == "max_length" for o in override
+    ):
+        return None
     train = raw.get("train")
     value = train.get("max_length") if isinstance(train, dict) else None
     return value if isinstance(value, int) and not isinstance(value, bool) else TrainConfig().max_length
@@ -105,8 +101,8 @@ def inspect_cmd(
     from codetune.data import inspect
     from codetune.models import load_tokenizer
 
-    if max_length is None and not _sets_max_length(config, override):
-        max_length = _train_max_length(config)
+    if max_length is None:
+        max_length = _training_length(config, override)
     cfg = data_config(dataset, config, override, max_length=max_length)
     tokenizer = load_tokenizer(model, quiet=True) if model else default_tokenizer()
     result = inspect(cfg, tokenizer)
@@ -133,9 +129,8 @@ def inspect_cmd(
         rows = "; ".join(
             f"{split} {', '.join(str(i + 1) for i in ids)}" for split, ids in leak["rows"].items()
         )
-        named = (
-            "" if str(leak["problem_id"]).startswith("s-") else f" {leak['problem_id']}"
-        )  # s-: a made-up id
+        # an id starting s- was made up (no problem-id column): not worth showing
+        named = "" if str(leak["problem_id"]).startswith("s-") else f" {leak['problem_id']}"
         console.print(
             f"[yellow]leak[/]: problem{named} is in {' and '.join(leak['splits'])} (rows {rows}, 1 = the "
             f"dataset's first): {leak['statement']!r}",

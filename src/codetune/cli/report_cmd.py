@@ -129,9 +129,8 @@ def plot(
     rows = read_log(log)
     if not rows:
         raise CodetuneError(f"{log}: no logged steps to plot")
-    name = (
-        log.parent.resolve().name if log.name == "log.json" else log.stem
-    )  # a run's log is named by its run
+    # a run's log is named by its run
+    name = log.parent.resolve().name if log.name == "log.json" else log.stem
     plot_losses(rows, out, title or f"{name}: loss")
     print(f"wrote {out} ({len(rows)} steps)")
 
