@@ -128,8 +128,9 @@ class HFGenerator:
         end-of-turn id, seconds the batch took). Rows are grouped by adapter, longest prompt first within a group (an
         out-of-memory shows up at once). Eager: continuous batching (`bench/continuous.py`), rows of every adapter
         together (one adapter at a time when a DoRA adapter is among them), each row yielded as it ends; with
-        `continuous=False`, `generate` on batches filled across group boundaries (not with DoRA). Compiled: every batch holds one adapter's rows and has the same size and KV cache length (short
-        batches are filled with copies of their last row), so one compiled graph serves them all."""
+        `continuous=False`, `generate` on batches filled across group boundaries (not with DoRA). Compiled: every
+        batch holds one adapter's rows and has the same size and KV cache length (short batches are filled with
+        copies of their last row), so one compiled graph serves them all."""
         import torch
 
         folders = [_path(a) for _, a in rows]
